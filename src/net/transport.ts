@@ -1,0 +1,34 @@
+/**
+ * The transport port: datagrams of bytes between named peers, with peer up/down notices.
+ * Implementations: in-memory (`net/memory-network.ts`), simulated (`sim/sim-network.ts`),
+ * WebSocket (later). Every mode's driver talks through this and nothing else.
+ *
+ * Guarantees are deliberately weak so that every implementation can meet them: a message may be
+ * lost, duplicated, delayed or reordered (the in-memory one does none of that; the simulated one
+ * does all of it). Protocols recover through their own acks and resyncs.
+ */
+import type { PeerId } from "../ids.js";
+
+export interface TransportEvents {
+  /** A message from `from`. `bytes` is owned by the receiver. */
+  message(from: PeerId, bytes: Uint8Array): void;
+  /** `peer` became reachable (a connection opened). Also fired for peers already up at `listen`. */
+  up(peer: PeerId): void;
+  /** `peer` is no longer reachable (connection closed, peer crashed or left). */
+  down(peer: PeerId): void;
+}
+
+export interface Transport {
+  readonly self: PeerId;
+  /**
+   * Installs the event handlers; events that arrive before `listen` are dropped.
+   * Handlers MUST NOT throw: they run inside the transport's delivery loop.
+   */
+  listen(events: TransportEvents): void;
+  /** Sends best-effort. A send to a peer that is down is dropped silently. Never throws. */
+  send(to: PeerId, bytes: Uint8Array): void;
+  /** Peers currently up. */
+  peers(): readonly PeerId[];
+  /** Leaves the network: peers see `down`; further sends are dropped. Idempotent. */
+  close(): void;
+}
