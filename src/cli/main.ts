@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * The `concord` command. Each subcommand lives in its own file under `src/cli/`; this file only
+ * parses the first argument and dispatches. Exit codes: 0 ok, 1 the command failed, 2 bad usage.
+ */
+import { readFileSync } from "node:fs";
+import { parseFlags, UsageError } from "./flags.js";
+
+const USAGE = `concord: an embedded replicated data store (eventual / primary / strong)
+
+Usage:
+  concord dump --data <dir> --doc <name> [--prefix <p>]
+                     print a document stored in <dir> as JSON lines ([key, value])
+  concord --version  print the version
+  concord --help     print this help
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case "--help":
+    case "-h":
+    case "help":
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    case "--version":
+    case "-v": {
+      const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+      process.stdout.write(`${pkg.version}\n`);
+      return 0;
+    }
+    case "dump": {
+      const { dump } = await import("./dump.js");
+      return dump(parseFlags(rest, ["data", "doc", "prefix"]));
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`concord: ${e.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    const err = e as { code?: string; message?: string };
+    process.stderr.write(`concord: ${err.code ? `${err.code}: ` : ""}${err.message ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,95 @@
+/**
+ * Binds the pure {@link SyncCore} to a {@link Transport} and a {@link Clock}: feeds it transport
+ * events and ticks, and sends what it queues after every input. This is the only place where the
+ * eventual mode's sync meets I/O; the WebSocket client and server reuse it over their transports.
+ */
+import type * as Y from "yjs";
+import type { CancelTimer, Clock } from "../clock.js";
+import { ConcordError } from "../errors.js";
+import type { PeerId } from "../ids.js";
+import type { Transport } from "../net/transport.js";
+import { SyncCore, type SyncCoreOptions } from "./sync/sync-core.js";
+
+/** How an eventual store syncs with peers. */
+export interface SyncOptions extends SyncCoreOptions {
+  /** The transport to peers or to a server. The store owns it from now on and closes it on close(). */
+  readonly transport: Transport;
+  /** Milliseconds per core tick (resync and presence timers are counted in ticks). Default 100. */
+  readonly tickMs?: number;
+}
+
+export class SyncDriver {
+  readonly core: SyncCore;
+  private readonly transport: Transport;
+  private readonly tickMs: number;
+  private cancelTick: CancelTimer | undefined;
+  private stopped = false;
+
+  /**
+   * Starts syncing `doc` right away: listens to the transport, greets peers already up, and ticks.
+   * `report` receives protocol errors from peers (the offending message is dropped, nothing applied).
+   */
+  constructor(
+    doc: Y.Doc,
+    options: SyncOptions,
+    private readonly clock: Clock,
+    private readonly report: (error: unknown) => void,
+  ) {
+    const tickMs = options.tickMs ?? 100;
+    if (!(tickMs > 0 && Number.isFinite(tickMs))) {
+      throw new ConcordError("InvalidArgument", `sync.tickMs must be a positive number of milliseconds, got ${tickMs}`);
+    }
+    if (!options.transport || typeof options.transport.send !== "function") {
+      throw new ConcordError("InvalidArgument", "sync.transport must be a Transport (send, listen, peers, close)");
+    }
+    this.tickMs = tickMs;
+    this.transport = options.transport;
+    this.core = new SyncCore(doc, options);
+    // Registered after the core's own update listener, so its queued update is flushed here.
+    doc.on("update", this.flush);
+    this.transport.listen({
+      message: (from, bytes) => this.input(() => this.receive(from, bytes)),
+      up: (peer) => this.input(() => this.core.peerUp(peer)),
+      down: (peer) => this.input(() => this.core.peerDown(peer)),
+    });
+    this.scheduleTick();
+  }
+
+  peers(): readonly PeerId[] {
+    return this.core.peers();
+  }
+
+  /** Stops ticking, detaches from the doc and closes the transport. Idempotent. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.cancelTick?.();
+    this.core.doc.off("update", this.flush);
+    this.core.destroy();
+    this.transport.close();
+  }
+
+  private receive(from: PeerId, bytes: Uint8Array): void {
+    const error = this.core.receive(from, bytes);
+    if (error) this.report(new ConcordError(error.code, `from peer ${from}: ${error.message}`, { ...error.details, peer: from }, { cause: error }));
+  }
+
+  private input(step: () => void): void {
+    if (this.stopped) return;
+    step();
+    this.flush();
+  }
+
+  private readonly flush = (): void => {
+    if (this.stopped) return;
+    for (const { to, bytes } of this.core.takeOutbox()) this.transport.send(to, bytes);
+  };
+
+  private scheduleTick(): void {
+    this.cancelTick = this.clock.setTimer(this.tickMs, () => {
+      if (this.stopped) return;
+      this.input(() => this.core.tick());
+      this.scheduleTick();
+    });
+  }
+}

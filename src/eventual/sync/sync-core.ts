@@ -1,0 +1,309 @@
+/**
+ * The pure sync core of `eventual` mode: the y-websocket protocol over one `Y.Doc`, for any
+ * datagram transport. The same code runs on every replica (mesh peer, client, server): every
+ * replica answers sync requests and forwards each update and presence change it learns to its
+ * other peers, as the y-websocket server does.
+ *
+ * Inputs: {@link SyncCore.peerUp}, {@link SyncCore.peerDown}, {@link SyncCore.receive},
+ * {@link SyncCore.tick}, {@link SyncCore.setLocalAwareness}, and edits to the doc itself.
+ * Output: {@link SyncCore.takeOutbox}, which the driver drains and sends after every input.
+ * No I/O, no clock: time is the number of `tick()` calls.
+ */
+import * as Y from "yjs";
+import { ConcordError, assertNever, isConcordError } from "../../errors.js";
+import type { PeerId } from "../../ids.js";
+import { AwarenessState, changedClients, type AwarenessChange, type AwarenessView } from "./awareness.js";
+import { decodeMessage, encodeMessage, type JsonValue } from "./protocol.js";
+
+/** Re-send sync step 1 to every peer this often, in ticks (anti-entropy). */
+export const DEFAULT_RESYNC_EVERY_TICKS = 10;
+/** Drop remote presence not renewed for this many ticks (y-protocols' 30 s at 100 ms per tick). */
+export const DEFAULT_AWARENESS_TIMEOUT_TICKS = 300;
+/** Refuse incoming messages above this size (the `ws` library's default `maxPayload`, 100 MiB). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 100 * 1024 * 1024;
+
+/** Options of a {@link SyncCore}. Ticks are whatever period the driver calls `tick()` with. */
+export interface SyncCoreOptions {
+  /**
+   * Re-send sync step 1 to every up peer every this many ticks; convergence over a lossy network
+   * (after a heal, after lost messages) relies on it. `0` disables it (for a reliable transport).
+   * Default {@link DEFAULT_RESYNC_EVERY_TICKS}.
+   */
+  readonly resyncEveryTicks?: number;
+  /**
+   * Remote presence not renewed within this many ticks is dropped; our own is renewed after half of
+   * it. At least 2. Default {@link DEFAULT_AWARENESS_TIMEOUT_TICKS}.
+   */
+  readonly awarenessTimeoutTicks?: number;
+  /** Incoming messages larger than this are refused with `TooLarge`. Default {@link DEFAULT_MAX_MESSAGE_BYTES}. */
+  readonly maxMessageBytes?: number;
+}
+
+/** One datagram to send. `bytes` may be shared between messages to several peers: do not mutate. */
+export interface OutboundMessage {
+  readonly to: PeerId;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * The transaction origin of every update the core applies from a peer. The object is the same for
+ * as long as the peer stays up, so a driver can compare it; {@link isRemoteOrigin} recognises it.
+ */
+export class PeerOrigin {
+  constructor(readonly peer: PeerId) {}
+}
+
+/** True when a Yjs transaction origin marks an update a {@link SyncCore} received from a peer. */
+export function isRemoteOrigin(origin: unknown): origin is PeerOrigin {
+  return origin instanceof PeerOrigin;
+}
+
+/** Why presence changed. */
+export type AwarenessCause =
+  | { readonly kind: "local" }
+  | { readonly kind: "remote"; readonly peer: PeerId }
+  | { readonly kind: "peer-down"; readonly peer: PeerId }
+  | { readonly kind: "timeout" };
+
+/**
+ * Called after presence visibly changed (something added, updated or removed; pure renewals are not
+ * reported). MUST NOT throw and MUST NOT call back into the core.
+ */
+export type AwarenessListener = (change: AwarenessChange, cause: AwarenessCause) => void;
+
+/**
+ * The sync state machine of one replica of one document.
+ *
+ * Every update of the doc (a local transaction, a direct `Y.Doc` edit by the app, an update
+ * integrated from a peer) is queued as a sync `update` to every up peer except the one it came from.
+ * Yjs emits an update only when something new was integrated, so forwarding stops by itself in
+ * meshes with cycles; likewise presence is forwarded only when it advanced. Updates with missing
+ * dependencies wait in Yjs (`doc.store.pendingStructs`) and integrate when those arrive.
+ *
+ * Not guaranteed: delivery. Messages may be lost; periodic step-1 resyncs repair that. One core per
+ * doc: the core treats every {@link PeerOrigin} as "came from that peer".
+ */
+export class SyncCore {
+  readonly doc: Y.Doc;
+  readonly #awareness: AwarenessState;
+  readonly #resyncEveryTicks: number;
+  readonly #awarenessTimeoutTicks: number;
+  readonly #maxMessageBytes: number;
+  /** Up peers and the origin used for their updates. */
+  readonly #peers = new Map<PeerId, PeerOrigin>();
+  readonly #listeners = new Set<AwarenessListener>();
+  #outbox: OutboundMessage[] = [];
+  #now = 0;
+  #destroyed = false;
+
+  /**
+   * Attaches to `doc` (listens to its updates until {@link destroy}). Our presence client id is
+   * `doc.clientID` at this moment. Throws `InvalidArgument` for options out of range.
+   */
+  constructor(doc: Y.Doc, options: SyncCoreOptions = {}) {
+    this.doc = doc;
+    this.#resyncEveryTicks = option("resyncEveryTicks", options.resyncEveryTicks, DEFAULT_RESYNC_EVERY_TICKS, 0);
+    this.#awarenessTimeoutTicks = option("awarenessTimeoutTicks", options.awarenessTimeoutTicks, DEFAULT_AWARENESS_TIMEOUT_TICKS, 2);
+    this.#maxMessageBytes = option("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 1);
+    this.#awareness = new AwarenessState(doc.clientID);
+    doc.on("update", this.#onDocUpdate);
+  }
+
+  /** Presence as known here (read-only; change ours with {@link setLocalAwareness}). */
+  get awareness(): AwarenessView {
+    return this.#awareness;
+  }
+
+  /** Peers currently up, in the order they came up. */
+  peers(): PeerId[] {
+    return [...this.#peers.keys()];
+  }
+
+  /**
+   * `peer` became reachable: queues our sync step 1 to it, then every presence state we know. Calling
+   * it for a peer already up restarts the sync with it (same origin object).
+   */
+  peerUp(peer: PeerId): void {
+    if (this.#destroyed) return;
+    if (!this.#peers.has(peer)) this.#peers.set(peer, new PeerOrigin(peer));
+    this.#send(peer, this.#step1());
+    const known = this.#awareness.states();
+    if (known.size > 0) this.#send(peer, this.#awarenessMessage(known.keys()));
+  }
+
+  /**
+   * `peer` is gone: forgets it, drops messages still queued to it, removes the presence it introduced
+   * and queues that removal to the other peers.
+   */
+  peerDown(peer: PeerId): void {
+    if (this.#destroyed || !this.#peers.delete(peer)) return;
+    this.#outbox = this.#outbox.filter((m) => m.to !== peer);
+    this.#publishAwareness(this.#awareness.peerDown(peer), { kind: "peer-down", peer });
+  }
+
+  /**
+   * Handles one message from `peer`. Never throws for bad input: returns the error the driver should
+   * act on, with the doc untouched by anything malformed:
+   * - `Protocol` / `TooLarge`: the peer sent something malformed or oversized; close that connection.
+   *   Also returned if Yjs throws while integrating a well-formed update (an inconsistent update
+   *   crafted by hand, or an app observer that threw).
+   * - `Unauthorized`: the peer denied us access (y-websocket auth message).
+   *
+   * Step 1 is answered with step 2 (what the peer lacks); step 2 and updates are applied with the
+   * peer's {@link PeerOrigin}; presence is applied and forwarded; query-awareness is answered with
+   * all known states; unknown message types are ignored.
+   *
+   * A message from a peer that is not up (e.g. still in flight after `peerDown`) is still applied to
+   * the doc, and a step 1 from it is answered with step 2 AND our step 1 (we never sent it one); its
+   * presence and queries are ignored since `peerDown` could never clean them up.
+   */
+  receive(peer: PeerId, bytes: Uint8Array): ConcordError | undefined {
+    if (this.#destroyed) return undefined;
+    let m;
+    try {
+      m = decodeMessage(bytes, { maxBytes: this.#maxMessageBytes });
+    } catch (e) {
+      if (isConcordError(e)) return e;
+      throw e;
+    }
+    const origin = this.#peers.get(peer);
+    switch (m.type) {
+      case "sync-step1":
+        this.#send(peer, encodeMessage({ type: "sync-step2", update: Y.encodeStateAsUpdate(this.doc, m.stateVector) }));
+        if (origin === undefined) this.#send(peer, this.#step1());
+        return undefined;
+      case "sync-step2":
+      case "sync-update":
+        return this.#applyUpdate(m.update, origin ?? new PeerOrigin(peer));
+      case "awareness":
+        if (origin !== undefined) {
+          const change = this.#awareness.applyEntries(m.entries, this.#now, peer);
+          this.#publishAwareness(change, { kind: "remote", peer });
+        }
+        return undefined;
+      case "query-awareness": {
+        const known = this.#awareness.states();
+        if (origin !== undefined && known.size > 0) this.#send(peer, this.#awarenessMessage(known.keys()));
+        return undefined;
+      }
+      case "auth-denied":
+        return new ConcordError("Unauthorized", `peer ${peer} denied access: ${m.reason}`, { peer, reason: m.reason });
+      case "unknown":
+        return undefined;
+      default:
+        return assertNever(m, "message");
+    }
+  }
+
+  /**
+   * Advances time by one tick: every `resyncEveryTicks` re-sends step 1 to every up peer; renews our
+   * presence when half the awareness timeout has passed; drops remote presence past the timeout and
+   * queues those removals to every peer.
+   */
+  tick(): void {
+    if (this.#destroyed) return;
+    this.#now++;
+    if (this.#resyncEveryTicks > 0 && this.#now % this.#resyncEveryTicks === 0 && this.#peers.size > 0) {
+      const step1 = this.#step1();
+      for (const peer of this.#peers.keys()) this.#send(peer, step1);
+    }
+    this.#publishAwareness(this.#awareness.renewLocal(this.#now, this.#awarenessTimeoutTicks), { kind: "local" });
+    this.#publishAwareness(this.#awareness.outdated(this.#now, this.#awarenessTimeoutTicks), { kind: "timeout" });
+  }
+
+  /**
+   * Sets our presence (`null` removes it) and queues it to every up peer. Throws `InvalidValue` if
+   * `state` is not JSON-encodable. Before {@link destroy}, a driver that leaves SHOULD set `null` and
+   * drain the outbox, so peers drop us at once instead of after the timeout.
+   */
+  setLocalAwareness(state: JsonValue | null): void {
+    if (this.#destroyed) return;
+    this.#publishAwareness(this.#awareness.setLocalState(state, this.#now), { kind: "local" });
+  }
+
+  /** Registers a presence listener; returns the function that unregisters it. */
+  onAwarenessChange(listener: AwarenessListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Everything queued since the last call, in order (per peer, the order MUST be kept). The driver
+   * calls this after every input and sends each message best-effort.
+   */
+  takeOutbox(): OutboundMessage[] {
+    const out = this.#outbox;
+    this.#outbox = [];
+    return out;
+  }
+
+  /** Detaches from the doc and drops all state; every later call is a no-op. Idempotent. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.doc.off("update", this.#onDocUpdate);
+    this.#peers.clear();
+    this.#listeners.clear();
+    this.#outbox = [];
+  }
+
+  readonly #onDocUpdate = (update: Uint8Array, origin: unknown): void => {
+    const from = isRemoteOrigin(origin) ? origin.peer : undefined;
+    let bytes: Uint8Array | undefined;
+    for (const peer of this.#peers.keys()) {
+      if (peer === from) continue;
+      bytes ??= encodeMessage({ type: "sync-update", update });
+      this.#outbox.push({ to: peer, bytes });
+    }
+  };
+
+  #applyUpdate(update: Uint8Array, origin: PeerOrigin): ConcordError | undefined {
+    try {
+      Y.applyUpdate(this.doc, update, origin);
+      return undefined;
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      return new ConcordError("Protocol", `applying an update from peer ${origin.peer} failed: ${reason}`, { peer: origin.peer }, { cause: e });
+    }
+  }
+
+  /** Queues the entries `change` advanced to every up peer but `cause.peer`, then tells listeners. */
+  #publishAwareness(change: AwarenessChange, cause: AwarenessCause): void {
+    const ids = changedClients(change);
+    if (ids.length === 0) return;
+    const from = cause.kind === "remote" ? cause.peer : undefined;
+    let bytes: Uint8Array | undefined;
+    for (const peer of this.#peers.keys()) {
+      if (peer === from) continue;
+      bytes ??= this.#awarenessMessage(ids);
+      this.#send(peer, bytes);
+    }
+    // The sender tried to remove us: tell it we are still here.
+    if (from !== undefined && this.#peers.has(from) && ids.includes(this.#awareness.clientId)) {
+      this.#send(from, this.#awarenessMessage([this.#awareness.clientId]));
+    }
+    if (change.added.length + change.updated.length + change.removed.length > 0) {
+      for (const listener of this.#listeners) listener(change, cause);
+    }
+  }
+
+  #step1(): Uint8Array {
+    return encodeMessage({ type: "sync-step1", stateVector: Y.encodeStateVector(this.doc) });
+  }
+
+  #awarenessMessage(clientIds: Iterable<number>): Uint8Array {
+    return encodeMessage({ type: "awareness", entries: this.#awareness.entriesFor(clientIds) });
+  }
+
+  #send(to: PeerId, bytes: Uint8Array): void {
+    this.#outbox.push({ to, bytes });
+  }
+}
+
+function option(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isInteger(value) || value === Infinity) || value < min) {
+    throw new ConcordError("InvalidArgument", `SyncCore option ${name} must be an integer >= ${min}, got ${value}`, { name, value });
+  }
+  return value;
+}

@@ -1,0 +1,41 @@
+/**
+ * concord-store: an embedded replicated data store with a choice of consistency.
+ * This is the package's one public entry point.
+ */
+export { openStore, type StoreOptions } from "./open-store.js";
+export type {
+  AckLevel,
+  Change,
+  ChangeEvent,
+  ChangeListener,
+  Mode,
+  RangeOptions,
+  Store,
+  StoreStatus,
+  Transaction,
+  WriteAck,
+  WriteOptions,
+} from "./store.js";
+export type { EventualOptions, EventualStatus, EventualStore } from "./eventual/eventual-store.js";
+export type { SyncOptions } from "./eventual/sync-driver.js";
+export type { Json } from "./json.js";
+export { ConcordError, InvariantError, isConcordError, type ErrorCode } from "./errors.js";
+
+// Persistence
+export type { DocStorage, LogStats, Persistence, StoredLog } from "./storage/storage.js";
+export type { FileSystem } from "./storage/fs.js";
+export { fileStorage, type FileStorageOptions, type FsyncPolicy } from "./storage/file-storage.js";
+export { indexedDbStorage, type IndexedDbStorageOptions } from "./storage/indexeddb-storage.js";
+export { memoryStorage, type MemoryStorageOptions } from "./storage/memory-storage.js";
+
+// Transports
+export type { Transport, TransportEvents } from "./net/transport.js";
+export { MemoryNetwork } from "./net/memory-network.js";
+export { asDocId, asPeerId, type DocId, type PeerId } from "./ids.js";
+
+// Time, randomness and the deterministic simulator (for tests and the lab)
+export { systemClock, type CancelTimer, type Clock } from "./clock.js";
+export { seededRng, type Rng } from "./rng.js";
+export { VirtualClock, type VirtualClockOptions } from "./sim/virtual-clock.js";
+export { SimNetwork, type NetworkFaults, type SimNetworkOptions } from "./sim/sim-network.js";
+export { SimDisk, type SimDiskOptions } from "./sim/sim-disk.js";

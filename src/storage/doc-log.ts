@@ -1,0 +1,310 @@
+/**
+ * The {@link DocStorage} every adapter hands out: an in-memory image of one document's log in front
+ * of a {@link LogSink} that makes it durable, with group commit and a single writer.
+ *
+ * Adapters differ only in recovery (reading what is stored) and in their sink (how a batch of
+ * records or a snapshot becomes durable); ordering, batching, limits and failure handling live here
+ * once, so the contract suite checks them once.
+ */
+import type { CancelTimer, Clock } from "../clock.js";
+import { ConcordError, invariant, isConcordError } from "../errors.js";
+import { compactionDue, sizeError, type LogLimits } from "./log-limits.js";
+import type { DocStorage, LogStats, StoredLog } from "./storage.js";
+
+/**
+ * Where a document's log becomes durable. The {@link DocStorage} calls it strictly one call at a
+ * time (the next call starts only after the previous one settled), in the order effects must
+ * become durable, and never again after a call rejected.
+ *
+ * Both methods MUST NOT resolve before their effect survives a crash (fsync, a committed
+ * transaction), and MUST reject with a `ConcordError` `Io` when the device refuses (other errors
+ * are wrapped into `Io`).
+ */
+export interface LogSink {
+  /** Makes `records` durable after everything written before, in order. Owns nothing: may keep the arrays (they are never mutated). */
+  append(records: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Makes `snapshot` durable as the replacement of the current snapshot and of every record
+   * appended so far. Called only when every record appended before the compaction was already
+   * passed to {@link append}. A crash at any point MUST leave either the old state or the new one.
+   */
+  compact(snapshot: Uint8Array): Promise<void>;
+}
+
+/**
+ * When a batch of appends is written.
+ * - `"always"`: as soon as something is pending and no write is running (appends made in the same
+ *   synchronous run, or while a write is in flight, share the next write).
+ * - `{ maxDelayMs, clock }`: the first pending append arms a `maxDelayMs` timer on `clock`; the
+ *   write starts when it fires (or at `flush()`/`close()`/a compaction).
+ */
+export type CommitSchedule = "always" | { readonly maxDelayMs: number; readonly clock: Clock };
+
+/** What {@link openDocLog} needs. */
+export interface DocLogOptions {
+  /** Names the log in errors, e.g. `file storage ./data, doc "todos"`. */
+  readonly label: string;
+  /** What recovery found: the durable state. Arrays are kept, never mutated. */
+  readonly recovered: StoredLog;
+  readonly sink: LogSink;
+  readonly limits: LogLimits;
+  readonly schedule: CommitSchedule;
+}
+
+/**
+ * A {@link DocStorage} over `options.sink`, starting from `options.recovered`.
+ *
+ * Guarantees on top of the contract: `load()` answers from memory (the image holds the snapshot
+ * and the records since it, durable or pending: memory cost is the log's size, bounded by
+ * compaction); appends and snapshots are copied in and `load()` copies out; after a sink failure
+ * every pending append, flush and compaction rejects with that `Io` error and the log refuses
+ * further calls with `Closed` whose message gives the failure.
+ */
+export function openDocLog(options: DocLogOptions): DocStorage {
+  return new DocLog(options);
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** An accepted append; `epoch` counts the compactions requested before it. */
+interface PendingAppend {
+  readonly record: Uint8Array;
+  readonly epoch: number;
+  readonly done: Deferred;
+}
+
+/** A requested compaction; appends of epoch < `epoch` come before it. */
+interface PendingCompaction {
+  readonly snapshot: Uint8Array;
+  readonly epoch: number;
+  readonly done: Deferred;
+}
+
+class DocLog implements DocStorage {
+  readonly #label: string;
+  readonly #sink: LogSink;
+  readonly #limits: LogLimits;
+  readonly #schedule: CommitSchedule;
+
+  #snapshot: Uint8Array | undefined;
+  #records: Uint8Array[];
+  #recordBytes = 0;
+
+  #pending: PendingAppend[] = [];
+  #inFlight: PendingAppend[] = [];
+  readonly #compactions: PendingCompaction[] = [];
+  #epoch = 0;
+  #sinkEpoch = 0;
+  #flushDue = false;
+  #cancelTimer: CancelTimer | undefined;
+  #writing = false;
+  #failed = false;
+  /** Why calls are refused (closed, or failed); undefined while open. */
+  #refusal: ConcordError | undefined;
+  #lastAppend: Promise<void> = Promise.resolve();
+  #lastCompaction: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: DocLogOptions) {
+    this.#label = options.label;
+    this.#sink = options.sink;
+    this.#limits = options.limits;
+    this.#schedule = options.schedule;
+    this.#snapshot = options.recovered.snapshot;
+    this.#records = [...options.recovered.records];
+    for (const r of this.#records) this.#recordBytes += r.length;
+  }
+
+  load(): Promise<StoredLog> {
+    if (this.#refusal) return Promise.reject(this.#refusal);
+    return Promise.resolve({ snapshot: this.#snapshot && copyBytes(this.#snapshot), records: this.#records.map(copyBytes) });
+  }
+
+  append(record: Uint8Array): Promise<void> {
+    if (this.#refusal) return Promise.reject(this.#refusal);
+    const argumentError = bytesError(record, "record", this.#label) ?? sizeError(this.#limits, record, "record", this.#label);
+    if (argumentError) return Promise.reject(argumentError);
+    const copy = copyBytes(record);
+    this.#records.push(copy);
+    this.#recordBytes += copy.length;
+    const done = deferred();
+    this.#pending.push({ record: copy, epoch: this.#epoch, done });
+    this.#lastAppend = done.promise;
+    this.#kick();
+    return done.promise;
+  }
+
+  compact(snapshot: Uint8Array): Promise<void> {
+    if (this.#refusal) return Promise.reject(this.#refusal);
+    const argumentError = bytesError(snapshot, "snapshot", this.#label) ?? sizeError(this.#limits, snapshot, "snapshot", this.#label);
+    if (argumentError) return Promise.reject(argumentError);
+    const copy = copyBytes(snapshot);
+    this.#snapshot = copy;
+    this.#records = [];
+    this.#recordBytes = 0;
+    const done = deferred();
+    this.#compactions.push({ snapshot: copy, epoch: ++this.#epoch, done });
+    this.#lastCompaction = done.promise;
+    this.#kick();
+    return done.promise;
+  }
+
+  shouldCompact(): boolean {
+    return compactionDue(this.#limits, this.#recordBytes, this.#snapshot?.length ?? 0);
+  }
+
+  stats(): LogStats {
+    return {
+      records: this.#records.length,
+      recordBytes: this.#recordBytes,
+      snapshotBytes: this.#snapshot?.length ?? 0,
+      pending: this.#pending.length + this.#inFlight.length,
+    };
+  }
+
+  flush(): Promise<void> {
+    if (this.#refusal) return Promise.reject(this.#refusal);
+    this.#flushNow();
+    // Records become durable in order, so the last append being durable means all of them are.
+    return this.#lastAppend;
+  }
+
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const alreadyFailed = this.#failed;
+    this.#refusal ??= new ConcordError("Closed", `${this.#label} was closed`);
+    if (alreadyFailed) {
+      this.#closing = Promise.resolve();
+    } else {
+      this.#flushNow();
+      this.#closing = Promise.all([this.#lastAppend, this.#lastCompaction]).then(() => this.#stopTimer());
+    }
+    return this.#closing;
+  }
+
+  #flushNow(): void {
+    this.#stopTimer();
+    if (this.#pending.length > 0) this.#flushDue = true;
+    this.#kick();
+  }
+
+  #stopTimer(): void {
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+  }
+
+  /** Arms the commit timer or marks a flush due, and starts the writer if it has work. */
+  #kick(): void {
+    if (this.#failed) return;
+    if (this.#pending.length > 0 && !this.#flushDue) {
+      const schedule = this.#schedule;
+      if (schedule === "always") {
+        this.#flushDue = true;
+      } else if (this.#cancelTimer === undefined) {
+        this.#cancelTimer = schedule.clock.setTimer(schedule.maxDelayMs, () => {
+          this.#cancelTimer = undefined;
+          if (this.#pending.length > 0) this.#flushDue = true;
+          this.#kick();
+        });
+      }
+    }
+    const work = this.#compactions.length > 0 || (this.#flushDue && this.#pending.length > 0);
+    if (work && !this.#writing) {
+      this.#writing = true;
+      // Starting on a later microtask lets appends made in the same synchronous run share the write.
+      void Promise.resolve().then(() => this.#write());
+    }
+  }
+
+  /** The single writer: one sink call at a time, until nothing is due. */
+  async #write(): Promise<void> {
+    try {
+      while (!this.#failed) {
+        const compaction = this.#compactions[0];
+        if (compaction) {
+          const before = this.#takePending((p) => p.epoch < compaction.epoch);
+          if (before.length > 0) {
+            await this.#writeBatch(before);
+            continue;
+          }
+          await this.#sink.compact(compaction.snapshot);
+          this.#sinkEpoch = compaction.epoch;
+          this.#compactions.shift();
+          compaction.done.resolve();
+        } else if (this.#flushDue && this.#pending.length > 0) {
+          this.#flushDue = false;
+          await this.#writeBatch(this.#takePending(() => true));
+        } else {
+          break;
+        }
+      }
+    } catch (e) {
+      this.#fail(e);
+    } finally {
+      this.#writing = false;
+      if (this.#pending.length === 0) this.#flushDue = false;
+    }
+    this.#kick();
+  }
+
+  #takePending(belongs: (p: PendingAppend) => boolean): PendingAppend[] {
+    let n = 0;
+    while (n < this.#pending.length && belongs(this.#pending[n]!)) n++;
+    const batch = this.#pending.splice(0, n);
+    if (this.#pending.length === 0) this.#stopTimer();
+    return batch;
+  }
+
+  async #writeBatch(batch: PendingAppend[]): Promise<void> {
+    invariant(
+      batch.every((p) => p.epoch === this.#sinkEpoch),
+      `${this.#label}: a batch mixes records across a compaction (sink epoch ${this.#sinkEpoch})`,
+    );
+    this.#inFlight = batch;
+    await this.#sink.append(batch.map((p) => p.record));
+    this.#inFlight = [];
+    for (const p of batch) p.done.resolve();
+  }
+
+  #fail(cause: unknown): void {
+    this.#failed = true;
+    this.#stopTimer();
+    const io = isConcordError(cause, "Io")
+      ? cause
+      : new ConcordError("Io", `${this.#label}: a write failed: ${messageOf(cause)}`, {}, { cause });
+    this.#refusal = new ConcordError("Closed", `${this.#label} is closed after an I/O failure: ${io.message}`, {}, { cause: io });
+    const settled = [...this.#inFlight, ...this.#pending, ...this.#compactions];
+    this.#inFlight = [];
+    this.#pending = [];
+    this.#compactions.length = 0;
+    for (const p of settled) p.done.reject(io);
+  }
+}
+
+function bytesError(bytes: unknown, what: string, where: string): ConcordError | undefined {
+  if (bytes instanceof Uint8Array) return undefined;
+  return new ConcordError("InvalidArgument", `${where}: a ${what} must be a Uint8Array, got ${typeof bytes}`);
+}
+
+/** A fresh array with the same bytes (`Buffer#slice` would return a view, hence not `slice`). */
+function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,144 @@
+/**
+ * The browser storage: documents in one IndexedDB object store, through `idb-keyval`.
+ *
+ * Keys (arrays, which IndexedDB orders element by element, numbers before strings before arrays):
+ * - `[doc, "snap"]` → the snapshot bytes;
+ * - `[doc, "log", seq]` → one record, `seq` a non-negative integer increasing in append order.
+ * All keys of `doc` lie in `[[doc], [doc, []]]`, so one key range reads a whole document.
+ */
+import { createStore, promisifyRequest, type UseStore } from "idb-keyval";
+import { ConcordError } from "../errors.js";
+import type { DocId } from "../ids.js";
+import { openDocLog } from "./doc-log.js";
+import { checkDocId, resolveLogLimits, type LogLimitOptions } from "./log-limits.js";
+import type { DocStorage, Persistence } from "./storage.js";
+
+/** Options of {@link indexedDbStorage}. */
+export interface IndexedDbStorageOptions extends LogLimitOptions {
+  /** Database name. Default `"concord"`. The database MUST be used by Concord only. */
+  dbName?: string;
+  /** Object store name. Default `"docs"`. */
+  storeName?: string;
+}
+
+/**
+ * Documents in IndexedDB. An append, flush or compaction resolves when its transaction has
+ * completed (`complete` event). Appends made in the same synchronous run, or while a
+ * transaction is in flight, share the next transaction; one transaction runs at a time, so a
+ * failed one can't be overtaken by a later one. A compaction writes the snapshot and deletes the
+ * document's log keys in ONE transaction.
+ *
+ * Not guaranteed: the durability level of a committed transaction is the browser's default
+ * (some browsers acknowledge before the OS flush); exclusivity across tabs (the caller's job).
+ *
+ * @throws ConcordError `InvalidArgument` for bad limits (synchronously). `open` rejects with `Io`
+ *   when IndexedDB is missing or fails, and `Corrupt` (naming the key) when a stored value is
+ *   not bytes or a key of the document has an unknown shape.
+ */
+export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Persistence {
+  const dbName = options.dbName ?? "concord";
+  const storeName = options.storeName ?? "docs";
+  const name = `indexeddb:${dbName}/${storeName}`;
+  const limits = resolveLogLimits(options, `indexedDbStorage(${dbName}/${storeName})`);
+  let store: UseStore | undefined;
+
+  return {
+    name,
+    async open(doc: DocId): Promise<DocStorage> {
+      checkDocId(doc, name);
+      if (typeof indexedDB === "undefined" || typeof IDBKeyRange === "undefined") {
+        throw new ConcordError("Io", `${name}: IndexedDB is not available here; use fileStorage or memoryStorage`);
+      }
+      store ??= createStore(dbName, storeName);
+      const db = store;
+      const label = `${name}, doc ${JSON.stringify(doc)}`;
+      const docKeys = IDBKeyRange.bound([doc], [doc, []]);
+      const logKeys = IDBKeyRange.bound([doc, "log"], [doc, "log", []]);
+
+      const [keys, values] = await transaction(label, "read", () =>
+        db("readonly", (os) => Promise.all([promisifyRequest(os.getAllKeys(docKeys)), promisifyRequest(os.getAll(docKeys))])),
+      );
+      let snapshot: Uint8Array | undefined;
+      const records: Uint8Array[] = [];
+      let nextSeq = 0;
+      keys.forEach((key, i) => {
+        const where = { label, key };
+        if (isSnapKey(key, doc)) {
+          snapshot = bytesOf(values[i], where);
+        } else if (isLogKey(key, doc)) {
+          records.push(bytesOf(values[i], where));
+          nextSeq = key[2] + 1;
+        } else {
+          throw corrupt(where, "is not a key this storage writes");
+        }
+      });
+
+      return openDocLog({
+        label,
+        recovered: { snapshot, records },
+        sink: {
+          append: (batch) =>
+            transaction(label, "append", () =>
+              db("readwrite", (os) => {
+                batch.forEach((record, i) => os.put(record, [doc, "log", nextSeq + i]));
+                return promisifyRequest(os.transaction);
+              }),
+            ).then(() => {
+              nextSeq += batch.length;
+            }),
+          compact: (snap) =>
+            transaction(label, "compaction", () =>
+              db("readwrite", (os) => {
+                os.put(snap, [doc, "snap"]);
+                os.delete(logKeys);
+                return promisifyRequest(os.transaction);
+              }),
+            ),
+        },
+        limits,
+        schedule: "always",
+      });
+    },
+  };
+}
+
+type SnapKey = [string, "snap"];
+type LogKey = [string, "log", number];
+
+function isSnapKey(key: IDBValidKey, doc: string): key is SnapKey {
+  return Array.isArray(key) && key.length === 2 && key[0] === doc && key[1] === "snap";
+}
+
+function isLogKey(key: IDBValidKey, doc: string): key is LogKey {
+  return Array.isArray(key) && key.length === 3 && key[0] === doc && key[1] === "log" && Number.isSafeInteger(key[2]) && (key[2] as number) >= 0;
+}
+
+interface Where {
+  readonly label: string;
+  readonly key: IDBValidKey;
+}
+
+function bytesOf(value: unknown, where: Where): Uint8Array {
+  // Tags, not instanceof: values may come from another realm (iframe, worker).
+  const tag = Object.prototype.toString.call(value);
+  if (tag === "[object Uint8Array]") return value as Uint8Array;
+  if (tag === "[object ArrayBuffer]") return new Uint8Array(value as ArrayBuffer);
+  throw corrupt(where, `holds ${tag.slice(8, -1)}, not bytes`);
+}
+
+function corrupt(where: Where, what: string): ConcordError {
+  const key = JSON.stringify(where.key);
+  return new ConcordError("Corrupt", `${where.label}: the entry at key ${key} ${what}; restore it from a replica or a backup`, {
+    key: where.key,
+  });
+}
+
+/** Runs one transaction, turning anything it throws into `Io`. */
+async function transaction<T>(label: string, what: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    const message = e instanceof Error ? e.message : e == null ? "the transaction was aborted" : String(e);
+    throw new ConcordError("Io", `${label}: the IndexedDB ${what} transaction failed: ${message}`, {}, { cause: e });
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Record framing of the file log (DESIGN.md section 3, "Storage"). Pure: bytes in, bytes out.
+ *
+ * A record on disk is a 12-byte header followed by its payload, all integers little-endian:
+ *
+ * ```
+ * [u32 payloadLength][u32 crc32(payload)][u32 crc32(the 8 header bytes before it)] payload...
+ * ```
+ *
+ * Crash model (what {@link scanRecords} relies on): a crash tears a write only as a PREFIX of the
+ * bytes written; it never reorders, skips or scrambles bytes inside a write, and bytes that were
+ * fsynced are never torn. So the only damage a crash can leave is an incomplete last record (a
+ * short header or a short payload), possibly followed by zeros if the file system preallocated
+ * the space. Anything else (a complete record whose checksum fails, a garbled header followed by
+ * data) is damage of the medium or a bug, and is reported as `Corrupt`, never dropped silently.
+ */
+import { ConcordError } from "../errors.js";
+
+/** Bytes of the header in front of every payload. */
+export const RECORD_HEADER_BYTES = 12;
+
+const CRC_TABLE = makeCrcTable();
+
+function makeCrcTable(): Uint32Array {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+}
+
+/** CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320; zlib's and PNG's) of `bytes`, as an unsigned 32-bit integer. */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Writes the framed `payload` into `out` at `offset`; returns the offset after it. */
+function writeRecord(out: Uint8Array, offset: number, payload: Uint8Array): number {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint32(offset, payload.length, true);
+  view.setUint32(offset + 4, crc32(payload), true);
+  view.setUint32(offset + 8, crc32(out.subarray(offset, offset + 8)), true);
+  out.set(payload, offset + RECORD_HEADER_BYTES);
+  return offset + RECORD_HEADER_BYTES + payload.length;
+}
+
+/**
+ * Frames one payload: header then a copy of `payload`. The result is a fresh array the caller owns.
+ * `payload` MUST be shorter than 2^32 bytes (callers enforce a much lower `maxRecordBytes`).
+ */
+export function encodeRecord(payload: Uint8Array): Uint8Array {
+  return encodeRecords([payload]);
+}
+
+/** Frames several payloads back to back into one fresh array (one write for a group commit). */
+export function encodeRecords(payloads: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of payloads) size += RECORD_HEADER_BYTES + p.length;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const p of payloads) offset = writeRecord(out, offset, p);
+  return out;
+}
+
+/** What {@link scanRecords} found in a file. */
+export interface ScannedRecords {
+  /** Payloads of the complete, valid records, in file order: views into the scanned bytes (not copies). */
+  readonly records: Uint8Array[];
+  /** Bytes from the start covered by complete valid records: where a torn tail begins, or the file length. */
+  readonly validLength: number;
+  /** True when bytes after `validLength` are an incomplete last write (or zero fill) to cut off. */
+  readonly tornTail: boolean;
+}
+
+/** Limits applied while scanning. */
+export interface ScanOptions {
+  /** A header announcing a longer payload is `Corrupt` (it can't have been written by us). */
+  readonly maxRecordBytes: number;
+}
+
+/**
+ * Reads the framed records of one file from offset 0, under the prefix-tear crash model of this
+ * module:
+ *
+ * - fewer than 12 bytes left: torn tail;
+ * - header checksum fails: torn tail if every remaining byte is 0 (preallocated space), else `Corrupt`;
+ * - header announces more than `maxRecordBytes`: `Corrupt`;
+ * - payload runs past the end: torn tail;
+ * - complete payload whose checksum fails: `Corrupt`, wherever it is.
+ *
+ * Deciding whether a torn tail is acceptable (only in the last log) is the caller's business.
+ *
+ * @param fileName named in a `Corrupt` error's message and `details.file`, with `details.offset`
+ *   (the byte offset of the failing record's header).
+ * @throws ConcordError `Corrupt` as described above.
+ */
+export function scanRecords(bytes: Uint8Array, fileName: string, options: ScanOptions): ScannedRecords {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const records: Uint8Array[] = [];
+  let offset = 0;
+  for (;;) {
+    const remaining = bytes.length - offset;
+    if (remaining === 0) return { records, validLength: offset, tornTail: false };
+    const torn = { records, validLength: offset, tornTail: true };
+    if (remaining < RECORD_HEADER_BYTES) return torn;
+    const length = view.getUint32(offset, true);
+    const payloadCrc = view.getUint32(offset + 4, true);
+    const headerCrc = view.getUint32(offset + 8, true);
+    if (crc32(bytes.subarray(offset, offset + 8)) !== headerCrc) {
+      if (allZero(bytes, offset)) return torn;
+      throw corrupt(fileName, offset, "a record header fails its checksum");
+    }
+    if (length > options.maxRecordBytes) {
+      throw corrupt(fileName, offset, `a record header announces ${length} bytes, over the limit of ${options.maxRecordBytes}`);
+    }
+    const end = offset + RECORD_HEADER_BYTES + length;
+    if (end > bytes.length) return torn;
+    const payload = bytes.subarray(offset + RECORD_HEADER_BYTES, end);
+    if (crc32(payload) !== payloadCrc) throw corrupt(fileName, offset, "a complete record fails its checksum");
+    records.push(payload);
+    offset = end;
+  }
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function corrupt(file: string, offset: number, what: string): ConcordError {
+  return new ConcordError(
+    "Corrupt",
+    `${file}: ${what} at byte ${offset}. The stored data was damaged after it was written; ` +
+      "restore it from a replica or a backup",
+    { file, offset },
+  );
+}

@@ -1,0 +1,120 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ConcordError } from "../../src/errors.js";
+import { crc32, encodeRecord, encodeRecords, RECORD_HEADER_BYTES, scanRecords } from "../../src/storage/record.js";
+import { checkProperty } from "../property/prop.js";
+
+const limits = { maxRecordBytes: 1024 };
+const enc = new TextEncoder();
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function corruptionOf(run: () => unknown): ConcordError {
+  try {
+    run();
+  } catch (e) {
+    if (e instanceof ConcordError && e.code === "Corrupt") return e;
+    throw e;
+  }
+  throw new Error("expected a Corrupt error");
+}
+
+describe("crc32", () => {
+  it("matches the IEEE check values", () => {
+    expect(crc32(enc.encode("123456789"))).toBe(0xcbf43926);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+    expect(crc32(enc.encode("The quick brown fox jumps over the lazy dog"))).toBe(0x414fa339);
+  });
+});
+
+describe("record framing", () => {
+  it("frames as [length][crc(payload)][crc(header)] little-endian, then the payload", () => {
+    const framed = encodeRecord(enc.encode("hi"));
+    const view = new DataView(framed.buffer);
+    expect(framed.length).toBe(RECORD_HEADER_BYTES + 2);
+    expect(view.getUint32(0, true)).toBe(2);
+    expect(view.getUint32(4, true)).toBe(crc32(enc.encode("hi")));
+    expect(view.getUint32(8, true)).toBe(crc32(framed.subarray(0, 8)));
+    expect(framed.subarray(12)).toEqual(enc.encode("hi"));
+  });
+
+  it("property: scanning encoded records gives them back, with nothing torn", async () => {
+    await checkProperty(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 20 }), (payloads) => {
+        const bytes = encodeRecords(payloads);
+        const scanned = scanRecords(bytes, "f", limits);
+        expect(scanned.records).toEqual(payloads);
+        expect(scanned.validLength).toBe(bytes.length);
+        expect(scanned.tornTail).toBe(false);
+      }),
+    );
+  });
+
+  it("property: any prefix of a write scans as the complete records before the cut plus a torn tail", async () => {
+    await checkProperty(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 32 }), { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        (payloads, cutSeed) => {
+          const bytes = encodeRecords(payloads);
+          const cut = cutSeed % (bytes.length + 1);
+          const scanned = scanRecords(bytes.subarray(0, cut), "f", limits);
+          let whole = 0;
+          let end = 0;
+          while (whole < payloads.length && end + RECORD_HEADER_BYTES + payloads[whole]!.length <= cut) {
+            end += RECORD_HEADER_BYTES + payloads[whole]!.length;
+            whole++;
+          }
+          expect(scanned.records).toEqual(payloads.slice(0, whole));
+          expect(scanned.validLength).toBe(end);
+          expect(scanned.tornTail).toBe(cut !== end);
+        },
+      ),
+    );
+  });
+
+  it("treats a zero-filled tail (preallocated space) as torn, however long", () => {
+    const good = encodeRecords([enc.encode("a"), enc.encode("b")]);
+    const scanned = scanRecords(concat(good, new Uint8Array(4096)), "f", limits);
+    expect(scanned.records).toEqual([enc.encode("a"), enc.encode("b")]);
+    expect(scanned).toMatchObject({ validLength: good.length, tornTail: true });
+  });
+
+  it("reports a damaged header followed by data as Corrupt, naming file and offset", () => {
+    const first = encodeRecord(enc.encode("first"));
+    const second = encodeRecord(enc.encode("second"));
+    second[1]! ^= 0x40;
+    const e = corruptionOf(() => scanRecords(concat(first, second), "/data/log-1.log", limits));
+    expect(e.details).toEqual({ file: "/data/log-1.log", offset: first.length });
+    expect(e.message).toContain("/data/log-1.log");
+    expect(e.message).toContain(`byte ${first.length}`);
+  });
+
+  it("reports a complete record with a bad payload checksum as Corrupt even at the very end", () => {
+    const first = encodeRecord(enc.encode("first"));
+    const last = encodeRecord(enc.encode("last"));
+    last[last.length - 1]! ^= 1;
+    const e = corruptionOf(() => scanRecords(concat(first, last), "f", limits));
+    expect(e.details).toEqual({ file: "f", offset: first.length });
+  });
+
+  it("reports a valid header announcing more than maxRecordBytes as Corrupt", () => {
+    const big = encodeRecord(new Uint8Array(2000));
+    const e = corruptionOf(() => scanRecords(big, "f", limits));
+    expect(e.details).toEqual({ file: "f", offset: 0 });
+    expect(e.message).toContain("2000");
+  });
+
+  it("accepts empty payloads", () => {
+    const bytes = encodeRecords([new Uint8Array(0), enc.encode("x"), new Uint8Array(0)]);
+    expect(scanRecords(bytes, "f", limits).records).toEqual([new Uint8Array(0), enc.encode("x"), new Uint8Array(0)]);
+  });
+});
