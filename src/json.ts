@@ -17,51 +17,65 @@ export const MAX_JSON_DEPTH = 256;
  * Throws `ConcordError("InvalidValue")` naming the path of the first offending part.
  */
 export function toFrozenJson(value: unknown, what = "value"): Json {
-  return copy(value, what, 0, new Set());
+  return copy(value, { what, ancestors: [], path: [] });
 }
 
-function copy(value: unknown, path: string, depth: number, seen: Set<object>): Json {
+/**
+ * The walk's position: the objects above the current one (cycle check) and the keys leading here,
+ * from which an error's path is built only when there is an error.
+ */
+interface Walk {
+  readonly what: string;
+  readonly ancestors: object[];
+  readonly path: Array<string | number>;
+}
+
+function copy(value: unknown, walk: Walk): Json {
   switch (typeof value) {
     case "string":
     case "boolean":
       return value;
     case "number":
-      if (!Number.isFinite(value)) throw invalid(path, `${value} is not a finite number; JSON has no NaN or Infinity`);
+      if (!Number.isFinite(value)) throw invalid(walk, `${value} is not a finite number; JSON has no NaN or Infinity`);
       return value;
     case "object": {
       if (value === null) return null;
-      if (depth >= MAX_JSON_DEPTH) throw invalid(path, `nesting deeper than ${MAX_JSON_DEPTH} levels`);
-      if (seen.has(value)) throw invalid(path, "a cycle: the value contains itself");
-      seen.add(value);
+      if (walk.ancestors.length >= MAX_JSON_DEPTH) throw invalid(walk, `nesting deeper than ${MAX_JSON_DEPTH} levels`);
+      if (walk.ancestors.includes(value)) throw invalid(walk, "a cycle: the value contains itself");
+      walk.ancestors.push(value);
       let out: Json;
       if (Array.isArray(value)) {
         const arr: Json[] = new Array(value.length);
         for (let i = 0; i < value.length; i++) {
-          if (!(i in value)) throw invalid(`${path}[${i}]`, "a hole in a sparse array");
-          arr[i] = copy(value[i], `${path}[${i}]`, depth + 1, seen);
+          walk.path.push(i);
+          if (!(i in value)) throw invalid(walk, "a hole in a sparse array");
+          arr[i] = copy(value[i], walk);
+          walk.path.pop();
         }
         out = Object.freeze(arr);
       } else {
         const proto: unknown = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null) {
           const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? "object";
-          throw invalid(path, `a ${kind} instance; only plain objects, arrays and primitives are JSON`);
+          throw invalid(walk, `a ${kind} instance; only plain objects, arrays and primitives are JSON`);
         }
+        if (Object.getOwnPropertySymbols(value).length > 0) throw invalid(walk, "an object with symbol-keyed properties");
         const obj: Record<string, Json> = {};
         for (const key of Object.keys(value)) {
-          const v = copy((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1, seen);
+          walk.path.push(key);
+          const v = copy((value as Record<string, unknown>)[key], walk);
+          walk.path.pop();
           // A "__proto__" key is data in JSON; plain assignment would set the prototype instead.
           if (key === "__proto__") Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
           else obj[key] = v;
         }
-        if (Object.getOwnPropertySymbols(value).length > 0) throw invalid(path, "symbol-keyed properties");
         out = Object.freeze(obj);
       }
-      seen.delete(value);
+      walk.ancestors.pop();
       return out;
     }
     default:
-      throw invalid(path, `a ${typeof value}, which JSON can't represent`);
+      throw invalid(walk, `a ${typeof value}, which JSON can't represent`);
   }
 }
 
@@ -82,6 +96,7 @@ export function checkKey(key: unknown): asserts key is string {
   if (key.length === 0) throw new ConcordError("InvalidValue", "keys must not be empty", { key });
 }
 
-function invalid(path: string, why: string): ConcordError {
+function invalid(walk: Walk, why: string): ConcordError {
+  const path = walk.what + walk.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${k}`)).join("");
   return new ConcordError("InvalidValue", `${path} is not JSON: it is ${why}`, { path });
 }

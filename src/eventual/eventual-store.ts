@@ -74,11 +74,23 @@ export interface EventualStore extends Store {
   getLocal(key: string): Json | undefined;
   /** Synchronous `entries`: the local replica's entries, sorted by key. */
   entriesLocal(options?: RangeOptions): Array<[string, Json]>;
+  /**
+   * Sets this replica's presence (y-protocols awareness: a cursor, a user name...), or clears it
+   * with `null`; peers see it until we clear it, disconnect or stop renewing it. Needs `sync`
+   * (`InvalidArgument` otherwise); `InvalidValue` for non-JSON.
+   */
+  setPresence(state: Json | null): void;
+  /** Presence of every replica known here (ours included), by Yjs client id. Empty without `sync`. */
+  presence(): ReadonlyMap<number, Json>;
   status(): EventualStatus;
 }
 
 const LOAD_ORIGIN = Symbol("concord:load");
 const LOCAL_ACK: WriteAck = Object.freeze({ level: "local" });
+const localAck = (): WriteAck => LOCAL_ACK;
+/** Key in `Y.Transaction#meta` (Yjs's slot for per-transaction data) of the update's append. */
+const APPEND = Symbol("concord:append");
+const appendOf = (tr: Y.Transaction): Promise<void> | undefined => tr.meta.get(APPEND) as Promise<void> | undefined;
 const DELETED = Symbol("deleted");
 
 /** Opens (creating if needed) an eventual store, restoring its document from `persistence`. */
@@ -136,8 +148,6 @@ class EventualStoreImpl implements EventualStore {
   private readonly report: (error: unknown) => void;
   private readonly localOrigin = Symbol("concord:local-write");
   private readonly listeners = new Set<{ prefix: string; listener: ChangeListener }>();
-  /** The append of each transaction's update, for the write that made the transaction. */
-  private readonly appendOf = new WeakMap<Y.Transaction, Promise<void>>();
   /** The most recent append; appends settle in order, so this settles after every earlier one. */
   private latestAppend: Promise<void> = Promise.resolve();
   private compacting = false;
@@ -156,7 +166,6 @@ class EventualStoreImpl implements EventualStore {
     this.replicaId = options.replicaId ?? options.sync?.transport.self ?? randomReplicaId(options.rng);
     this.map = ydoc.getMap(KEYSPACE);
     ydoc.on("update", this.onUpdate);
-    this.map.observe(this.onMapEvent);
     // After the persistence listener: an update is queued for storage before it is sent.
     this.sync = options.sync ? new SyncDriver(ydoc, options.sync, this.clock, this.report) : undefined;
   }
@@ -170,6 +179,16 @@ class EventualStoreImpl implements EventualStore {
 
   entriesLocal(options?: RangeOptions): Array<[string, Json]> {
     return readEntries(this.map, options);
+  }
+
+  setPresence(state: Json | null): void {
+    if (this.closing) throw this.closedError("setPresence");
+    if (!this.sync) throw new ConcordError("InvalidArgument", "setPresence needs a store opened with sync; this one is local only");
+    this.sync.setPresence(state);
+  }
+
+  presence(): ReadonlyMap<number, Json> {
+    return this.sync?.core.awareness.states() ?? new Map();
   }
 
   get(key: string): Promise<Json | undefined> {
@@ -239,14 +258,14 @@ class EventualStoreImpl implements EventualStore {
         transaction = tr;
         mutate();
       }, this.localOrigin);
-      const append = this.appendOf.get(transaction!);
-      if (append) return append.then(() => LOCAL_ACK);
-      // Either the write changed nothing (deleting an absent key), or it ran nested in another
-      // transaction (an app's ydoc.transact, a subscriber writing) whose update is emitted when
-      // that transaction ends: synchronously, so before the next microtask.
+      const append = appendOf(transaction!);
+      if (append) return append.then(localAck);
+      // Either the write changed nothing (deleting an absent key), or its transaction ended nested
+      // in another (an app's ydoc.transact, a subscriber writing) whose update is emitted when the
+      // outermost transaction ends: synchronously, so before the next microtask.
       return Promise.resolve()
-        .then(() => this.appendOf.get(transaction!) ?? this.latestAppend)
-        .then(() => LOCAL_ACK);
+        .then(() => appendOf(transaction!) ?? this.latestAppend)
+        .then(localAck);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -258,14 +277,25 @@ class EventualStoreImpl implements EventualStore {
       this.report(this.closedError("edit of the Y.Doc (it was not persisted)"));
       return;
     }
-    const append = this.writes.track(this.storage.append(update));
-    this.appendOf.set(tr, append);
+    this.writes.began();
+    const append = this.storage.append(update);
+    tr.meta.set(APPEND, append);
     this.latestAppend = append;
-    if (origin !== this.localOrigin) append.catch(this.report); // nobody awaits a remote or direct-Y.Doc update
-    append.then(this.maybeCompact, () => undefined);
+    // A store write's failure reaches its caller; nobody else awaits a remote or direct-Y.Doc update.
+    append.then(this.onDurable, origin === this.localOrigin ? this.onWriteFailed : this.onUpdateFailed);
   };
 
-  private readonly maybeCompact = (): void => {
+  private readonly onWriteFailed = (): void => {
+    this.writes.settled();
+  };
+
+  private readonly onUpdateFailed = (error: unknown): void => {
+    this.writes.settled();
+    this.report(error);
+  };
+
+  private readonly onDurable = (): void => {
+    this.writes.settled();
     if (this.compacting || this.closing || !this.storage.shouldCompact()) return;
     this.compacting = true;
     this.storage
@@ -283,9 +313,11 @@ class EventualStoreImpl implements EventualStore {
   subscribe(options: RangeOptions, listener: ChangeListener): () => void {
     if (typeof listener !== "function") throw new ConcordError("InvalidArgument", "subscribe needs a listener function");
     const entry = { prefix: options?.prefix ?? "", listener };
+    // Observed only while someone listens: Yjs builds an event per transaction for observers.
+    if (this.listeners.size === 0) this.map.observe(this.onMapEvent);
     this.listeners.add(entry);
     return () => {
-      this.listeners.delete(entry);
+      if (this.listeners.delete(entry) && this.listeners.size === 0) this.map.unobserve(this.onMapEvent);
     };
   }
 
@@ -323,7 +355,7 @@ class EventualStoreImpl implements EventualStore {
       try {
         await this.storage.close();
       } finally {
-        this.map.unobserve(this.onMapEvent);
+        if (this.listeners.size > 0) this.map.unobserve(this.onMapEvent);
         this.listeners.clear();
       }
     })();

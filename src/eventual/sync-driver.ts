@@ -7,6 +7,7 @@ import type * as Y from "yjs";
 import type { CancelTimer, Clock } from "../clock.js";
 import { ConcordError } from "../errors.js";
 import type { PeerId } from "../ids.js";
+import type { Json } from "../json.js";
 import type { Transport } from "../net/transport.js";
 import { SyncCore, type SyncCoreOptions } from "./sync/sync-core.js";
 
@@ -59,9 +60,19 @@ export class SyncDriver {
     return this.core.peers();
   }
 
-  /** Stops ticking, detaches from the doc and closes the transport. Idempotent. */
+  /** Sets (or with `null` clears) our presence and sends it to peers. Throws `InvalidValue` for non-JSON. */
+  setPresence(state: Json | null): void {
+    this.input(() => this.core.setLocalAwareness(state));
+  }
+
+  /**
+   * Tells peers our presence is gone (so they drop it now rather than at the timeout), then stops
+   * ticking, detaches from the doc and closes the transport. Idempotent.
+   */
   stop(): void {
     if (this.stopped) return;
+    this.core.setLocalAwareness(null);
+    this.flush();
     this.stopped = true;
     this.cancelTick?.();
     this.core.doc.off("update", this.flush);

@@ -1,28 +1,28 @@
 /**
- * Counts writes whose durability promise has not settled, and how old the oldest is, for
+ * Counts writes whose durability has not settled, and how old the oldest is, for
  * `status().pendingWrites` / `oldestPendingMs`. Storage settles appends in order, so a FIFO of
- * start times is exact.
+ * start times is exact. Allocation-free per write apart from the array slot: it sits on the hot path.
  */
 import type { Clock } from "../clock.js";
 
 export class WriteTracker {
-  private readonly started: number[] = [];
+  private started: number[] = [];
   private head = 0;
 
   constructor(private readonly clock: Clock) {}
 
-  /** Tracks `promise`; returns it unchanged. */
-  track<T>(promise: Promise<T>): Promise<T> {
+  /** A write began; MUST be matched by exactly one {@link settled}, in the same order. */
+  began(): void {
     this.started.push(this.clock.now());
-    const done = (): void => {
-      this.head++;
-      if (this.head > 1024 && this.head * 2 > this.started.length) {
-        this.started.splice(0, this.head);
-        this.head = 0;
-      }
-    };
-    promise.then(done, done);
-    return promise;
+  }
+
+  /** The oldest unsettled write settled (resolved or failed). */
+  settled(): void {
+    this.head++;
+    if (this.head === this.started.length) {
+      this.started = [];
+      this.head = 0;
+    }
   }
 
   get pending(): number {

@@ -9,7 +9,7 @@ import { asPeerId, type PeerId } from "../../src/ids.js";
 import { seededRng } from "../../src/rng.js";
 import { type DelayDistribution, type NetworkEvent, type NetworkFaults, SimNetwork } from "../../src/sim/sim-network.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
-import { checkProperty } from "./prop.js";
+import { checkProperty, propRuns } from "./prop.js";
 
 const PEERS = ["p0", "p1", "p2", "p3", "p4"].map(asPeerId);
 
@@ -186,7 +186,7 @@ describe("SimNetwork properties", () => {
         expect(second.trace).toEqual(first.trace);
         expect(second.receipts).toEqual(first.receipts);
       }),
-      { numRuns: 50 },
+      { numRuns: propRuns(100) },
     );
   });
 });

@@ -7,17 +7,17 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { isConcordError } from "../../src/errors.js";
+import type { Json } from "../../src/json.js";
 import {
   decodeMessage,
   encodeMessage,
   validateStateVector,
   validateUpdate,
   type AwarenessEntry,
-  type JsonValue,
   type Message,
 } from "../../src/eventual/sync/protocol.js";
 import { docArb, historyStepArb, jsonArb, runHistory } from "../eventual/sync/doc-edits.js";
-import { checkProperty } from "./prop.js";
+import { checkProperty, propRuns } from "./prop.js";
 
 /**
  * A real update: a replica's whole state, one update a replica emitted, or several of them merged
@@ -43,7 +43,7 @@ const stateVectorArb = docArb(8).map((doc) => Y.encodeStateVector(doc));
 const awarenessEntryArb: fc.Arbitrary<AwarenessEntry> = fc.record({
   clientId: fc.maxSafeNat(),
   clock: fc.maxSafeNat(),
-  state: fc.option(jsonArb.map((v) => v as JsonValue), { nil: null }),
+  state: fc.option(jsonArb.map((v) => v as Json), { nil: null }),
 });
 
 const messageArb: fc.Arbitrary<Message> = fc.oneof(
@@ -135,7 +135,7 @@ describe("sync codec properties", () => {
         if (maxBytes !== undefined && bytes.length > maxBytes) expect(m).toBe("rejected");
         if (m !== "rejected") expect(decodeMessage(encodeMessage(m))).toEqual(m);
       }),
-      { numRuns: 300 },
+      { numRuns: propRuns(300) },
     );
   });
 
@@ -153,7 +153,7 @@ describe("sync codec properties", () => {
         if (accepts(() => validateUpdate(bytes))) expect(accepts(() => Y.decodeUpdate(bytes))).toBe(true);
         expect(accepts(() => validateStateVector(bytes))).toBe(accepts(() => Y.decodeStateVector(bytes)));
       }),
-      { numRuns: 300 },
+      { numRuns: propRuns(300) },
     );
   });
 });

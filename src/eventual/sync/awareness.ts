@@ -8,9 +8,9 @@
  * peer that delivered them so that {@link AwarenessState.peerDown} can drop them at once.
  */
 import { equalityDeep } from "lib0/function";
-import { ConcordError } from "../../errors.js";
 import type { PeerId } from "../../ids.js";
-import { decodeAwarenessUpdate, encodeAwarenessUpdate, type AwarenessEntry, type JsonValue } from "./protocol.js";
+import { toFrozenJson, type Json } from "../../json.js";
+import { decodeAwarenessUpdate, encodeAwarenessUpdate, type AwarenessEntry } from "./protocol.js";
 
 /**
  * What an operation changed, by Yjs client id. Each id appears in at most one list.
@@ -38,9 +38,9 @@ export interface AwarenessView {
   /** Our own client id (the Yjs `doc.clientID`). */
   readonly clientId: number;
   /** Our own state, or `null` when we show no presence. */
-  getLocalState(): JsonValue | null;
+  getLocalState(): Json;
   /** Every client with a state, ours included. Live view: do not mutate; copy to keep. */
-  states(): ReadonlyMap<number, JsonValue>;
+  states(): ReadonlyMap<number, Json>;
 }
 
 interface ClientMeta {
@@ -55,11 +55,11 @@ interface ClientMeta {
  * broadcast `encodeUpdate(changedClients(change))` to their peers.
  *
  * Clocks of removed clients are kept (as y-protocols does), so a stale update cannot resurrect them.
- * States are stored as given: callers MUST NOT mutate a state after handing it over.
+ * Remote states are stored as decoded; callers MUST NOT mutate states they read.
  */
 export class AwarenessState implements AwarenessView {
   readonly clientId: number;
-  readonly #states = new Map<number, JsonValue>();
+  readonly #states = new Map<number, Json>();
   readonly #meta = new Map<number, ClientMeta>();
   /** Which peer delivered the current state of each remote client. */
   readonly #introducedBy = new Map<number, PeerId>();
@@ -69,11 +69,11 @@ export class AwarenessState implements AwarenessView {
     this.clientId = clientId;
   }
 
-  getLocalState(): JsonValue | null {
+  getLocalState(): Json {
     return this.#states.get(this.clientId) ?? null;
   }
 
-  states(): ReadonlyMap<number, JsonValue> {
+  states(): ReadonlyMap<number, Json> {
     return this.#states;
   }
 
@@ -83,11 +83,12 @@ export class AwarenessState implements AwarenessView {
   }
 
   /**
-   * Sets (or, with `null`, removes) our own state and bumps our clock. Throws `InvalidValue` if
-   * `state` is not JSON-encodable (a bigint, a cycle, a value that encodes to nothing or to `null`).
+   * Sets (or, with `null`, removes) our own state and bumps our clock. Throws `InvalidValue`,
+   * changing nothing, if `state` is not JSON (see `json.ts`). Keeps a deep-frozen copy, so the
+   * caller may reuse its object.
    */
-  setLocalState(state: JsonValue | null, nowTick: number): AwarenessChange {
-    if (state !== null) assertEncodable(state);
+  setLocalState(input: Json, nowTick: number): AwarenessChange {
+    const state = toFrozenJson(input, "awareness state");
     const prev = this.#states.get(this.clientId);
     const meta = this.#meta.get(this.clientId);
     // Start at 1: y-protocols ignores clock 0 from a client it does not know yet.
@@ -208,19 +209,8 @@ function change(parts: Partial<AwarenessChange>): AwarenessChange {
   return { added: parts.added ?? [], updated: parts.updated ?? [], renewed: parts.renewed ?? [], removed: parts.removed ?? [] };
 }
 
-function classifySet(clientId: number, prev: JsonValue | undefined, state: JsonValue): AwarenessChange {
+function classifySet(clientId: number, prev: Json | undefined, state: Json): AwarenessChange {
   if (prev === undefined) return change({ added: [clientId] });
   return equalityDeep(prev, state) ? change({ renewed: [clientId] }) : change({ updated: [clientId] });
 }
 
-function assertEncodable(state: JsonValue): void {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(state) as string | undefined;
-  } catch (e) {
-    throw new ConcordError("InvalidValue", "awareness state is not JSON-encodable", {}, { cause: e });
-  }
-  if (json === undefined || json === "null") {
-    throw new ConcordError("InvalidValue", `awareness state encodes to ${String(json)}; use null to remove the state`);
-  }
-}

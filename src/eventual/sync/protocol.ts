@@ -13,9 +13,9 @@
  * | 3 query-awareness | (empty) | `query-awareness` |
  * | any other | opaque rest of the frame | `unknown` |
  *
- * Types 4..99 are left to the upstream protocol and its well-known extensions (Hocuspocus uses
- * 4..8); types from {@link CONCORD_EXTENSION_MIN_TYPE} (100) up are reserved for Concord's own
- * extensions (acks, auth refresh). A stock peer ignores types it does not know, and so do we.
+ * Types 4..99 are left to the upstream protocol and its well-known dialects (Hocuspocus uses
+ * 4..10); types from {@link CONCORD_EXTENSION_MIN_TYPE} (100) up are reserved for Concord's own
+ * extensions (acks, auth refresh). Stock y-websocket ignores types it does not know, and so do we.
  *
  * Updates are Yjs updates in format v1 (what `Y.encodeStateAsUpdate` / `doc.on("update")` produce),
  * as every y-websocket peer uses.
@@ -23,9 +23,7 @@
 import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";
 import { ConcordError, InvariantError, assertNever } from "../../errors.js";
-
-/** A JSON value, as carried by awareness states. */
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+import type { Json } from "../../json.js";
 
 /** One client's presence in an awareness update. `state: null` means "this client is gone". */
 export interface AwarenessEntry {
@@ -33,7 +31,7 @@ export interface AwarenessEntry {
   readonly clientId: number;
   /** Bumped by the owner on every change; higher wins. Safe integer >= 0. */
   readonly clock: number;
-  readonly state: JsonValue | null;
+  readonly state: Json;
 }
 
 /**
@@ -81,7 +79,8 @@ export interface DecodeOptions {
 
 /**
  * Encodes `m` into a fresh buffer. The inverse of {@link decodeMessage}: `decodeMessage(encodeMessage(m))`
- * deep-equals `m` for every valid message.
+ * deep-equals `m` for every message whose payloads are real Yjs payloads and whose awareness states
+ * survive a JSON round trip.
  *
  * Does not validate update or state-vector payloads (they come from Yjs). Throws an
  * {@link InvariantError} for a message no decoder would produce: an `unknown` whose `messageType`
@@ -218,7 +217,7 @@ export function decodeAwarenessUpdate(update: Uint8Array): AwarenessEntry[] {
     for (let i = 0; i < count; i++) {
       const clientId = readSafeVarUint(d);
       const clock = readSafeVarUint(d);
-      const state = JSON.parse(decoding.readVarString(d)) as JsonValue;
+      const state = JSON.parse(decoding.readVarString(d)) as Json;
       entries.push({ clientId, clock, state });
     }
     return entries;
@@ -241,15 +240,20 @@ export function validateStateVector(stateVector: Uint8Array): void {
 }
 
 /**
- * Checks that `update` parses as a Yjs update (format v1) exactly as Yjs's own reader does, without
- * building any struct: MUST pass before untrusted bytes reach `Y.applyUpdate`, because Yjs integrates
- * the structs of an update before it reads its delete set, so a malformed tail would leave a
- * half-applied update behind. Accepts exactly what `Y.decodeUpdate` accepts (a differential property
- * test checks this) at about a third of its cost; like Yjs it ignores bytes after the delete set.
+ * Checks that `update` is a Yjs update (format v1) that Yjs can integrate, without building any
+ * struct. MUST pass before untrusted bytes reach `Y.applyUpdate`: Yjs integrates an update's structs
+ * before it reads its delete set, and crashes half-way on some inconsistencies, either way leaving a
+ * half-applied update behind.
  *
- * What it cannot see: a structurally valid update that is semantically inconsistent (a struct whose
- * parent is not a type, say). Only a hand-crafted update is like that; Yjs may throw while
- * integrating it.
+ * Checks: everything Yjs's reader checks (it accepts nothing `Y.decodeUpdate` refuses; a
+ * differential property test holds it to that), plus two invariants of every update Yjs writes and
+ * that its integration relies on: no struct is empty, and no struct refers (origin, right origin,
+ * parent) to its own client at or after its own clock; no delete range is empty. Like Yjs it ignores
+ * bytes after the delete set.
+ *
+ * Not checked, because it needs the document: references ACROSS clients that contradict the
+ * document (an origin and right origin that are not neighbours, say). Only a forged or corrupted
+ * update is like that; Yjs may throw while integrating one, which `SyncCore` reports as `Protocol`.
  *
  * Throws ONLY a `Protocol` {@link ConcordError}.
  */

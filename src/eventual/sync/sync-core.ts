@@ -13,7 +13,8 @@ import * as Y from "yjs";
 import { ConcordError, assertNever, isConcordError } from "../../errors.js";
 import type { PeerId } from "../../ids.js";
 import { AwarenessState, changedClients, type AwarenessChange, type AwarenessView } from "./awareness.js";
-import { decodeMessage, encodeMessage, type JsonValue } from "./protocol.js";
+import type { Json } from "../../json.js";
+import { decodeMessage, encodeMessage } from "./protocol.js";
 
 /** Re-send sync step 1 to every peer this often, in ticks (anti-entropy). */
 export const DEFAULT_RESYNC_EVERY_TICKS = 10;
@@ -143,10 +144,12 @@ export class SyncCore {
 
   /**
    * Handles one message from `peer`. Never throws for bad input: returns the error the driver should
-   * act on, with the doc untouched by anything malformed:
+   * act on.
    * - `Protocol` / `TooLarge`: the peer sent something malformed or oversized; close that connection.
-   *   Also returned if Yjs throws while integrating a well-formed update (an inconsistent update
-   *   crafted by hand, or an app observer that threw).
+   *   Nothing of such a message reaches the doc (see `validateUpdate`). Also returned when Yjs throws
+   *   while integrating an update that passed validation: an app observer that threw (the update is
+   *   applied), or a forged update whose cross-client references contradict the doc (Yjs may have
+   *   applied part of it; no check short of integrating can see that).
    * - `Unauthorized`: the peer denied us access (y-websocket auth message).
    *
    * Step 1 is answered with step 2 (what the peer lacks); step 2 and updates are applied with the
@@ -213,10 +216,10 @@ export class SyncCore {
 
   /**
    * Sets our presence (`null` removes it) and queues it to every up peer. Throws `InvalidValue` if
-   * `state` is not JSON-encodable. Before {@link destroy}, a driver that leaves SHOULD set `null` and
+   * `state` is not JSON. Before {@link destroy}, a driver that leaves SHOULD set `null` and
    * drain the outbox, so peers drop us at once instead of after the timeout.
    */
-  setLocalAwareness(state: JsonValue | null): void {
+  setLocalAwareness(state: Json): void {
     if (this.#destroyed) return;
     this.#publishAwareness(this.#awareness.setLocalState(state, this.#now), { kind: "local" });
   }
