@@ -35,12 +35,12 @@ const seen = new Promise<void>((resolve) => {
 const run = ((await laptop.get("runs")) as number | undefined ?? 0) + 1;
 const ack = await laptop.set("runs", run);
 console.log(`run ${run}: the write is durable at level "${ack.level}"`);
+phone.ydoc.getText("notes").insert(0, `run ${run}. `); // rich types live in the same Y.Doc
 await phone.transact((tx) => {
   tx.set(`todo:${run}`, { title: `buy milk (run ${run})`, done: false });
   tx.set("todo:1", { title: "buy milk (run 1)", done: run > 1 });
 });
-phone.ydoc.getText("notes").insert(0, `run ${run}. `); // rich types live in the same Y.Doc
-await seen;
+await seen; // updates travel in order: the notes arrived before these todos
 
 console.log("laptop has:", JSON.stringify(await laptop.entries({ prefix: "todo:" })));
 console.log("notes:", JSON.stringify(laptop.ydoc.getText("notes").toString()));

@@ -86,6 +86,13 @@ export interface EventualStore extends Store {
 }
 
 const LOAD_ORIGIN = Symbol("concord:load");
+
+/** The writes whose updates share one append promise (one group commit). */
+interface AppendBatch {
+  writes: number;
+  /** True when some update in it came from a peer or a direct Y.Doc edit: nobody awaits those. */
+  unawaited: boolean;
+}
 const LOCAL_ACK: WriteAck = Object.freeze({ level: "local" });
 const localAck = (): WriteAck => LOCAL_ACK;
 /** Key in `Y.Transaction#meta` (Yjs's slot for per-transaction data) of the update's append. */
@@ -150,6 +157,10 @@ class EventualStoreImpl implements EventualStore {
   private readonly listeners = new Set<{ prefix: string; listener: ChangeListener }>();
   /** The most recent append; appends settle in order, so this settles after every earlier one. */
   private latestAppend: Promise<void> = Promise.resolve();
+  /** The writes sharing `latestAppend`. */
+  private batch: AppendBatch = { writes: 0, unawaited: false };
+  /** The ack promise of `latestAppend`, shared by the writes of its batch. */
+  private latestAck: { readonly append: Promise<void>; readonly ack: Promise<WriteAck> } | undefined;
   private compacting = false;
   private closing: Promise<void> | undefined;
   private readonly sync: SyncDriver | undefined;
@@ -167,7 +178,7 @@ class EventualStoreImpl implements EventualStore {
     this.map = ydoc.getMap(KEYSPACE);
     ydoc.on("update", this.onUpdate);
     // After the persistence listener: an update is queued for storage before it is sent.
-    this.sync = options.sync ? new SyncDriver(ydoc, options.sync, this.clock, this.report) : undefined;
+    this.sync = options.sync ? new SyncDriver(ydoc, options.sync, this.clock, this.report, this.durable) : undefined;
   }
 
   // --- reads -------------------------------------------------------------------------------
@@ -259,7 +270,7 @@ class EventualStoreImpl implements EventualStore {
         mutate();
       }, this.localOrigin);
       const append = appendOf(transaction!);
-      if (append) return append.then(localAck);
+      if (append) return this.ackOf(append);
       // Either the write changed nothing (deleting an absent key), or its transaction ended nested
       // in another (an app's ydoc.transact, a subscriber writing) whose update is emitted when the
       // outermost transaction ends: synchronously, so before the next microtask.
@@ -280,22 +291,33 @@ class EventualStoreImpl implements EventualStore {
     this.writes.began();
     const append = this.storage.append(update);
     tr.meta.set(APPEND, append);
-    this.latestAppend = append;
+    // Appends made together share one promise: watch each promise once, for the whole batch.
+    if (append !== this.latestAppend) {
+      this.latestAppend = append;
+      this.batch = { writes: 0, unawaited: false };
+      append.then(this.onDurable.bind(this, this.batch), this.onFailed.bind(this, this.batch));
+    }
+    this.batch.writes++;
     // A store write's failure reaches its caller; nobody else awaits a remote or direct-Y.Doc update.
-    append.then(this.onDurable, origin === this.localOrigin ? this.onWriteFailed : this.onUpdateFailed);
+    if (origin !== this.localOrigin) this.batch.unawaited = true;
   };
 
-  private readonly onWriteFailed = (): void => {
-    this.writes.settled();
-  };
+  /** The ack of a write whose update went out with `append`: one promise per batch, not per write. */
+  private ackOf(append: Promise<void>): Promise<WriteAck> {
+    if (this.latestAck?.append !== append) this.latestAck = { append, ack: append.then(localAck) };
+    return this.latestAck.ack;
+  }
 
-  private readonly onUpdateFailed = (error: unknown): void => {
-    this.writes.settled();
-    this.report(error);
-  };
+  /** The sync driver's barrier: the latest append, while any append is still pending. */
+  private readonly durable = (): Promise<void> | undefined => (this.writes.pending > 0 ? this.latestAppend : undefined);
 
-  private readonly onDurable = (): void => {
-    this.writes.settled();
+  private onFailed(batch: AppendBatch, error: unknown): void {
+    this.writes.settled(batch.writes);
+    if (batch.unawaited) this.report(error);
+  }
+
+  private onDurable(batch: AppendBatch): void {
+    this.writes.settled(batch.writes);
     if (this.compacting || this.closing || !this.storage.shouldCompact()) return;
     this.compacting = true;
     this.storage
@@ -306,7 +328,7 @@ class EventualStoreImpl implements EventualStore {
       .finally(() => {
         this.compacting = false;
       });
-  };
+  }
 
   // --- subscriptions -------------------------------------------------------------------------
 
@@ -351,8 +373,17 @@ class EventualStoreImpl implements EventualStore {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.sync?.stop();
       try {
+        if (this.sync) {
+          // Let peers have what became durable, then leave; updates arriving meanwhile are still
+          // persisted by storage.close().
+          try {
+            await this.storage.flush().catch(() => undefined);
+            await this.sync.drain();
+          } finally {
+            this.sync.stop();
+          }
+        }
         await this.storage.close();
       } finally {
         if (this.listeners.size > 0) this.map.unobserve(this.onMapEvent);

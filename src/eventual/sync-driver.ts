@@ -2,6 +2,11 @@
  * Binds the pure {@link SyncCore} to a {@link Transport} and a {@link Clock}: feeds it transport
  * events and ticks, and sends what it queues after every input. This is the only place where the
  * eventual mode's sync meets I/O; the WebSocket client and server reuse it over their transports.
+ *
+ * Persist BEFORE send: a batch of messages goes out only once everything the store appended before
+ * it was queued is durable. Otherwise a crash could lose a write that part of the network already
+ * saw (say, a delete that arrived while the insert it deletes was lost with the crashed process),
+ * leaving peers with a dependency that can never be met.
  */
 import type * as Y from "yjs";
 import type { CancelTimer, Clock } from "../clock.js";
@@ -9,7 +14,7 @@ import { ConcordError } from "../errors.js";
 import type { PeerId } from "../ids.js";
 import type { Json } from "../json.js";
 import type { Transport } from "../net/transport.js";
-import { SyncCore, type SyncCoreOptions } from "./sync/sync-core.js";
+import { SyncCore, type OutboundMessage, type SyncCoreOptions } from "./sync/sync-core.js";
 
 /** How an eventual store syncs with peers. */
 export interface SyncOptions extends SyncCoreOptions {
@@ -19,12 +24,22 @@ export interface SyncOptions extends SyncCoreOptions {
   readonly tickMs?: number;
 }
 
+/**
+ * Answers "is everything appended to storage so far durable?": `undefined` when it is, else a
+ * promise that settles once it is (rejecting if storage failed, in which case nothing waiting on
+ * it is ever sent).
+ */
+export type DurabilityBarrier = () => Promise<void> | undefined;
+
 export class SyncDriver {
   readonly core: SyncCore;
   private readonly transport: Transport;
   private readonly tickMs: number;
   private cancelTick: CancelTimer | undefined;
   private stopped = false;
+  /** Batches waiting for durability, sent strictly in the order they were queued. */
+  private held = 0;
+  private sendChain: Promise<void> = Promise.resolve();
 
   /**
    * Starts syncing `doc` right away: listens to the transport, greets peers already up, and ticks.
@@ -35,6 +50,7 @@ export class SyncDriver {
     options: SyncOptions,
     private readonly clock: Clock,
     private readonly report: (error: unknown) => void,
+    private readonly durable: DurabilityBarrier,
   ) {
     const tickMs = options.tickMs ?? 100;
     if (!(tickMs > 0 && Number.isFinite(tickMs))) {
@@ -65,9 +81,15 @@ export class SyncDriver {
     this.input(() => this.core.setLocalAwareness(state));
   }
 
+  /** Resolves once every batch queued so far was sent (or dropped because storage failed). */
+  drain(): Promise<void> {
+    return this.sendChain;
+  }
+
   /**
    * Tells peers our presence is gone (so they drop it now rather than at the timeout), then stops
-   * ticking, detaches from the doc and closes the transport. Idempotent.
+   * ticking, detaches from the doc and closes the transport. Batches still waiting for durability
+   * are dropped: call after {@link drain} to send them. Idempotent.
    */
   stop(): void {
     if (this.stopped) return;
@@ -93,8 +115,24 @@ export class SyncDriver {
 
   private readonly flush = (): void => {
     if (this.stopped) return;
-    for (const { to, bytes } of this.core.takeOutbox()) this.transport.send(to, bytes);
+    const batch = this.core.takeOutbox();
+    if (batch.length === 0) return;
+    const barrier = this.durable();
+    if (barrier === undefined && this.held === 0) return this.send(batch);
+    this.held++;
+    this.sendChain = this.sendChain
+      .then(() => barrier)
+      .then(
+        () => this.send(batch),
+        () => undefined, // storage failed (reported by the store): what it did not persist is never sent
+      )
+      .finally(() => this.held--);
   };
+
+  private send(batch: readonly OutboundMessage[]): void {
+    if (this.stopped) return;
+    for (const { to, bytes } of batch) this.transport.send(to, bytes);
+  }
 
   private scheduleTick(): void {
     this.cancelTick = this.clock.setTimer(this.tickMs, () => {

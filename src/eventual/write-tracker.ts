@@ -16,9 +16,9 @@ export class WriteTracker {
     this.started.push(this.clock.now());
   }
 
-  /** The oldest unsettled write settled (resolved or failed). */
-  settled(): void {
-    this.head++;
+  /** The oldest `n` unsettled writes settled (resolved or failed). */
+  settled(n = 1): void {
+    this.head += n;
     if (this.head === this.started.length) {
       this.started = [];
       this.head = 0;

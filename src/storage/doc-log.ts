@@ -80,9 +80,14 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-/** An accepted append; `epoch` counts the compactions requested before it. */
-interface PendingAppend {
-  readonly record: Uint8Array;
+/**
+ * Appends accepted together: they become durable in one sink call and share one promise, so the
+ * hot path allocates one promise per batch, not per record. `epoch` counts the compactions
+ * requested before them; a group never spans a compaction, and takes no more records once the
+ * writer took it out of `#pending`.
+ */
+interface AppendGroup {
+  readonly records: Uint8Array[];
   readonly epoch: number;
   readonly done: Deferred;
 }
@@ -104,8 +109,11 @@ class DocLog implements DocStorage {
   #records: Uint8Array[];
   #recordBytes = 0;
 
-  #pending: PendingAppend[] = [];
-  #inFlight: PendingAppend[] = [];
+  #pending: AppendGroup[] = [];
+  #inFlight: AppendGroup[] = [];
+  /** Records in `#pending` (several per group). */
+  #pendingRecords = 0;
+  #inFlightRecords = 0;
   readonly #compactions: PendingCompaction[] = [];
   #epoch = 0;
   #sinkEpoch = 0;
@@ -141,11 +149,16 @@ class DocLog implements DocStorage {
     const copy = copyBytes(record);
     this.#records.push(copy);
     this.#recordBytes += copy.length;
-    const done = deferred();
-    this.#pending.push({ record: copy, epoch: this.#epoch, done });
-    this.#lastAppend = done.promise;
+    let group = this.#pending[this.#pending.length - 1];
+    if (group === undefined || group.epoch !== this.#epoch) {
+      group = { records: [], epoch: this.#epoch, done: deferred() };
+      this.#pending.push(group);
+      this.#lastAppend = group.done.promise;
+    }
+    group.records.push(copy);
+    this.#pendingRecords++;
     this.#kick();
-    return done.promise;
+    return group.done.promise;
   }
 
   compact(snapshot: Uint8Array): Promise<void> {
@@ -172,7 +185,7 @@ class DocLog implements DocStorage {
       records: this.#records.length,
       recordBytes: this.#recordBytes,
       snapshotBytes: this.#snapshot?.length ?? 0,
-      pending: this.#pending.length + this.#inFlight.length,
+      pending: this.#pendingRecords + this.#inFlightRecords,
     };
   }
 
@@ -261,23 +274,27 @@ class DocLog implements DocStorage {
     this.#kick();
   }
 
-  #takePending(belongs: (p: PendingAppend) => boolean): PendingAppend[] {
+  #takePending(belongs: (g: AppendGroup) => boolean): AppendGroup[] {
     let n = 0;
     while (n < this.#pending.length && belongs(this.#pending[n]!)) n++;
     const batch = this.#pending.splice(0, n);
+    for (const g of batch) this.#pendingRecords -= g.records.length;
     if (this.#pending.length === 0) this.#stopTimer();
     return batch;
   }
 
-  async #writeBatch(batch: PendingAppend[]): Promise<void> {
+  async #writeBatch(batch: AppendGroup[]): Promise<void> {
     invariant(
-      batch.every((p) => p.epoch === this.#sinkEpoch),
+      batch.every((g) => g.epoch === this.#sinkEpoch),
       `${this.#label}: a batch mixes records across a compaction (sink epoch ${this.#sinkEpoch})`,
     );
     this.#inFlight = batch;
-    await this.#sink.append(batch.map((p) => p.record));
+    const records = batch.length === 1 ? batch[0]!.records : batch.flatMap((g) => g.records);
+    this.#inFlightRecords = records.length;
+    await this.#sink.append(records);
     this.#inFlight = [];
-    for (const p of batch) p.done.resolve();
+    this.#inFlightRecords = 0;
+    for (const g of batch) g.done.resolve();
   }
 
   #fail(cause: unknown): void {
@@ -290,6 +307,8 @@ class DocLog implements DocStorage {
     const settled = [...this.#inFlight, ...this.#pending, ...this.#compactions];
     this.#inFlight = [];
     this.#pending = [];
+    this.#inFlightRecords = 0;
+    this.#pendingRecords = 0;
     this.#compactions.length = 0;
     for (const p of settled) p.done.reject(io);
   }

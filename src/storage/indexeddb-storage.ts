@@ -6,7 +6,7 @@
  * - `[doc, "log", seq]` → one record, `seq` a non-negative integer increasing in append order.
  * All keys of `doc` lie in `[[doc], [doc, []]]`, so one key range reads a whole document.
  */
-import { createStore, promisifyRequest, type UseStore } from "idb-keyval";
+import { promisifyRequest, type UseStore } from "idb-keyval";
 import { ConcordError } from "../errors.js";
 import type { DocId } from "../ids.js";
 import { openDocLog } from "./doc-log.js";
@@ -28,8 +28,9 @@ export interface IndexedDbStorageOptions extends LogLimitOptions {
  * failed one can't be overtaken by a later one. A compaction writes the snapshot and deletes the
  * document's log keys in ONE transaction.
  *
- * Not guaranteed: the durability level of a committed transaction is the browser's default
- * (some browsers acknowledge before the OS flush); exclusivity across tabs (the caller's job).
+ * Write transactions ask for `durability: "strict"`: the browser reports completion only after the
+ * OS flushed them (its default, "relaxed" in Chromium, may acknowledge before, which a power cut
+ * could undo). Not guaranteed: exclusivity across tabs (the caller's job).
  *
  * @throws ConcordError `InvalidArgument` for bad limits (synchronously). `open` rejects with `Io`
  *   when IndexedDB is missing or fails, and `Corrupt` (naming the key) when a stored value is
@@ -49,7 +50,7 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Persist
       if (typeof indexedDB === "undefined" || typeof IDBKeyRange === "undefined") {
         throw new ConcordError("Io", `${name}: IndexedDB is not available here; use fileStorage or memoryStorage`);
       }
-      store ??= createStore(dbName, storeName);
+      store ??= durableStore(dbName, storeName);
       const db = store;
       const label = `${name}, doc ${JSON.stringify(doc)}`;
       const docKeys = IDBKeyRange.bound([doc], [doc, []]);
@@ -100,6 +101,29 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Persist
       });
     },
   };
+}
+
+/**
+ * idb-keyval's `createStore`, except that transactions are opened with `durability: "strict"`,
+ * which `createStore` can't ask for: an ack of `local` means the write survives a power cut.
+ */
+function durableStore(dbName: string, storeName: string): UseStore {
+  let connection: Promise<IDBDatabase> | undefined;
+  const connect = (): Promise<IDBDatabase> => {
+    if (connection) return connection;
+    const request = indexedDB.open(dbName);
+    request.onupgradeneeded = () => request.result.createObjectStore(storeName);
+    const opened = promisifyRequest(request);
+    connection = opened;
+    // Reconnect on the next call after the browser closed the connection (Safari does) or the
+    // open failed, as idb-keyval does.
+    opened.then(
+      (db) => (db.onclose = () => (connection = undefined)),
+      () => (connection = undefined),
+    );
+    return opened;
+  };
+  return (mode, callback) => connect().then((db) => callback(db.transaction(storeName, mode, { durability: "strict" }).objectStore(storeName)));
 }
 
 type SnapKey = [string, "snap"];

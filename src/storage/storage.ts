@@ -40,7 +40,7 @@ export interface DocStorage {
   load(): Promise<StoredLog>;
   /**
    * Appends one record. Resolves once the record is durable; many appends may share one sync
-   * (group commit). Rejects with `TooLarge` for a record over the adapter's limit, `Closed` after
+   * (group commit), and appends that become durable together may return the SAME promise. Rejects with `TooLarge` for a record over the adapter's limit, `Closed` after
    * `close()`, `Io` if the device fails (after which the storage is closed: nothing after a failed
    * write may become durable out of order).
    */

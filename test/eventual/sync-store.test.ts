@@ -11,6 +11,7 @@ import { memoryStorage } from "../../src/storage/memory-storage.js";
 import type { ChangeEvent } from "../../src/store.js";
 import { isConcordError } from "../../src/errors.js";
 import { decodeMessage } from "../../src/eventual/sync/protocol.js";
+import { gatedStorage } from "./gated-storage.js";
 
 async function pair(): Promise<{ a: EventualStore; b: EventualStore; net: MemoryNetwork }> {
   const net = new MemoryNetwork();
@@ -33,6 +34,22 @@ describe("eventual stores syncing", () => {
     expect(seenByB).toContainEqual({ changes: [{ key: "x", value: 1 }], origin: "remote" });
     expect(a.status().peers).toEqual(["b"]);
     expect(a.status().replicaId).toBe("a");
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("persists before it sends: a peer sees a write only once it is durable on the writer", async () => {
+    const net = new MemoryNetwork();
+    const gate = gatedStorage(memoryStorage());
+    const a = await openStore({ mode: "eventual", doc: "d", persistence: gate.persistence, sync: { transport: net.join(asPeerId("a")) } });
+    const b = await openStore({ mode: "eventual", doc: "d", persistence: memoryStorage(), sync: { transport: net.join(asPeerId("b")) } });
+    await vi.waitFor(() => expect(a.status().peers).toEqual(["b"]));
+    const ack = a.set("k", "v");
+    // Give the network every chance to deliver: many turns of the event loop.
+    for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+    expect(b.getLocal("k")).toBeUndefined();
+    await gate.release();
+    await ack;
+    await vi.waitFor(() => expect(b.getLocal("k")).toBe("v"));
     await Promise.all([a.close(), b.close()]);
   });
 

@@ -41,6 +41,18 @@ describe("indexedDbStorage", () => {
     await s.close();
   });
 
+  it("asks for strict durability on every transaction, so an ack survives a power cut", async () => {
+    const persistence = indexedDbStorage({ dbName: freshDbName() });
+    const spy = vi.spyOn(IDBDatabase.prototype, "transaction");
+    const s = await persistence.open(asDocId("d"));
+    await s.append(new Uint8Array([1]));
+    await s.compact(new Uint8Array([2]));
+    const ours = spy.mock.calls.filter(([, mode]) => mode === "readonly" || mode === "readwrite"); // not the upgrade
+    expect(ours.map(([, mode]) => mode)).toEqual(["readonly", "readwrite", "readwrite"]);
+    for (const [, , options] of ours) expect(options).toEqual({ durability: "strict" });
+    await s.close();
+  });
+
   it("compacts in one transaction that also deletes the old log keys", async () => {
     const dbName = freshDbName();
     const s = await indexedDbStorage({ dbName }).open(asDocId("d"));

@@ -270,8 +270,11 @@ export function validateUpdate(update: Uint8Array): void {
   });
 }
 
-// Struct info byte (Yjs `readClientsStructRefs`): bits 0-4 content ref, bit 5 has parentSub,
-// bit 6 has right origin, bit 7 has origin.
+// Struct info byte: bits 0-4 content ref, bit 5 has parentSub, bit 6 has right origin, bit 7 has
+// origin. We follow Yjs's update reader (`lazyStructReaderGenerator`, behind `Y.decodeUpdate`,
+// `mergeUpdates` and `diffUpdate`), which is stricter than `applyUpdate`'s `readClientsStructRefs`:
+// ref 0 is a GC whatever the flag bits, but a Skip is info exactly 10; any other info with ref 10 is
+// read as an item whose content ref 10 has no reader, so it throws.
 const INFO_CONTENT_REF = 0b0001_1111;
 const INFO_PARENT_SUB = 0b0010_0000;
 const INFO_RIGHT_ORIGIN = 0b0100_0000;
@@ -288,7 +291,11 @@ function checkStruct(d: decoding.Decoder, client: number, clock: number): number
   if (d.pos >= d.arr.length) throw malformed("update ends inside a struct");
   const info = decoding.readUint8(d);
   const ref = info & INFO_CONTENT_REF;
-  if (ref === REF_GC || ref === REF_SKIP) return checkLength(decoding.readVarUint(d), client, clock);
+  if (ref === REF_GC) return checkLength(decoding.readVarUint(d), client, clock);
+  if (ref === REF_SKIP) {
+    if (info !== REF_SKIP) throw malformed(`Skip struct (${client}, ${clock}) with info ${info}: a Skip has no flag bits`);
+    return checkLength(decoding.readVarUint(d), client, clock);
+  }
   if (info & INFO_ORIGIN) checkReference(d, client, clock, "origin");
   if (info & INFO_RIGHT_ORIGIN) checkReference(d, client, clock, "right origin");
   if ((info & (INFO_ORIGIN | INFO_RIGHT_ORIGIN)) === 0) {

@@ -25,6 +25,16 @@ function rejection(input: Uint8Array, maxBytes?: number): { code: string; messag
   throw new Error("decodeMessage accepted the input");
 }
 
+/** Runs `f` and returns what it threw (fails the test if it threw nothing). */
+function catchError(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected a throw");
+}
+
 /** A hand-written update v1 with one struct of client 7 at clock 0, then an empty delete set. */
 function oneStructUpdate(writeStruct: (e: encoding.Encoder) => void): Uint8Array {
   const e = encoding.createEncoder();
@@ -199,6 +209,31 @@ describe("validateUpdate", () => {
     });
     expect(() => Y.decodeUpdate(bareSubdoc)).toThrow();
     expect(() => validateUpdate(bareSubdoc)).toThrow(/subdocument without options/);
+  });
+
+  it("refuses a Skip struct with flag bits set, which Y.decodeUpdate refuses (found by a property run)", () => {
+    // Counterexample of "validateUpdate accepts only what Y.decodeUpdate accepts" (PROP_SEED=1204643827).
+    // Info 42 = content ref 10 (Skip) + the parentSub bit. Yjs's update reader (decodeUpdate,
+    // mergeUpdates, diffUpdate) takes a Skip only for info exactly 10 and reads any other info with
+    // ref 10 as an item whose content ref 10 has no reader; applyUpdate's reader would take it as a Skip.
+    const update = Uint8Array.from([1, 1, 1, 0, 42, 1, 1, 109, 1, 97, 1, 117, 0, 0]);
+    expect(() => Y.decodeUpdate(update)).toThrow();
+    expect(() => validateUpdate(update)).toThrow(/Skip struct \(1, 0\) with info 42/);
+    for (const flags of [0b0010_0000, 0b0100_0000, 0b1000_0000, 0b1110_0000]) {
+      const flagged = oneStructUpdate((e) => {
+        encoding.writeUint8(e, 10 | flags);
+        encoding.writeVarUint(e, 3); // length
+      });
+      expect(() => Y.decodeUpdate(flagged)).toThrow();
+      expect(isConcordError(catchError(() => validateUpdate(flagged)), "Protocol")).toBe(true);
+    }
+    // The plain Skip (info exactly 10) stays accepted, as by Yjs.
+    const plain = oneStructUpdate((e) => {
+      encoding.writeUint8(e, 10);
+      encoding.writeVarUint(e, 3);
+    });
+    expect(() => Y.decodeUpdate(plain)).not.toThrow();
+    expect(() => validateUpdate(plain)).not.toThrow();
   });
 
   it("throws only Protocol ConcordErrors", () => {
