@@ -7,6 +7,7 @@
 /** Cancels a scheduled timer. Idempotent. */
 export type CancelTimer = () => void;
 
+/** A monotonic time source with one-shot timers. */
 export interface Clock {
   /** Milliseconds since an arbitrary origin. Monotonic; not wall-clock time. */
   now(): number;

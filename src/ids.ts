@@ -12,5 +12,7 @@ export type DocId = Brand<string, "DocId">;
 /** Names one endpoint of a transport: a replica, a client connection or a server. */
 export type PeerId = Brand<string, "PeerId">;
 
+/** Brands a string as a {@link DocId}; validation is the caller's (storage adapters check names). */
 export const asDocId = (s: string): DocId => s as DocId;
+/** Brands a string as a {@link PeerId}. */
 export const asPeerId = (s: string): PeerId => s as PeerId;

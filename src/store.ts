@@ -7,6 +7,7 @@ import type { DocId } from "./ids.js";
 import type { Json } from "./json.js";
 import type { LogStats } from "./storage/storage.js";
 
+/** The consistency model a store was opened with. */
 export type Mode = "eventual" | "primary" | "strong";
 
 /**
@@ -24,11 +25,13 @@ export interface WriteAck {
   readonly level: AckLevel;
 }
 
+/** Options of a single write. */
 export interface WriteOptions {
   /** The level the write must reach before its promise resolves. Default: the mode's natural level. */
   readonly ack?: AckLevel;
 }
 
+/** Which keys a read or a subscription covers. */
 export interface RangeOptions {
   /** Only keys starting with this prefix. Default: every key. */
   readonly prefix?: string;
@@ -40,6 +43,7 @@ export interface Change {
   readonly value: Json | undefined;
 }
 
+/** What a subscriber hears after a change (one transaction, local or remote). */
 export interface ChangeEvent {
   /** Changed keys matching the subscription, in no particular order. Never empty. */
   readonly changes: readonly Change[];
@@ -47,6 +51,7 @@ export interface ChangeEvent {
   readonly origin: "local" | "remote";
 }
 
+/** A subscriber. It MUST NOT throw (a throw is reported to `onError` and the others still run). */
 export type ChangeListener = (event: ChangeEvent) => void;
 
 /** The writes of one {@link Store.transact} call. Applied together, atomically, or not at all. */
@@ -73,6 +78,7 @@ export interface StoreStatus {
   readonly storage: LogStats;
 }
 
+/** A replicated document of JSON values: the API every mode implements (DESIGN.md section 1). */
 export interface Store {
   readonly mode: Mode;
   readonly doc: DocId;

@@ -7,6 +7,7 @@ import { UsageError } from "./flags.js";
 import { openStore } from "../open-store.js";
 import { fileStorage } from "../storage/file-storage.js";
 
+/** Runs `concord dump` with parsed flags; returns the exit code. Throws {@link UsageError} for missing flags. */
 export async function dump(flags: Map<string, string>): Promise<number> {
   const data = flags.get("data");
   const doc = flags.get("doc");

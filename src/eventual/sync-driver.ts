@@ -31,6 +31,7 @@ export interface SyncOptions extends SyncCoreOptions {
  */
 export type DurabilityBarrier = () => Promise<void> | undefined;
 
+/** One store's sync: a {@link SyncCore} driven by a transport, a clock and a durability barrier. */
 export class SyncDriver {
   readonly core: SyncCore;
   private readonly transport: Transport;

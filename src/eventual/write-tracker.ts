@@ -5,6 +5,7 @@
  */
 import type { Clock } from "../clock.js";
 
+/** Pending-write bookkeeping for `status()`; see the module documentation. */
 export class WriteTracker {
   private started: number[] = [];
   private head = 0;

@@ -9,6 +9,7 @@
  */
 import type { PeerId } from "../ids.js";
 
+/** What a transport tells its owner. Called from the transport's delivery loop. */
 export interface TransportEvents {
   /** A message from `from`. `bytes` is owned by the receiver. */
   message(from: PeerId, bytes: Uint8Array): void;
@@ -18,6 +19,7 @@ export interface TransportEvents {
   down(peer: PeerId): void;
 }
 
+/** One endpoint's connection to its peers: send bytes to a peer, hear messages and peers coming and going. */
 export interface Transport {
   readonly self: PeerId;
   /**

@@ -4,6 +4,7 @@
  * with Yjs's own parser.
  */
 import fc from "fast-check";
+import * as encoding from "lib0/encoding";
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { isConcordError } from "../../src/errors.js";
@@ -119,6 +120,92 @@ const yjsPayloadArb = fc
     return out;
   });
 
+/** One field a struct might hold, written in the encoding Yjs's update reader uses for it. */
+type RawField =
+  | { readonly kind: "uint"; readonly value: number }
+  | { readonly kind: "string"; readonly value: string }
+  | { readonly kind: "any"; readonly value: unknown }
+  | { readonly kind: "bytes"; readonly value: Uint8Array };
+
+const rawFieldArb: fc.Arbitrary<RawField> = fc.oneof(
+  { arbitrary: fc.oneof(fc.nat({ max: 11 }), fc.nat()).map((value): RawField => ({ kind: "uint", value })), weight: 3 },
+  fc.oneof(fc.string({ maxLength: 4 }), fc.constantFrom('{"a":1}', "undefined", "null", "x")).map((value): RawField => ({ kind: "string", value })),
+  fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(null, undefined)).map((value): RawField => ({ kind: "any", value })),
+  fc.uint8Array({ maxLength: 3 }).map((value): RawField => ({ kind: "bytes", value })),
+);
+
+/**
+ * An update v1 skeleton with arbitrary struct info bytes (any content ref 0..11 with any flag bits,
+ * or any byte) followed by loosely typed fields, struct counts that may lie, a delete set and a
+ * tail. Reaches the corners of Yjs's reader (flag bits on GC and Skip structs, unknown refs, origins
+ * vs. parents) that bit flips on real updates rarely hit.
+ */
+const rawUpdateArb: fc.Arbitrary<Uint8Array> = fc
+  .record({
+    clients: fc.array(
+      fc.record({
+        client: fc.nat({ max: 3 }),
+        clock: fc.nat({ max: 3 }),
+        countError: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, fc.constantFrom(-1, 1)),
+        structs: fc.array(
+          fc.record({
+            info: fc.oneof(
+              fc.record({ ref: fc.nat({ max: 11 }), flags: fc.nat({ max: 7 }) }).map(({ ref, flags }) => ref | (flags << 5)),
+              fc.integer({ min: 0, max: 255 }),
+            ),
+            fields: fc.array(rawFieldArb, { maxLength: 6 }),
+          }),
+          { maxLength: 3 },
+        ),
+      }),
+      { maxLength: 2 },
+    ),
+    deletes: fc.array(fc.record({ client: fc.nat({ max: 3 }), ranges: fc.array(fc.tuple(fc.nat({ max: 5 }), fc.nat({ max: 3 })), { maxLength: 2 }) }), { maxLength: 2 }),
+    tail: fc.uint8Array({ maxLength: 3 }),
+  })
+  .map(({ clients, deletes, tail }) => {
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, clients.length);
+    for (const c of clients) {
+      encoding.writeVarUint(e, Math.max(0, c.structs.length + c.countError));
+      encoding.writeVarUint(e, c.client);
+      encoding.writeVarUint(e, c.clock);
+      for (const { info, fields } of c.structs) {
+        encoding.writeUint8(e, info);
+        for (const f of fields) {
+          if (f.kind === "uint") encoding.writeVarUint(e, f.value);
+          else if (f.kind === "string") encoding.writeVarString(e, f.value);
+          else if (f.kind === "any") encoding.writeAny(e, f.value as Parameters<typeof encoding.writeAny>[1]);
+          else encoding.writeVarUint8Array(e, f.value);
+        }
+      }
+    }
+    encoding.writeVarUint(e, deletes.length);
+    for (const d of deletes) {
+      encoding.writeVarUint(e, d.client);
+      encoding.writeVarUint(e, d.ranges.length);
+      for (const [clock, length] of d.ranges) {
+        encoding.writeVarUint(e, clock);
+        encoding.writeVarUint(e, length);
+      }
+    }
+    encoding.writeUint8Array(e, tail);
+    return encoding.toUint8Array(e);
+  });
+
+/** The invariants `validateUpdate` checks on top of Yjs's reader (see its doc comment). */
+const STRICTER_THAN_YJS = /is empty|not before it|empty delete range/;
+
+/** What `f` threw, or `undefined`. */
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return e ?? new Error("threw a nullish value");
+  }
+}
+
 describe("sync codec properties", () => {
   it("decode(encode(m)) deep-equals m for every message", async () => {
     await checkProperty(
@@ -154,6 +241,19 @@ describe("sync codec properties", () => {
         expect(accepts(() => validateStateVector(bytes))).toBe(accepts(() => Y.decodeStateVector(bytes)));
       }),
       { numRuns: propRuns(300) },
+    );
+  });
+
+  it("validateUpdate agrees with Y.decodeUpdate on raw update skeletons, refusing more only for its documented invariants", async () => {
+    await checkProperty(
+      fc.property(rawUpdateArb, (bytes) => {
+        const ours = thrown(() => validateUpdate(bytes));
+        const yjs = thrown(() => Y.decodeUpdate(bytes));
+        if (ours === undefined) expect(yjs).toBeUndefined();
+        else if (yjs === undefined) expect(String(ours)).toMatch(STRICTER_THAN_YJS);
+        if (ours !== undefined) expect(isConcordError(ours, "Protocol")).toBe(true);
+      }),
+      { numRuns: propRuns(3000) },
     );
   });
 });
