@@ -13,11 +13,11 @@ import { openStore } from "../src/open-store.js";
 import { fileStorage } from "../src/storage/file-storage.js";
 import { memoryStorage } from "../src/storage/memory-storage.js";
 import type { Persistence } from "../src/storage/storage.js";
-import { heapUsed, printTable, repeat, row, writeResults, type Row, type Sample } from "./harness.js";
+import { heapUsed, interleave, printTable, row, writeResults, type Row, type Sample } from "./harness.js";
 
 const N = Number(process.env["BENCH_N"] ?? 100_000);
 const BATCH = 1_000;
-const REPS = Number(process.env["BENCH_REPS"] ?? 5);
+const REPS = Number(process.env["BENCH_REPS"] ?? 7);
 const value = (i: number) => ({ title: `todo ${i}`, done: i % 2 === 0 });
 
 async function rawYjs(batched: boolean, listener: boolean): Promise<Sample> {
@@ -76,10 +76,16 @@ export async function run(): Promise<void> {
   try {
     for (const batched of [false, true]) {
       const shape = batched ? `batched x${BATCH}` : "1 per transaction";
-      const raw = row(`raw Yjs, ${shape}`, N, await repeat(REPS, () => rawYjs(batched, false)));
-      const rawListener = row(`raw Yjs + update listener, ${shape}`, N, await repeat(REPS, () => rawYjs(batched, true)), raw);
-      const mem = row(`Concord memory storage, ${shape}`, N, await repeat(REPS, () => concord(() => memoryStorage(), batched)), raw);
-      const file = row(`Concord file storage (fsync, group commit), ${shape}`, N, await repeat(REPS, () => concord(files, batched)), raw);
+      const [rawS, rawListenerS, memS, fileS] = await interleave(REPS, [
+        () => rawYjs(batched, false),
+        () => rawYjs(batched, true),
+        () => concord(() => memoryStorage(), batched),
+        () => concord(files, batched),
+      ]);
+      const raw = row(`raw Yjs, ${shape}`, N, rawS!);
+      const rawListener = row(`raw Yjs + update listener, ${shape}`, N, rawListenerS!, raw);
+      const mem = row(`Concord memory storage, ${shape}`, N, memS!, raw);
+      const file = row(`Concord file storage (fsync, group commit), ${shape}`, N, fileS!, raw);
       rows.push(raw, rawListener, mem, {
         ...mem,
         name: `  same, vs raw Yjs + listener`,

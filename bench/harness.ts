@@ -40,11 +40,17 @@ export function heapUsed(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** Runs `once` `reps` times (after one warm-up) and returns the samples. */
-export async function repeat(reps: number, once: () => Promise<Sample>): Promise<Sample[]> {
-  await once();
-  const out: Sample[] = [];
-  for (let i = 0; i < reps; i++) out.push(await once());
+/**
+ * Measures several variants fairly: one warm-up each, then `reps` rounds in which every variant
+ * runs once, in turn, so drift (JIT, heap growth, a noisy neighbour) spreads over all of them
+ * instead of landing on whichever ran last. Returns the samples per variant, in input order.
+ */
+export async function interleave(reps: number, variants: ReadonlyArray<() => Promise<Sample>>): Promise<Sample[][]> {
+  for (const once of variants) await once();
+  const out: Sample[][] = variants.map(() => []);
+  for (let r = 0; r < reps; r++) {
+    for (let v = 0; v < variants.length; v++) out[v]!.push(await variants[v]!());
+  }
   return out;
 }
 
