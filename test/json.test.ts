@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isConcordError } from "../src/errors.js";
-import { checkKey, freezeJson, MAX_JSON_DEPTH, toFrozenJson } from "../src/json.js";
+import { checkKey, jsonView, MAX_JSON_DEPTH, toFrozenJson } from "../src/json.js";
 import { checkProperty } from "./property/prop.js";
 
 function rejects(value: unknown): string {
@@ -18,8 +18,10 @@ describe("JSON values", () => {
   it("accepts any JSON value and returns an equal, deep-frozen copy", async () => {
     await checkProperty(
       fc.property(fc.jsonValue(), (value) => {
+        fc.pre(!JSON.stringify(value).includes('"__proto__"')); // refused on purpose, tested below
         const copy = toFrozenJson(value);
-        expect(copy).toStrictEqual(value);
+        // JSON's own round trip is the reference: it also turns -0 into 0.
+        expect(copy).toStrictEqual(JSON.parse(JSON.stringify(value)));
         const frozenAll = (v: unknown): boolean =>
           typeof v !== "object" || v === null || (Object.isFrozen(v) && Object.values(v).every(frozenAll));
         expect(frozenAll(copy)).toBe(true);
@@ -27,11 +29,39 @@ describe("JSON values", () => {
     );
   });
 
-  it("keeps a __proto__ key as data, not as the prototype", () => {
-    const copy = toFrozenJson(JSON.parse('{"__proto__": {"polluted": true}}')) as Record<string, unknown>;
-    expect(Object.keys(copy)).toEqual(["__proto__"]);
-    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
-    expect((copy as { polluted?: unknown }).polluted).toBeUndefined();
+  it("refuses what Yjs would not carry faithfully: __proto__ keys and lone surrogates", () => {
+    expect(rejects(JSON.parse('{"a": {"__proto__": {"polluted": true}}}'))).toMatch(/value\.a\.__proto__ .*"__proto__" key/);
+    expect(rejects("a\uD800b")).toMatch(/lone UTF-16 surrogate/);
+    expect(rejects({ ["\uDC00"]: 1 })).toMatch(/object key with a lone UTF-16 surrogate/);
+    expect(toFrozenJson("emoji \uD83D\uDE00 is fine")).toBe("emoji \uD83D\uDE00 is fine");
+    expect(() => checkKey("k\uD800")).toThrow(/lone UTF-16 surrogates/);
+  });
+
+  it("stores -0 as 0, as every other replica would decode it", () => {
+    expect(Object.is(toFrozenJson(-0), 0)).toBe(true);
+    expect(Object.is((toFrozenJson([-0]) as number[])[0], 0)).toBe(true);
+  });
+
+  it("bounds the encoded size of what it accepts", () => {
+    const size = { bytes: 0 };
+    toFrozenJson({ title: "x".repeat(1000), n: 1 }, "value", size);
+    expect(size.bytes).toBeGreaterThanOrEqual(1000);
+    expect(size.bytes).toBeLessThan(3100);
+  });
+
+  it("jsonView shows JSON, hides what is not, and never touches foreign objects", () => {
+    const bytes = new Uint8Array([1, 2]);
+    const sub = { nested: bytes };
+    expect(jsonView(bytes)).toBeUndefined();
+    expect(jsonView(sub)).toBeUndefined();
+    expect(Object.isFrozen(sub)).toBe(false);
+    expect(jsonView(10n)).toBeUndefined();
+    expect(jsonView(undefined)).toBeUndefined();
+    expect(jsonView(NaN)).toBeUndefined();
+    expect(jsonView(Object.create({ inherited: 1 }))).toBeUndefined();
+    const plain = { a: [1, { b: "c" }] };
+    expect(jsonView(plain)).toBe(plain);
+    expect(Object.isFrozen(plain.a[1])).toBe(true);
   });
 
   it("copies: mutating the input afterwards does not change the stored value", () => {
@@ -72,12 +102,6 @@ describe("JSON values", () => {
     const o = Object.create(null) as Record<string, number>;
     o["k"] = 1;
     expect(toFrozenJson(o)).toEqual({ k: 1 });
-  });
-
-  it("freezeJson freezes nested values in place", () => {
-    const v = { a: [{ b: 1 }] };
-    freezeJson(v);
-    expect(Object.isFrozen(v.a[0])).toBe(true);
   });
 
   it("keys are non-empty strings", () => {

@@ -13,7 +13,7 @@ import * as Y from "yjs";
 import { systemClock, type Clock } from "../clock.js";
 import { ConcordError, isConcordError } from "../errors.js";
 import { asDocId, type DocId } from "../ids.js";
-import { checkKey, toFrozenJson, type Json } from "../json.js";
+import { checkKey, toFrozenJson, type Json, type SizeBound } from "../json.js";
 import type { Rng } from "../rng.js";
 import type { DocStorage, Persistence } from "../storage/storage.js";
 import type {
@@ -25,9 +25,10 @@ import type {
   WriteAck,
   WriteOptions,
 } from "../store.js";
-import { changeEventFor, KEYSPACE, readEntries, readValue } from "./keyspace.js";
-import { SyncDriver, type SyncOptions } from "./sync-driver.js";
-import { WriteTracker } from "./write-tracker.js";
+import { changeEventFor, checkStorable, KEYSPACE, prefixOf, readEntries, readValue } from "./keyspace.js";
+import { checkSyncOptions, SyncDriver, type SyncOptions } from "./sync-driver.js";
+import { UPDATE_BYTES_PER_OP, updateBytesUpperBound, type WriteOp } from "./write-size.js";
+import { WriteTracker, type WriteBatch } from "./write-tracker.js";
 
 /** Options of `openStore({ mode: "eventual" })`. */
 export interface EventualOptions {
@@ -40,7 +41,8 @@ export interface EventualOptions {
   readonly replicaId?: string;
   /**
    * Sync with peers over a transport (in-memory, simulated; WebSocket in a later release). Without
-   * it the store is local only.
+   * it the store is local only. The store owns the transport once `openStore` resolves (and closes
+   * it on close); if `openStore` rejects, the transport was not used and is still the caller's.
    */
   readonly sync?: SyncOptions;
   /** Time source for timers and status ages. Default: the platform clock. */
@@ -59,6 +61,11 @@ export interface EventualStatus extends StoreStatus {
   readonly mode: "eventual";
   /** The Yjs client id of this session (fresh on every open). */
   readonly clientId: number;
+  /**
+   * Why the store stopped, when storage failed under it: it then refuses writes, stops syncing
+   * (nothing it could not persist may reach a peer) and keeps serving reads. Reopen to recover.
+   */
+  readonly failure: string | undefined;
 }
 
 /** An eventual store also reads synchronously and exposes its `Y.Doc` for rich types. */
@@ -67,7 +74,8 @@ export interface EventualStore extends Store {
   /**
    * The underlying document. Rich types (`ydoc.getText("notes")`, arrays, nested maps) live beside
    * the keyspace map (`ydoc.getMap("concord")`); edits made on it are persisted and synced like
-   * store writes. Do not edit it after `close()`; such edits are reported as `Closed` and dropped.
+   * store writes. Edits made while `close()` runs are persisted like any other; edits made after
+   * it resolved are reported to `onError` as `Closed`, and neither persisted nor sent.
    */
   readonly ydoc: Y.Doc;
   /** Synchronous `get`: the local replica's value. */
@@ -87,22 +95,16 @@ export interface EventualStore extends Store {
 
 const LOAD_ORIGIN = Symbol("concord:load");
 
-/** The writes whose updates share one append promise (one group commit). */
-interface AppendBatch {
-  writes: number;
-  /** True when some update in it came from a peer or a direct Y.Doc edit: nobody awaits those. */
-  unawaited: boolean;
-}
 const LOCAL_ACK: WriteAck = Object.freeze({ level: "local" });
 const localAck = (): WriteAck => LOCAL_ACK;
 /** Key in `Y.Transaction#meta` (Yjs's slot for per-transaction data) of the update's append. */
 const APPEND = Symbol("concord:append");
 const appendOf = (tr: Y.Transaction): Promise<void> | undefined => tr.meta.get(APPEND) as Promise<void> | undefined;
-const DELETED = Symbol("deleted");
 
 /** Opens (creating if needed) an eventual store, restoring its document from `persistence`. */
 export async function openEventualStore(options: EventualOptions): Promise<EventualStore> {
   const doc = checkDocName(options.doc);
+  if (options.sync !== undefined) checkSyncOptions(options.sync);
   if (!options.persistence || typeof options.persistence.open !== "function") {
     throw new ConcordError(
       "InvalidArgument",
@@ -158,7 +160,13 @@ class EventualStoreImpl implements EventualStore {
   /** The most recent append; appends settle in order, so this settles after every earlier one. */
   private latestAppend: Promise<void> = Promise.resolve();
   /** The writes sharing `latestAppend`. */
-  private batch: AppendBatch = { writes: 0, unawaited: false };
+  private batch: WriteBatch | undefined;
+  /** Storage failed: the store refuses writes and no longer syncs (fail-stop). */
+  private failure: ConcordError | undefined;
+  /** False once `storage.close()` was called: updates can no longer be persisted. */
+  private storageOpen = true;
+  /** A snapshot did not fit `maxRecordBytes`: compaction is off for this session (reported once). */
+  private compactionTooLarge = false;
   /** The ack promise of `latestAppend`, shared by the writes of its batch. */
   private latestAck: { readonly append: Promise<void>; readonly ack: Promise<WriteAck> } | undefined;
   private compacting = false;
@@ -199,6 +207,7 @@ class EventualStoreImpl implements EventualStore {
   }
 
   presence(): ReadonlyMap<number, Json> {
+    if (this.closing || this.failure) return new Map();
     return this.sync?.core.awareness.states() ?? new Map();
   }
 
@@ -213,67 +222,92 @@ class EventualStoreImpl implements EventualStore {
   // --- writes ------------------------------------------------------------------------------
 
   set(key: string, value: unknown, options?: WriteOptions): Promise<WriteAck> {
-    return this.write(options, () => {
+    return this.write(options, (size) => {
       checkKey(key);
-      const json = toFrozenJson(value);
-      return () => this.map.set(key, json);
+      return [[key, toFrozenJson(value, "value", size)]];
     });
   }
 
   delete(key: string, options?: WriteOptions): Promise<WriteAck> {
     return this.write(options, () => {
       checkKey(key);
-      return () => this.map.delete(key);
+      return [[key, undefined]];
     });
   }
 
   transact(fn: (tx: Transaction) => void, options?: WriteOptions): Promise<WriteAck> {
-    return this.write(options, () => {
-      const buffer = new Map<string, Json | typeof DELETED>();
+    return this.write(options, (size) => {
+      const buffer = new Map<string, Json | undefined>();
+      let open = true;
+      const usable = (key: string): void => {
+        if (!open) {
+          throw new ConcordError("InvalidArgument", "this transaction is over: use tx only inside transact's function, synchronously");
+        }
+        checkKey(key);
+      };
       const tx: Transaction = {
         get: (key) => {
-          checkKey(key);
-          const v = buffer.get(key);
-          return v === DELETED ? undefined : v !== undefined ? v : readValue(this.map, key);
+          usable(key);
+          return buffer.has(key) ? buffer.get(key) : readValue(this.map, key);
         },
         set: (key, value) => {
-          checkKey(key);
-          buffer.set(key, toFrozenJson(value));
+          usable(key);
+          buffer.set(key, toFrozenJson(value, "value", size));
         },
         delete: (key) => {
-          checkKey(key);
-          buffer.set(key, DELETED);
+          usable(key);
+          buffer.set(key, undefined);
         },
       };
-      fn(tx);
-      return () => {
-        for (const [key, v] of buffer) {
-          if (v === DELETED) this.map.delete(key);
-          else this.map.set(key, v);
-        }
-      };
+      let result: unknown;
+      try {
+        result = fn(tx);
+      } finally {
+        open = false;
+      }
+      if (typeof (result as { then?: unknown } | undefined)?.then === "function") {
+        (result as Promise<unknown>).then(undefined, () => undefined); // its failure is reported as this one
+        throw new ConcordError(
+          "InvalidArgument",
+          "transact's function returned a promise: it must be synchronous (nothing was written); await before transact, not inside",
+        );
+      }
+      return [...buffer];
     });
   }
 
   /**
-   * The one write path: `prepare` validates and returns the mutation (so invalid input writes
-   * nothing); the mutation runs in one Yjs transaction whose update's append is the ack.
+   * The one write path. `prepare` validates and returns the keys to write (so invalid input writes
+   * nothing); a write too large for storage is refused before it touches the document; the writes
+   * run in one Yjs transaction whose update's append is the ack.
    */
-  private write(options: WriteOptions | undefined, prepare: () => () => void): Promise<WriteAck> {
+  private write(options: WriteOptions | undefined, prepare: (size: SizeBound) => WriteOp[]): Promise<WriteAck> {
     try {
       if (this.closing) throw this.closedError("write");
+      if (this.failure) throw this.failedError();
       checkAckLevel(options);
-      const mutate = prepare();
+      const size: SizeBound = { bytes: 0 };
+      const ops = prepare(size);
+      for (const [key, value] of ops) {
+        if (value !== undefined) checkStorable(key, value);
+        size.bytes += key.length * 3 + UPDATE_BYTES_PER_OP;
+      }
+      if (size.bytes > this.storage.maxRecordBytes) this.checkSize(ops);
       let transaction: Y.Transaction | undefined;
       this.ydoc.transact((tr) => {
         transaction = tr;
-        mutate();
+        for (const [key, value] of ops) {
+          if (value === undefined) this.map.delete(key);
+          else this.map.set(key, value);
+        }
       }, this.localOrigin);
       const append = appendOf(transaction!);
       if (append) return this.ackOf(append);
       // Either the write changed nothing (deleting an absent key), or its transaction ended nested
       // in another (an app's ydoc.transact, a subscriber writing) whose update is emitted when the
       // outermost transaction ends: synchronously, so before the next microtask.
+      // A write that changed nothing still acks only once the state it saw is durable: deleting a
+      // key that is absent because of an earlier, unsynced delete must not ack before that delete.
       return Promise.resolve()
         .then(() => appendOf(transaction!) ?? this.latestAppend)
         .then(localAck);
@@ -282,22 +316,38 @@ class EventualStoreImpl implements EventualStore {
     }
   }
 
+  /** Refuses, with `TooLarge`, a write whose update can't fit one storage record. */
+  private checkSize(ops: readonly WriteOp[]): void {
+    const bytes = updateBytesUpperBound(ops);
+    const max = this.storage.maxRecordBytes;
+    if (bytes <= max) return;
+    throw new ConcordError(
+      "TooLarge",
+      `a write of about ${bytes} bytes can't fit the storage's maxRecordBytes (${max}); nothing was written. Split it, or raise maxRecordBytes`,
+      { bytes, max },
+    );
+  }
+
   private readonly onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction): void => {
     if (origin === LOAD_ORIGIN) return;
-    if (this.closing) {
-      this.report(this.closedError("edit of the Y.Doc (it was not persisted)"));
+    if (!this.storageOpen || this.failure) {
+      // Not persisted, so never sent either: the sync driver is stopped by now.
+      const why = this.failure ? this.failedError() : this.closedError("edit of the Y.Doc");
+      this.report(new ConcordError(why.code, `${why.message}; this update was not persisted`, why.details, { cause: why }));
       return;
     }
-    this.writes.began();
     const append = this.storage.append(update);
     tr.meta.set(APPEND, append);
     // Appends made together share one promise: watch each promise once, for the whole batch.
-    if (append !== this.latestAppend) {
+    if (append !== this.latestAppend || this.batch === undefined) {
       this.latestAppend = append;
-      this.batch = { writes: 0, unawaited: false };
-      append.then(this.onDurable.bind(this, this.batch), this.onFailed.bind(this, this.batch));
+      const batch = (this.batch = this.writes.open());
+      append.then(
+        () => this.onDurable(batch),
+        (error: unknown) => this.onFailed(batch, error),
+      );
     }
-    this.batch.writes++;
+    this.writes.add(this.batch);
     // A store write's failure reaches its caller; nobody else awaits a remote or direct-Y.Doc update.
     if (origin !== this.localOrigin) this.batch.unawaited = true;
   };
@@ -311,17 +361,36 @@ class EventualStoreImpl implements EventualStore {
   /** The sync driver's barrier: the latest append, while any append is still pending. */
   private readonly durable = (): Promise<void> | undefined => (this.writes.pending > 0 ? this.latestAppend : undefined);
 
-  private onFailed(batch: AppendBatch, error: unknown): void {
-    this.writes.settled(batch.writes);
-    if (batch.unawaited) this.report(error);
+  /**
+   * Fail-stop: once storage failed, the document holds updates that are not durable. Stop syncing
+   * at once so none of them reaches a peer, refuse writes, keep serving reads.
+   */
+  private onFailed(batch: WriteBatch, error: unknown): void {
+    this.writes.settle(batch);
+    if (this.failure) return;
+    this.failure = isConcordError(error) ? error : new ConcordError("Io", String(error), {}, { cause: error });
+    this.sync?.stop();
+    this.report(this.failedError());
   }
 
-  private onDurable(batch: AppendBatch): void {
-    this.writes.settled(batch.writes);
-    if (this.compacting || this.closing || !this.storage.shouldCompact()) return;
+  private onDurable(batch: WriteBatch): void {
+    this.writes.settle(batch);
+    if (this.compacting || this.compactionTooLarge || this.closing || this.failure || !this.storage.shouldCompact()) return;
+    const snapshot = Y.encodeStateAsUpdate(this.ydoc);
+    if (snapshot.length > this.storage.maxRecordBytes) {
+      this.compactionTooLarge = true;
+      this.report(
+        new ConcordError(
+          "TooLarge",
+          `document "${this.doc}" (${snapshot.length} bytes) no longer fits one snapshot record (maxRecordBytes ${this.storage.maxRecordBytes}); its log will grow uncompacted until you reopen it with a larger maxRecordBytes`,
+          { bytes: snapshot.length, max: this.storage.maxRecordBytes },
+        ),
+      );
+      return;
+    }
     this.compacting = true;
     this.storage
-      .compact(Y.encodeStateAsUpdate(this.ydoc))
+      .compact(snapshot)
       .catch((e) => {
         if (!isConcordError(e, "Closed")) this.report(e);
       })
@@ -334,7 +403,7 @@ class EventualStoreImpl implements EventualStore {
 
   subscribe(options: RangeOptions, listener: ChangeListener): () => void {
     if (typeof listener !== "function") throw new ConcordError("InvalidArgument", "subscribe needs a listener function");
-    const entry = { prefix: options?.prefix ?? "", listener };
+    const entry = { prefix: prefixOf(options), listener };
     // Observed only while someone listens: Yjs builds an event per transaction for observers.
     if (this.listeners.size === 0) this.map.observe(this.onMapEvent);
     this.listeners.add(entry);
@@ -345,10 +414,9 @@ class EventualStoreImpl implements EventualStore {
 
   private readonly onMapEvent = (event: Y.YMapEvent<unknown>): void => {
     for (const { prefix, listener } of this.listeners) {
-      const change = changeEventFor(this.map, event, prefix);
-      if (!change) continue;
       try {
-        listener(change);
+        const change = changeEventFor(this.map, event, prefix);
+        if (change) listener(change);
       } catch (e) {
         this.report(e);
       }
@@ -364,6 +432,7 @@ class EventualStoreImpl implements EventualStore {
       replicaId: this.replicaId,
       clientId: this.ydoc.clientID,
       closed: this.closing !== undefined,
+      failure: this.failure?.message,
       pendingWrites: this.writes.pending,
       oldestPendingMs: this.writes.oldestAgeMs(),
       peers: this.sync ? [...this.sync.peers()] : [],
@@ -373,10 +442,13 @@ class EventualStoreImpl implements EventualStore {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // A transaction in progress (close() called from a subscriber, or inside ydoc.transact around
+      // a write) emits its update when it ends; let it reach storage like any write made before.
+      await undefined;
       try {
         if (this.sync) {
-          // Let peers have what became durable, then leave; updates arriving meanwhile are still
-          // persisted by storage.close().
+          // Let peers have what became durable, then leave. Updates arriving meanwhile are persisted
+          // (storage is still open) and not sent.
           try {
             await this.storage.flush().catch(() => undefined);
             await this.sync.drain();
@@ -384,6 +456,7 @@ class EventualStoreImpl implements EventualStore {
             this.sync.stop();
           }
         }
+        this.storageOpen = false;
         await this.storage.close();
       } finally {
         if (this.listeners.size > 0) this.map.unobserve(this.onMapEvent);
@@ -395,6 +468,16 @@ class EventualStoreImpl implements EventualStore {
 
   private closedError(what: string): ConcordError {
     return new ConcordError("Closed", `${what} after close() of document "${this.doc}"`, { doc: this.doc });
+  }
+
+  private failedError(): ConcordError {
+    const cause = this.failure!;
+    return new ConcordError(
+      "Closed",
+      `document "${this.doc}" stopped after its storage failed (${cause.message}): it refuses writes and no longer syncs; reopen it`,
+      { doc: this.doc },
+      { cause },
+    );
   }
 }
 

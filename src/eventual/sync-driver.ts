@@ -25,6 +25,30 @@ export interface SyncOptions extends SyncCoreOptions {
 }
 
 /**
+ * Throws `InvalidArgument`, naming the option, unless `sync` is a usable {@link SyncOptions}
+ * (the core's own options are checked by the core). Call before acquiring anything.
+ */
+export function checkSyncOptions(sync: unknown): asserts sync is SyncOptions {
+  if (typeof sync !== "object" || sync === null) {
+    throw new ConcordError("InvalidArgument", "sync must be an object like { transport }");
+  }
+  const { transport, tickMs } = sync as { transport?: Partial<Transport>; tickMs?: unknown };
+  if (
+    typeof transport !== "object" ||
+    transport === null ||
+    typeof transport.send !== "function" ||
+    typeof transport.listen !== "function" ||
+    typeof transport.close !== "function" ||
+    typeof transport.self !== "string"
+  ) {
+    throw new ConcordError("InvalidArgument", "sync.transport must be a Transport (self, send, listen, peers, close)");
+  }
+  if (tickMs !== undefined && !(typeof tickMs === "number" && tickMs > 0 && Number.isFinite(tickMs))) {
+    throw new ConcordError("InvalidArgument", `sync.tickMs must be a positive number of milliseconds, got ${String(tickMs)}`);
+  }
+}
+
+/**
  * Answers "is everything appended to storage so far durable?": `undefined` when it is, else a
  * promise that settles once it is (rejecting if storage failed, in which case nothing waiting on
  * it is ever sent).
@@ -53,14 +77,8 @@ export class SyncDriver {
     private readonly report: (error: unknown) => void,
     private readonly durable: DurabilityBarrier,
   ) {
-    const tickMs = options.tickMs ?? 100;
-    if (!(tickMs > 0 && Number.isFinite(tickMs))) {
-      throw new ConcordError("InvalidArgument", `sync.tickMs must be a positive number of milliseconds, got ${tickMs}`);
-    }
-    if (!options.transport || typeof options.transport.send !== "function") {
-      throw new ConcordError("InvalidArgument", "sync.transport must be a Transport (send, listen, peers, close)");
-    }
-    this.tickMs = tickMs;
+    checkSyncOptions(options);
+    this.tickMs = options.tickMs ?? 100;
     this.transport = options.transport;
     this.core = new SyncCore(doc, options);
     // Registered after the core's own update listener, so its queued update is flushed here.

@@ -1,38 +1,60 @@
 /**
- * Counts writes whose durability has not settled, and how old the oldest is, for
- * `status().pendingWrites` / `oldestPendingMs`. Storage settles appends in order, so a FIFO of
- * start times is exact. Allocation-free per write apart from the array slot: it sits on the hot path.
+ * Pending-write bookkeeping for `status().pendingWrites` / `oldestPendingMs`, per group commit:
+ * the writes whose updates share one append promise form a {@link WriteBatch}. Batches usually
+ * settle in order, but not always (storage may refuse a record at once while older ones wait), so
+ * the oldest pending age is that of the oldest batch not yet settled, whatever settled after it.
  */
 import type { Clock } from "../clock.js";
 
-/** Pending-write bookkeeping for `status()`; see the module documentation. */
+/** The writes whose updates became durable (or failed) together. */
+export interface WriteBatch {
+  writes: number;
+  /** True when some update in it came from a peer or a direct Y.Doc edit: nobody awaits those. */
+  unawaited: boolean;
+  readonly startedAt: number;
+  settled: boolean;
+}
+
+/** See the module documentation. */
 export class WriteTracker {
-  private started: number[] = [];
+  private batches: WriteBatch[] = [];
   private head = 0;
+  private pendingWrites = 0;
 
   constructor(private readonly clock: Clock) {}
 
-  /** A write began; MUST be matched by exactly one {@link settled}, in the same order. */
-  began(): void {
-    this.started.push(this.clock.now());
+  /** Starts a batch; MUST be settled exactly once with {@link settle}. */
+  open(): WriteBatch {
+    const batch: WriteBatch = { writes: 0, unawaited: false, startedAt: this.clock.now(), settled: false };
+    this.batches.push(batch);
+    return batch;
   }
 
-  /** The oldest `n` unsettled writes settled (resolved or failed). */
-  settled(n = 1): void {
-    this.head += n;
-    if (this.head === this.started.length) {
-      this.started = [];
+  /** Counts one more write in `batch`. */
+  add(batch: WriteBatch): void {
+    batch.writes++;
+    this.pendingWrites++;
+  }
+
+  /** Every write of `batch` settled (resolved or failed). */
+  settle(batch: WriteBatch): void {
+    if (batch.settled) return;
+    batch.settled = true;
+    this.pendingWrites -= batch.writes;
+    while (this.head < this.batches.length && this.batches[this.head]!.settled) this.head++;
+    if (this.head === this.batches.length) {
+      this.batches = [];
       this.head = 0;
     }
   }
 
   get pending(): number {
-    return this.started.length - this.head;
+    return this.pendingWrites;
   }
 
   /** Age of the oldest unsettled write in ms; 0 when none. */
   oldestAgeMs(): number {
-    const t = this.started[this.head];
-    return t === undefined ? 0 : Math.max(0, this.clock.now() - t);
+    const oldest = this.batches[this.head];
+    return oldest === undefined ? 0 : Math.max(0, this.clock.now() - oldest.startedAt);
   }
 }

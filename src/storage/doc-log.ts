@@ -100,6 +100,7 @@ interface PendingCompaction {
 }
 
 class DocLog implements DocStorage {
+  readonly maxRecordBytes: number;
   readonly #label: string;
   readonly #sink: LogSink;
   readonly #limits: LogLimits;
@@ -131,6 +132,7 @@ class DocLog implements DocStorage {
     this.#label = options.label;
     this.#sink = options.sink;
     this.#limits = options.limits;
+    this.maxRecordBytes = options.limits.maxRecordBytes;
     this.#schedule = options.schedule;
     this.#snapshot = options.recovered.snapshot;
     this.#records = [...options.recovered.records];

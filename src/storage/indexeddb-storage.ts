@@ -17,7 +17,11 @@ import type { DocStorage, Persistence } from "./storage.js";
 export interface IndexedDbStorageOptions extends LogLimitOptions {
   /** Database name. Default `"concord"`. The database MUST be used by Concord only. */
   dbName?: string;
-  /** Object store name. Default `"docs"`. */
+  /**
+   * Object store name. Default `"docs"`. Several stores may share one database: the first `open`
+   * of a store the database lacks upgrades it (version + 1) to create the store, which waits until
+   * every other connection to the database has closed (Concord's close on `versionchange`).
+   */
   storeName?: string;
 }
 
@@ -105,25 +109,76 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Persist
 
 /**
  * idb-keyval's `createStore`, except that transactions are opened with `durability: "strict"`,
- * which `createStore` can't ask for: an ack of `local` means the write survives a power cut.
+ * which `createStore` can't ask for (an ack of `local` means the write survives a power cut), and
+ * that `storeName` is created in a database that already exists without it (see {@link connectWithStore}).
+ *
+ * One connection, opened on first use and reused. It is dropped, and the next call opens a new one,
+ * when the browser closes it (`close` event, as Safari does), when the open fails, and on
+ * `versionchange`: another connection (another Concord store on the same database, another tab)
+ * wants to upgrade the database, so ours closes at once rather than block it. Transactions already
+ * running on it complete first (IndexedDB's `close()` waits for them).
  */
 function durableStore(dbName: string, storeName: string): UseStore {
   let connection: Promise<IDBDatabase> | undefined;
   const connect = (): Promise<IDBDatabase> => {
     if (connection) return connection;
-    const request = indexedDB.open(dbName);
-    request.onupgradeneeded = () => request.result.createObjectStore(storeName);
-    const opened = promisifyRequest(request);
+    const opened = connectWithStore(dbName, storeName);
     connection = opened;
-    // Reconnect on the next call after the browser closed the connection (Safari does) or the
-    // open failed, as idb-keyval does.
-    opened.then(
-      (db) => (db.onclose = () => (connection = undefined)),
-      () => (connection = undefined),
-    );
+    const forget = (): void => {
+      if (connection === opened) connection = undefined;
+    };
+    opened.then((db) => {
+      db.onclose = forget;
+      db.onversionchange = () => {
+        db.close();
+        forget();
+      };
+    }, forget);
     return opened;
   };
   return (mode, callback) => connect().then((db) => callback(db.transaction(storeName, mode, { durability: "strict" }).objectStore(storeName)));
+}
+
+/** How many times {@link connectWithStore} reopens before giving up: each retry means another connection upgraded meanwhile. */
+const MAX_UPGRADE_ATTEMPTS = 10;
+
+/**
+ * Opens `dbName` (creating it if needed) with an object store `storeName`. A database created by
+ * another Concord store (another `storeName`) lacks it: then this closes, reopens at
+ * `db.version + 1` and creates the store in `onupgradeneeded`. Another connection may upgrade the
+ * database meanwhile (to a version at least ours: `VersionError`, or without our store), so this
+ * starts over, a bounded number of times.
+ *
+ * The upgrade waits while other connections to the database stay open (`blocked`): Concord's own
+ * close on `versionchange`; a connection of other code that does not keeps it waiting.
+ */
+async function connectWithStore(dbName: string, storeName: string): Promise<IDBDatabase> {
+  let version: number | undefined;
+  for (let attempt = 1; ; attempt++) {
+    const request = version === undefined ? indexedDB.open(dbName) : indexedDB.open(dbName, version);
+    request.onupgradeneeded = () => {
+      const db = request.result;
+      if (!db.objectStoreNames.contains(storeName)) db.createObjectStore(storeName);
+    };
+    let db: IDBDatabase;
+    try {
+      db = await promisifyRequest(request);
+    } catch (e) {
+      if (version === undefined || !isDomError(e, "VersionError") || attempt >= MAX_UPGRADE_ATTEMPTS) throw e;
+      version = undefined;
+      continue;
+    }
+    if (db.objectStoreNames.contains(storeName)) return db;
+    db.close();
+    if (attempt >= MAX_UPGRADE_ATTEMPTS) {
+      throw new Error(`could not create the object store "${storeName}" in database "${dbName}": other connections kept upgrading it`);
+    }
+    version = db.version + 1;
+  }
+}
+
+function isDomError(e: unknown, name: string): boolean {
+  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === name;
 }
 
 type SnapKey = [string, "snap"];

@@ -9,10 +9,23 @@
  *
  * Crash model (what {@link scanRecords} relies on): a crash tears a write only as a PREFIX of the
  * bytes written; it never reorders, skips or scrambles bytes inside a write, and bytes that were
- * fsynced are never torn. So the only damage a crash can leave is an incomplete last record (a
- * short header or a short payload), possibly followed by zeros if the file system preallocated
- * the space. Anything else (a complete record whose checksum fails, a garbled header followed by
- * data) is damage of the medium or a bug, and is reported as `Corrupt`, never dropped silently.
+ * fsynced are never torn. A file system that preallocated the space may leave zeros after the
+ * written prefix. So after the last complete record, a crash leaves either nothing or one of
+ * these torn tails, which recovery cuts off:
+ *
+ * - fewer than 12 bytes (a short header, possibly followed by zeros that still fit in 12 bytes);
+ * - a header failing its checksum, with nothing but zeros after its first 12 bytes (a short header
+ *   followed by preallocated space; zeros alone are the case of an empty prefix);
+ * - a complete, valid header announcing a payload that runs past the end of the file.
+ *
+ * Everything else is `Corrupt`, never dropped silently: a header failing its checksum with a
+ * non-zero byte past its first 12 bytes, a valid header announcing more than `maxRecordBytes`,
+ * and a complete payload failing its checksum. The last rule holds even when nothing but zeros
+ * follow, i.e. for a complete header, a short payload and then zero fill covering the announced
+ * length. That can't be told apart from damage to the last acknowledged record (Yjs updates
+ * legitimately end in zero bytes, so zeros don't show where a write stopped), so recovery refuses
+ * rather than guess: restore from a replica or a backup. (A header torn only in bytes that were
+ * zero anyway is byte for byte the complete header, and is judged as one.)
  */
 import { ConcordError } from "../errors.js";
 
@@ -87,10 +100,11 @@ export interface ScanOptions {
  * module:
  *
  * - fewer than 12 bytes left: torn tail;
- * - header checksum fails: torn tail if every remaining byte is 0 (preallocated space), else `Corrupt`;
+ * - header checksum fails: torn tail if every byte from this record's offset + 12 to the end of
+ *   the file is 0 (a partial header, then preallocated space), else `Corrupt`;
  * - header announces more than `maxRecordBytes`: `Corrupt`;
  * - payload runs past the end: torn tail;
- * - complete payload whose checksum fails: `Corrupt`, wherever it is.
+ * - complete payload whose checksum fails: `Corrupt`, wherever it is, zeros after it or not.
  *
  * Deciding whether a torn tail is acceptable (only in the last log) is the caller's business.
  *
@@ -111,7 +125,8 @@ export function scanRecords(bytes: Uint8Array, fileName: string, options: ScanOp
     const payloadCrc = view.getUint32(offset + 4, true);
     const headerCrc = view.getUint32(offset + 8, true);
     if (crc32(bytes.subarray(offset, offset + 8)) !== headerCrc) {
-      if (allZero(bytes, offset)) return torn;
+      // Only the header can be a partial write here: a non-zero byte past it means data follows.
+      if (allZero(bytes, offset + RECORD_HEADER_BYTES)) return torn;
       throw corrupt(fileName, offset, "a record header fails its checksum");
     }
     if (length > options.maxRecordBytes) {

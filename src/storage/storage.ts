@@ -34,6 +34,12 @@ export interface LogStats {
  */
 export interface DocStorage {
   /**
+   * The largest record or snapshot, in bytes, that `append` and `compact` accept; larger ones
+   * reject with `TooLarge` (and change nothing). Fixed for the life of the storage, so a caller can
+   * refuse an oversized write BEFORE applying it anywhere else.
+   */
+  readonly maxRecordBytes: number;
+  /**
    * Everything the log holds, durable or pending, as one snapshot plus the records after it.
    * Rejects with `Corrupt` if stored bytes fail their checksum before the tail.
    */

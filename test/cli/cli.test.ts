@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -58,6 +58,36 @@ describe("concord CLI", () => {
     const missingDoc = await concord("dump", "--data", "x");
     expect(missingDoc.code).toBe(2);
     expect(missingDoc.stderr).toMatch(/dump needs --doc <name>/);
+  });
+
+  it("refuses a missing document or data folder with exit code 1, creating nothing", async () => {
+    const data = mkdtempSync(join(tmpdir(), "concord-cli-"));
+    dirs.push(data);
+    const noDoc = await concord("dump", "--data", data, "--doc", "todos");
+    expect(noDoc.code).toBe(1);
+    expect(noDoc.stderr).toBe(`concord: no document "todos" in ${data} (looked for ${join(data, "todos")})\n`);
+    expect(noDoc.stdout).toBe("");
+    expect(readdirSync(data)).toEqual([]);
+
+    const missing = join(data, "typo");
+    const noData = await concord("dump", "--data", missing, "--doc", "todos");
+    expect(noData.code).toBe(1);
+    expect(noData.stderr).toBe(`concord: no data folder ${missing} (it does not exist or is not a folder)\n`);
+    expect(existsSync(missing)).toBe(false);
+  });
+
+  it("looks for the document under its escaped folder name", async () => {
+    const data = mkdtempSync(join(tmpdir(), "concord-cli-"));
+    dirs.push(data);
+    const store = await openStore({ mode: "eventual", doc: "My Todos", persistence: fileStorage(data) });
+    await store.set("k", "v");
+    await store.close();
+    const out = await concord("dump", "--data", data, "--doc", "My Todos");
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe('["k","v"]\n');
+    const otherCase = await concord("dump", "--data", data, "--doc", "my todos");
+    expect(otherCase.code).toBe(1);
+    expect(otherCase.stderr).toMatch(/^concord: no document "my todos" in /);
   });
 
   it("reports a corrupt document with exit code 1 and the Corrupt code", async () => {

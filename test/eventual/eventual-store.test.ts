@@ -62,8 +62,25 @@ describe("eventual store: reads and writes", () => {
     expect(await codeOf(store.delete(""))).toBe("InvalidValue");
     expect(await codeOf(store.get(""))).toBe("InvalidValue");
     expect(await codeOf(store.transact((tx) => tx.set("a", NaN)))).toBe("InvalidValue");
+    // Found by a review property: Y.Map#set throws on a top-level "constructor" key. Refused up
+    // front, so a transaction is never half-applied.
+    expect(
+      await codeOf(
+        store.transact((tx) => {
+          tx.set("first", 1);
+          tx.set("second", { constructor: "x" });
+        }),
+      ),
+    ).toBe("InvalidValue");
     expect(store.status().storage.records).toBe(0);
     expect(store.entriesLocal()).toEqual([]);
+    await store.close();
+  });
+
+  it("stores a \"constructor\" key one level down, where Yjs accepts it", async () => {
+    const store = await open();
+    expect(await store.set("nested", { inner: { constructor: "x" } })).toEqual({ level: "local" });
+    expect(store.getLocal("nested")).toEqual({ inner: { constructor: "x" } });
     await store.close();
   });
 

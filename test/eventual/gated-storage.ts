@@ -45,6 +45,9 @@ export function gatedStorage(inner: Persistence): Gate {
 
 function bind(s: DocStorage): DocStorage {
   return {
+    get maxRecordBytes() {
+      return s.maxRecordBytes;
+    },
     load: () => s.load(),
     append: (r) => s.append(r),
     compact: (snap) => s.compact(snap),

@@ -37,7 +37,8 @@ describe("eventual store on a failing disk", () => {
     const failed = store.set("lost", 2);
     expect(await codeOf(failed)).toMatch(/^Io: .*EIO/);
     disk.failWhen(undefined);
-    expect(await codeOf(store.set("after", 3))).toMatch(/^Closed: .*closed after an I\/O failure/);
+    expect(await codeOf(store.set("after", 3))).toMatch(/^Closed: document "d" stopped after its storage failed .*EIO.*reopen it/);
+    expect(store.status().failure).toMatch(/EIO/);
     expect(store.getLocal("durable")).toBe(1);
     expect(store.status().pendingWrites).toBe(0);
     // A remote update can't be persisted either: the failure goes to onError, not into the void.

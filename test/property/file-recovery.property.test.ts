@@ -15,7 +15,7 @@ import { seededRng } from "../../src/rng.js";
 import { SimDisk } from "../../src/sim/sim-disk.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
 import { fileStorage } from "../../src/storage/file-storage.js";
-import { scanRecords } from "../../src/storage/record.js";
+import { RECORD_HEADER_BYTES, scanRecords } from "../../src/storage/record.js";
 import type { DocStorage, StoredLog } from "../../src/storage/storage.js";
 import { checkProperty, propRuns } from "./prop.js";
 
@@ -231,17 +231,18 @@ describe("file storage crash recovery (SimDisk)", () => {
             expect(offset).toBeLessThanOrEqual(firstDamage.get(file)!);
             return;
           }
-          // Recovery may only succeed by cutting what looks like a torn tail: the damage turned the
-          // rest of the last log, from a record boundary, into zeros. Anything else is a miss.
+          // Recovery may only succeed by cutting what looks like a torn tail (record.ts): the damage
+          // turned the rest of the last log, from 12 bytes past a record boundary (a header that
+          // may look torn), into zeros. Anything else is a miss.
           expect(isPrefix(outcome.list, world.model)).toBe(true);
           if (outcome.list.length === world.model.length) return;
           const lastLog = paths.filter((p) => p.endsWith(".log")).sort().pop()!;
           const damaged = world.disk.files().get(lastLog)!;
           const boundaries = [0];
           for (const r of scanRecords(original.get(lastLog)!, lastLog, { maxRecordBytes: 1 << 20 }).records) {
-            boundaries.push(boundaries[boundaries.length - 1]! + 12 + r.length);
+            boundaries.push(boundaries[boundaries.length - 1]! + RECORD_HEADER_BYTES + r.length);
           }
-          const zeroTail = boundaries.some((b) => b < damaged.length && damaged.subarray(b).every((x) => x === 0));
+          const zeroTail = boundaries.some((b) => b < damaged.length && damaged.subarray(b + RECORD_HEADER_BYTES).every((x) => x === 0));
           expect(zeroTail, `recovery dropped ${world.model.length - outcome.list.length} damaged records instead of refusing`).toBe(true);
         },
       ),

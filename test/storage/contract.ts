@@ -160,6 +160,21 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
       expect(log.records[0]).toEqual(new Uint8Array(max).fill(7));
     });
 
+    it("exposes maxRecordBytes: a record or snapshot of exactly that size is accepted, one byte more is TooLarge", async () => {
+      const s = await openDoc();
+      const max = s.maxRecordBytes;
+      expect(Number.isSafeInteger(max) && max > 0, `maxRecordBytes is ${max}`).toBe(true);
+      expect(max).toBe(CONTRACT_LIMITS.maxRecordBytes);
+      expect(await codeOf(s.append(new Uint8Array(max + 1)))).toBe("TooLarge");
+      expect(await codeOf(s.compact(new Uint8Array(max + 1)))).toBe("TooLarge");
+      expect(s.stats()).toEqual({ records: 0, recordBytes: 0, snapshotBytes: 0, pending: 0 });
+      expect(await codeOf(s.append(new Uint8Array(max).fill(1)))).toBe("resolved");
+      expect(await codeOf(s.compact(new Uint8Array(max).fill(2)))).toBe("resolved");
+      const again = await restart(s);
+      expect(again.maxRecordBytes).toBe(max);
+      expect(await again.load()).toEqual({ snapshot: new Uint8Array(max).fill(2), records: [] });
+    });
+
     it("rejects every call after close with Closed; close is idempotent", async () => {
       const s = await openDoc();
       await s.append(bytes("a"));

@@ -17,6 +17,19 @@ describeStorageContract("indexedDbStorage (fake-indexeddb)", async () => {
   };
 });
 
+/** The object store names (sorted) and version of `dbName`, through a connection of its own. */
+async function storeNamesOf(dbName: string): Promise<{ names: string[]; version: number }> {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(dbName);
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      resolve({ names: Array.from(db.objectStoreNames).sort(), version: db.version });
+      db.close();
+    };
+  });
+}
+
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   return p.then(
     () => {
@@ -100,6 +113,58 @@ describe("indexedDbStorage", () => {
     await set(["d", "snap"], new Uint8Array([5, 6]).buffer, createStore(dbName, "docs"));
     const s = await indexedDbStorage({ dbName }).open(asDocId("d"));
     expect(await s.load()).toEqual({ snapshot: new Uint8Array([5, 6]), records: [] });
+  });
+
+  it("creates another storeName in an existing database, and the first store keeps working", async () => {
+    const dbName = freshDbName();
+    const docs = await indexedDbStorage({ dbName }).open(asDocId("d"));
+    await docs.append(new Uint8Array([1]));
+    // Still open: its connection must step aside for the upgrade that creates "other" (versionchange).
+    const other = await indexedDbStorage({ dbName, storeName: "other" }).open(asDocId("d"));
+    await other.append(new Uint8Array([2]));
+    await docs.append(new Uint8Array([3]));
+    const third = await indexedDbStorage({ dbName, storeName: "third" }).open(asDocId("d"));
+    await third.append(new Uint8Array([4]));
+    await Promise.all([docs.close(), other.close(), third.close()]);
+
+    expect(await storeNamesOf(dbName)).toEqual({ names: ["docs", "other", "third"], version: 3 });
+    const load = async (storeName: string) => (await indexedDbStorage({ dbName, storeName }).open(asDocId("d"))).load();
+    expect((await load("docs")).records).toEqual([new Uint8Array([1]), new Uint8Array([3])]);
+    expect((await load("other")).records).toEqual([new Uint8Array([2])]);
+    expect((await load("third")).records).toEqual([new Uint8Array([4])]);
+  });
+
+  it("creates several new stores opened at the same time in one database", async () => {
+    const dbName = freshDbName();
+    await (await indexedDbStorage({ dbName }).open(asDocId("d"))).close();
+    const names = ["a", "b", "c", "d"];
+    const storages = await Promise.all(names.map((storeName) => indexedDbStorage({ dbName, storeName }).open(asDocId("d"))));
+    await Promise.all(storages.map((s, i) => s.append(new Uint8Array([i]))));
+    for (const [i, s] of storages.entries()) expect((await s.load()).records).toEqual([new Uint8Array([i])]);
+    expect((await storeNamesOf(dbName)).names).toEqual(["a", "b", "c", "d", "docs"]);
+  });
+
+  it("closes its connection when another one upgrades the database, and reconnects for the next call", async () => {
+    const dbName = freshDbName();
+    const s = await indexedDbStorage({ dbName }).open(asDocId("d"));
+    await s.append(new Uint8Array([1]));
+    const { version } = await storeNamesOf(dbName);
+    // Without our close on versionchange, this upgrade would be blocked by our open connection.
+    await new Promise<void>((resolve, reject) => {
+      const req = indexedDB.open(dbName, version + 1);
+      req.onblocked = () => reject(new Error("the upgrade was blocked by the storage's connection"));
+      req.onupgradeneeded = () => req.result.createObjectStore("someone-else");
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        req.result.close();
+        resolve();
+      };
+    });
+    await s.append(new Uint8Array([2]));
+    expect((await s.load()).records).toEqual([new Uint8Array([1]), new Uint8Array([2])]);
+    await s.close();
+    const again = await indexedDbStorage({ dbName }).open(asDocId("d"));
+    expect((await again.load()).records).toEqual([new Uint8Array([1]), new Uint8Array([2])]);
   });
 
   it("rejects pending appends with Io and closes when a transaction fails", async () => {

@@ -81,6 +81,66 @@ describe("record framing", () => {
     );
   });
 
+  it("property: a write cut inside a header, then any zero fill, scans as the records before it plus a torn tail", async () => {
+    await checkProperty(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 32 }), { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: RECORD_HEADER_BYTES - 1 }),
+        fc.integer({ min: 0, max: 300 }),
+        (payloads, recordSeed, cutInHeader, zeros) => {
+          const torn = recordSeed % payloads.length;
+          const bytes = encodeRecords(payloads);
+          const start = payloads.slice(0, torn).reduce((n, p) => n + RECORD_HEADER_BYTES + p.length, 0);
+          const filled = concat(bytes.subarray(0, start + cutInHeader), new Uint8Array(zeros));
+          // A header whose cut-off bytes were zeros anyway is the complete header (and judged as one).
+          const header = new Uint8Array(RECORD_HEADER_BYTES);
+          header.set(filled.subarray(start, start + RECORD_HEADER_BYTES));
+          fc.pre(!header.every((b, i) => b === bytes[start + i]));
+          const scanned = scanRecords(filled, "f", limits);
+          expect(scanned.records).toEqual(payloads.slice(0, torn));
+          expect(scanned.validLength).toBe(start);
+          expect(scanned.tornTail).toBe(filled.length > start);
+        },
+      ),
+    );
+  });
+
+  it("property: a complete header and a short payload, then zeros covering the announced length, is Corrupt at that record", async () => {
+    // The payload ends in a non-zero byte, so the zero fill can't rebuild it by chance.
+    const payloadArb = fc.uint8Array({ minLength: 1, maxLength: 32 }).filter((p) => p[p.length - 1] !== 0);
+    await checkProperty(
+      fc.property(
+        fc.array(payloadArb, { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        fc.nat(),
+        fc.integer({ min: 0, max: 300 }),
+        (payloads, recordSeed, cutSeed, extraZeros) => {
+          const torn = recordSeed % payloads.length;
+          const payload = payloads[torn]!;
+          const written = cutSeed % payload.length;
+          const bytes = encodeRecords(payloads);
+          const start = payloads.slice(0, torn).reduce((n, p) => n + RECORD_HEADER_BYTES + p.length, 0);
+          const cut = start + RECORD_HEADER_BYTES + written;
+          const filled = concat(bytes.subarray(0, cut), new Uint8Array(payload.length - written + extraZeros));
+          const e = corruptionOf(() => scanRecords(filled, "f", limits));
+          expect(e.details).toEqual({ file: "f", offset: start });
+        },
+      ),
+    );
+  });
+
+  it("treats a short header followed by zeros as torn, and a short header followed by data as Corrupt", () => {
+    const good = encodeRecords([enc.encode("a"), enc.encode("b")]);
+    const next = encodeRecord(enc.encode("next"));
+    const scanned = scanRecords(concat(good, next.subarray(0, 7), new Uint8Array(4096)), "f", limits);
+    expect(scanned).toMatchObject({ records: [enc.encode("a"), enc.encode("b")], validLength: good.length, tornTail: true });
+    const withData = concat(good, next.subarray(0, 7), new Uint8Array(4096), new Uint8Array([1]));
+    expect(corruptionOf(() => scanRecords(withData, "f", limits)).details).toEqual({ file: "f", offset: good.length });
+    const dataRightAfterHeader = concat(good, next.subarray(0, 7), new Uint8Array(RECORD_HEADER_BYTES - 7), new Uint8Array([1]));
+    expect(corruptionOf(() => scanRecords(dataRightAfterHeader, "f", limits)).details).toEqual({ file: "f", offset: good.length });
+  });
+
   it("treats a zero-filled tail (preallocated space) as torn, however long", () => {
     const good = encodeRecords([enc.encode("a"), enc.encode("b")]);
     const scanned = scanRecords(concat(good, new Uint8Array(4096)), "f", limits);
