@@ -237,6 +237,7 @@ class EventualStoreImpl implements EventualStore {
 
   transact(fn: (tx: Transaction) => void, options?: WriteOptions): Promise<WriteAck> {
     return this.write(options, (size) => {
+      if (typeof fn !== "function") throw new ConcordError("InvalidArgument", "transact needs a function: store.transact((tx) => { tx.set(...) })");
       const buffer = new Map<string, Json | undefined>();
       let open = true;
       const usable = (key: string): void => {
@@ -266,7 +267,7 @@ class EventualStoreImpl implements EventualStore {
         open = false;
       }
       if (typeof (result as { then?: unknown } | undefined)?.then === "function") {
-        (result as Promise<unknown>).then(undefined, () => undefined); // its failure is reported as this one
+        (result as Promise<unknown>).then(undefined, () => undefined); // moot: the transaction is refused below
         throw new ConcordError(
           "InvalidArgument",
           "transact's function returned a promise: it must be synchronous (nothing was written); await before transact, not inside",

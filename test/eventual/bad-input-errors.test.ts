@@ -48,3 +48,18 @@ describe("bad input is refused with a ConcordError", () => {
     await store.close();
   });
 });
+
+describe("API arguments that are not what they should be", () => {
+  it("transact, subscribe and their options answer InvalidArgument, naming what is expected", async () => {
+    const store = await openStore({ mode: "eventual", doc: "d", persistence: memoryStorage() });
+    const notAFunction = await errorOf(() => store.transact("set a=1" as never));
+    expect(isConcordError(notAFunction, "InvalidArgument")).toBe(true);
+    expect((notAFunction as Error).message).toMatch(/transact needs a function/);
+    expect(() => store.subscribe({}, "listener" as never)).toThrow(/subscribe needs a listener function/);
+    expect(() => store.subscribe("todo:" as never, () => undefined)).toThrow(/range options must be an object/);
+    expect(() => store.subscribe({ prefix: 7 } as never, () => undefined)).toThrow(/prefix must be a string, got number/);
+    const badPrefix = await errorOf(() => store.entries({ prefix: null } as never));
+    expect(isConcordError(badPrefix, "InvalidArgument")).toBe(true);
+    await store.close();
+  });
+});
