@@ -54,9 +54,13 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.array(awarenessEntryArb, { maxLength: 4 }).map((entries): Message => ({ type: "awareness", entries })),
   fc.string({ unit: "grapheme" }).map((reason): Message => ({ type: "auth-denied", reason })),
   fc.constant<Message>({ type: "query-awareness" }),
+  fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }).map((version): Message => ({ type: "concord-hello", version })),
+  fc.maxSafeNat().map((received): Message => ({ type: "concord-ack", received })),
   fc
     .record({
-      messageType: fc.oneof(fc.integer({ min: 4, max: 99 }), fc.integer({ min: 100, max: 1000 }), fc.integer({ min: 4, max: Number.MAX_SAFE_INTEGER })),
+      messageType: fc
+        .oneof(fc.integer({ min: 4, max: 99 }), fc.integer({ min: 100, max: 1000 }), fc.integer({ min: 4, max: Number.MAX_SAFE_INTEGER }))
+        .filter((t) => t !== 100 && t !== 101), // Concord's own extensions decode as themselves
       payload: fc.uint8Array({ maxLength: 32 }),
     })
     .map(({ messageType, payload }): Message => ({ type: "unknown", messageType, payload })),

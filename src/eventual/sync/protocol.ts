@@ -51,7 +51,17 @@ export type Message =
   /** "Send me every awareness state you know." */
   | { readonly type: "query-awareness" }
   /**
-   * A message type this codec does not know (`messageType` is never 0..3). Kept so that a relay can
+   * Concord extension: "I speak Concord's extensions (version `version`)". Sent first by a client,
+   * only in reply by a server, so stock peers never receive extension messages.
+   */
+  | { readonly type: "concord-hello"; readonly version: number }
+  /**
+   * Concord extension: "I durably hold everything in the first `received` update-bearing messages
+   * (sync step 2 and updates) you sent me on this connection".
+   */
+  | { readonly type: "concord-ack"; readonly received: number }
+  /**
+   * A message type this codec does not know (`messageType` is never 0..3, 100 or 101). Kept so that a relay can
    * round-trip it and a peer can ignore it, as stock y-websocket does.
    */
   | { readonly type: "unknown"; readonly messageType: number; readonly payload: Uint8Array };
@@ -70,6 +80,12 @@ const AUTH_PERMISSION_DENIED = 0;
  * ignores them; an older Concord peer decodes them as `unknown` and ignores them too.
  */
 export const CONCORD_EXTENSION_MIN_TYPE = 100;
+
+/** Concord's extension message types. */
+export const ConcordMessageType = { hello: 100, ack: 101 } as const;
+
+/** The extension version this code speaks. */
+export const CONCORD_PROTOCOL_VERSION = 1;
 
 /** Options for {@link decodeMessage}. */
 export interface DecodeOptions {
@@ -110,8 +126,14 @@ export function encodeMessage(m: Message): Uint8Array {
     case "query-awareness":
       encoding.writeVarUint(e, MessageType.queryAwareness);
       break;
+    case "concord-hello":
+      writeExtension(e, ConcordMessageType.hello, m.version);
+      break;
+    case "concord-ack":
+      writeExtension(e, ConcordMessageType.ack, m.received);
+      break;
     case "unknown":
-      if (!Number.isSafeInteger(m.messageType) || m.messageType <= MessageType.queryAwareness) {
+      if (!Number.isSafeInteger(m.messageType) || m.messageType <= MessageType.queryAwareness || isKnownExtension(m.messageType)) {
         throw new InvariantError(`an unknown message cannot have the message type ${m.messageType}`);
       }
       encoding.writeVarUint(e, m.messageType);
@@ -121,6 +143,16 @@ export function encodeMessage(m: Message): Uint8Array {
       assertNever(m, "message");
   }
   return encoding.toUint8Array(e);
+}
+
+function writeExtension(e: encoding.Encoder, type: number, value: number): void {
+  if (!isSafeUint(value)) throw new InvariantError(`extension message ${type} with value ${value}`);
+  encoding.writeVarUint(e, type);
+  encoding.writeVarUint(e, value);
+}
+
+function isKnownExtension(type: number): boolean {
+  return type === ConcordMessageType.hello || type === ConcordMessageType.ack;
 }
 
 function writeSync(e: encoding.Encoder, step: number, payload: Uint8Array): void {
@@ -160,6 +192,13 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
       }
       case MessageType.queryAwareness:
         return { type: "query-awareness" };
+      case ConcordMessageType.hello: {
+        const version = readSafeVarUint(d);
+        if (version < 1) throw malformed(`concord-hello with version ${version}`);
+        return { type: "concord-hello", version };
+      }
+      case ConcordMessageType.ack:
+        return { type: "concord-ack", received: readSafeVarUint(d) };
       default:
         return { type: "unknown", messageType, payload: decoding.readTailAsUint8Array(d) };
     }

@@ -14,7 +14,7 @@ import { ConcordError, assertNever, isConcordError } from "../../errors.js";
 import type { PeerId } from "../../ids.js";
 import { AwarenessState, changedClients, type AwarenessChange, type AwarenessView } from "./awareness.js";
 import type { Json } from "../../json.js";
-import { decodeMessage, encodeMessage } from "./protocol.js";
+import { CONCORD_PROTOCOL_VERSION, decodeMessage, encodeMessage } from "./protocol.js";
 
 /** Re-send sync step 1 to every peer this often, in ticks (anti-entropy). */
 export const DEFAULT_RESYNC_EVERY_TICKS = 10;
@@ -38,6 +38,45 @@ export interface SyncCoreOptions {
   readonly awarenessTimeoutTicks?: number;
   /** Incoming messages larger than this are refused with `TooLarge`. Default {@link DEFAULT_MAX_MESSAGE_BYTES}. */
   readonly maxMessageBytes?: number;
+  /**
+   * Concord's durability acks (extension messages, see `protocol.ts`):
+   * - `"off"` (default): never sends or answers extension messages;
+   * - `"initiate"` (a client): greets every peer that comes up with `concord-hello`;
+   * - `"reply"` (a server): greets only peers that greeted it, so stock clients never see extensions.
+   * A peer that greeted gets `concord-ack(n)` after each update-bearing message it sent, queued right
+   * after the update was applied: a driver that persists BEFORE it sends (ours does) thus acks only
+   * what is durable. Acks count messages, so they are sound only over a transport that delivers each
+   * connection's messages in order and without loss (a WebSocket), never over a lossy one.
+   */
+  readonly acks?: "off" | "initiate" | "reply";
+}
+
+/** What the core knows of the current connection to a peer. A new one starts at every `peerUp`. */
+export interface LinkView {
+  /** Increases at every `peerUp` of any peer: tells connections apart. */
+  readonly epoch: number;
+  /** The peer greeted us with `concord-hello`: it acks what it stores. */
+  readonly greeted: boolean;
+  /** Update-bearing messages (sync step 2, updates) queued to the peer on this connection. */
+  readonly sent: number;
+  /** The number (1-based, in `sent`) of our first step 2 on this connection: it carries everything made before it. */
+  readonly firstStep2: number | undefined;
+  /** The peer durably holds our first `acked` update-bearing messages of this connection. */
+  readonly acked: number;
+}
+
+/** Called when a peer acked more of what we sent it. MUST NOT throw or call back into the core. */
+export type AckListener = (peer: PeerId, link: LinkView) => void;
+
+interface Link {
+  readonly epoch: number;
+  greeted: boolean;
+  helloSent: boolean;
+  sent: number;
+  firstStep2: number | undefined;
+  acked: number;
+  /** Update-bearing messages received from the peer on this connection and applied. */
+  received: number;
 }
 
 /** One datagram to send. `bytes` may be shared between messages to several peers: do not mutate. */
@@ -90,9 +129,14 @@ export class SyncCore {
   readonly #resyncEveryTicks: number;
   readonly #awarenessTimeoutTicks: number;
   readonly #maxMessageBytes: number;
+  readonly #acks: "off" | "initiate" | "reply";
   /** Up peers and the origin used for their updates. */
   readonly #peers = new Map<PeerId, PeerOrigin>();
+  /** The current connection to each up peer. */
+  readonly #links = new Map<PeerId, Link>();
+  #epoch = 0;
   readonly #listeners = new Set<AwarenessListener>();
+  readonly #ackListeners = new Set<AckListener>();
   #outbox: OutboundMessage[] = [];
   #now = 0;
   #destroyed = false;
@@ -106,6 +150,11 @@ export class SyncCore {
     this.#resyncEveryTicks = option("resyncEveryTicks", options.resyncEveryTicks, DEFAULT_RESYNC_EVERY_TICKS, 0);
     this.#awarenessTimeoutTicks = option("awarenessTimeoutTicks", options.awarenessTimeoutTicks, DEFAULT_AWARENESS_TIMEOUT_TICKS, 2);
     this.#maxMessageBytes = option("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 1);
+    const acks = options.acks ?? "off";
+    if (acks !== "off" && acks !== "initiate" && acks !== "reply") {
+      throw new ConcordError("InvalidArgument", `SyncCore option acks must be "off", "initiate" or "reply", got ${String(acks)}`);
+    }
+    this.#acks = acks;
     this.#awareness = new AwarenessState(doc.clientID);
     doc.on("update", this.#onDocUpdate);
   }
@@ -127,6 +176,9 @@ export class SyncCore {
   peerUp(peer: PeerId): void {
     if (this.#destroyed) return;
     if (!this.#peers.has(peer)) this.#peers.set(peer, new PeerOrigin(peer));
+    const link: Link = { epoch: ++this.#epoch, greeted: false, helloSent: false, sent: 0, firstStep2: undefined, acked: 0, received: 0 };
+    this.#links.set(peer, link);
+    if (this.#acks === "initiate") this.#hello(peer, link);
     this.#send(peer, this.#step1());
     const known = this.#awareness.states();
     if (known.size > 0) this.#send(peer, this.#awarenessMessage(known.keys()));
@@ -138,6 +190,7 @@ export class SyncCore {
    */
   peerDown(peer: PeerId): void {
     if (this.#destroyed || !this.#peers.delete(peer)) return;
+    this.#links.delete(peer);
     this.#outbox = this.#outbox.filter((m) => m.to !== peer);
     this.#publishAwareness(this.#awareness.peerDown(peer), { kind: "peer-down", peer });
   }
@@ -170,14 +223,41 @@ export class SyncCore {
       throw e;
     }
     const origin = this.#peers.get(peer);
+    const link = this.#links.get(peer);
     switch (m.type) {
       case "sync-step1":
-        this.#send(peer, encodeMessage({ type: "sync-step2", update: Y.encodeStateAsUpdate(this.doc, m.stateVector) }));
+        this.#sendUpdate(peer, encodeMessage({ type: "sync-step2", update: Y.encodeStateAsUpdate(this.doc, m.stateVector) }), true);
         if (origin === undefined) this.#send(peer, this.#step1());
         return undefined;
       case "sync-step2":
-      case "sync-update":
-        return this.#applyUpdate(m.update, origin ?? new PeerOrigin(peer));
+      case "sync-update": {
+        const error = this.#applyUpdate(m.update, origin ?? new PeerOrigin(peer));
+        if (error === undefined && link !== undefined) {
+          link.received++;
+          // Queued after the update was applied (and so appended): a persist-before-send driver
+          // releases this ack only once the update is durable.
+          if (link.greeted) this.#send(peer, encodeMessage({ type: "concord-ack", received: link.received }));
+        }
+        return error;
+      }
+      case "concord-hello":
+        if (link !== undefined && this.#acks !== "off") {
+          link.greeted = true;
+          if (!link.helloSent) this.#hello(peer, link);
+        }
+        return undefined;
+      case "concord-ack":
+        if (link === undefined || this.#acks === "off") return undefined;
+        if (m.received > link.sent) {
+          return new ConcordError("Protocol", `peer ${peer} acked ${m.received} messages but was sent ${link.sent} on this connection`, {
+            peer,
+          });
+        }
+        if (m.received > link.acked) {
+          link.acked = m.received;
+          for (const listener of this.#ackListeners) listener(peer, link);
+        }
+        return undefined;
       case "awareness":
         if (origin !== undefined) {
           const change = this.#awareness.applyEntries(m.entries, this.#now, peer);
@@ -224,6 +304,17 @@ export class SyncCore {
     this.#publishAwareness(this.#awareness.setLocalState(state, this.#now), { kind: "local" });
   }
 
+  /** The current connection to `peer`, or `undefined` if it is not up. A live view: read, don't keep. */
+  link(peer: PeerId): LinkView | undefined {
+    return this.#links.get(peer);
+  }
+
+  /** Registers an ack listener; returns the function that unregisters it. */
+  onAck(listener: AckListener): () => void {
+    this.#ackListeners.add(listener);
+    return () => this.#ackListeners.delete(listener);
+  }
+
   /** Registers a presence listener; returns the function that unregisters it. */
   onAwarenessChange(listener: AwarenessListener): () => void {
     this.#listeners.add(listener);
@@ -246,7 +337,9 @@ export class SyncCore {
     this.#destroyed = true;
     this.doc.off("update", this.#onDocUpdate);
     this.#peers.clear();
+    this.#links.clear();
     this.#listeners.clear();
+    this.#ackListeners.clear();
     this.#outbox = [];
   }
 
@@ -256,7 +349,7 @@ export class SyncCore {
     for (const peer of this.#peers.keys()) {
       if (peer === from) continue;
       bytes ??= encodeMessage({ type: "sync-update", update });
-      this.#outbox.push({ to: peer, bytes });
+      this.#sendUpdate(peer, bytes, false);
     }
   };
 
@@ -300,6 +393,21 @@ export class SyncCore {
 
   #send(to: PeerId, bytes: Uint8Array): void {
     this.#outbox.push({ to, bytes });
+  }
+
+  /** Queues an update-bearing message, counting it on the peer's connection (for acks). */
+  #sendUpdate(to: PeerId, bytes: Uint8Array, step2: boolean): void {
+    const link = this.#links.get(to);
+    if (link !== undefined) {
+      link.sent++;
+      if (step2) link.firstStep2 ??= link.sent;
+    }
+    this.#outbox.push({ to, bytes });
+  }
+
+  #hello(peer: PeerId, link: Link): void {
+    link.helloSent = true;
+    this.#send(peer, encodeMessage({ type: "concord-hello", version: CONCORD_PROTOCOL_VERSION }));
   }
 }
 

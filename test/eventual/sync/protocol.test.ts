@@ -1,7 +1,7 @@
 import * as encoding from "lib0/encoding";
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
-import { InvariantError, isConcordError } from "../../../src/errors.js";
+import { ConcordError, InvariantError, isConcordError } from "../../../src/errors.js";
 import {
   CONCORD_EXTENSION_MIN_TYPE,
   decodeAwarenessUpdate,
@@ -66,13 +66,22 @@ describe("encodeMessage / decodeMessage", () => {
     ],
     ["auth denied", { type: "auth-denied", reason: "no" }, bytes(2, 0, 2, 0x6e, 0x6f)],
     ["query awareness", { type: "query-awareness" }, bytes(3)],
-    ["an extension", { type: "unknown", messageType: 100, payload: bytes(9, 8) }, bytes(100, 9, 8)],
+    ["an extension", { type: "unknown", messageType: 102, payload: bytes(9, 8) }, bytes(102, 9, 8)],
     ["an unknown type above 127", { type: "unknown", messageType: 200, payload: bytes() }, bytes(0xc8, 0x01)],
   ];
 
   it.each(golden)("encodes %s in the y-websocket layout and decodes it back", (_name, message, wire) => {
     expect(encodeMessage(message)).toEqual(wire);
     expect(decodeMessage(wire)).toEqual(message);
+  });
+
+  it("encodes Concord's own extensions as type, then one varUint", () => {
+    expect(encodeMessage({ type: "concord-hello", version: 1 })).toEqual(bytes(100, 1));
+    expect(encodeMessage({ type: "concord-ack", received: 300 })).toEqual(bytes(101, 0xac, 0x02));
+    expect(decodeMessage(bytes(101, 0xac, 0x02))).toEqual({ type: "concord-ack", received: 300 });
+    expect(() => decodeMessage(bytes(100, 0))).toThrow(/concord-hello with version 0/);
+    expect(() => decodeMessage(bytes(101))).toThrow(ConcordError);
+    expect(() => decodeMessage(bytes(101, 1, 7))).toThrow(ConcordError); // trailing bytes
   });
 
   it("reserves message types from 100 up for Concord", () => {
