@@ -26,7 +26,9 @@ import type {
   WriteOptions,
 } from "../store.js";
 import { changeEventFor, checkStorable, KEYSPACE, prefixOf, readEntries, readValue } from "./keyspace.js";
+import { ServerAcks, type ServerStatus } from "./server-acks.js";
 import { checkSyncOptions, SyncDriver, type SyncOptions } from "./sync-driver.js";
+import { isRemoteOrigin } from "./sync/sync-core.js";
 import { UPDATE_BYTES_PER_OP, updateBytesUpperBound, type WriteOp } from "./write-size.js";
 import { WriteTracker, type WriteBatch } from "./write-tracker.js";
 
@@ -66,6 +68,8 @@ export interface EventualStatus extends StoreStatus {
    * (nothing it could not persist may reach a peer) and keeps serving reads. Reopen to recover.
    */
   readonly failure: string | undefined;
+  /** What the sync server holds of our writes; present when `sync.server` (or a URL) names one. */
+  readonly server?: ServerStatus;
 }
 
 /** An eventual store also reads synchronously and exposes its `Y.Doc` for rich types. */
@@ -90,12 +94,23 @@ export interface EventualStore extends Store {
   setPresence(state: Json | null): void;
   /** Presence of every replica known here (ours included), by Yjs client id. Empty without `sync`. */
   presence(): ReadonlyMap<number, Json>;
+  /**
+   * Resolves once the sync server durably holds every write made here before the call (and what
+   * earlier sessions left unsynced), waiting through disconnections. Against a stock y-websocket
+   * server, which can't say what it stored: once the handshake with it is done. Needs a server
+   * (`InvalidArgument` otherwise); rejects with `Closed` if the store closes first.
+   */
+  whenSynced(): Promise<void>;
   status(): EventualStatus;
 }
 
 const LOAD_ORIGIN = Symbol("concord:load");
 
 const LOCAL_ACK: WriteAck = Object.freeze({ level: "local" });
+const SERVER_ACK: WriteAck = Object.freeze({ level: "server" });
+const serverAck = (): WriteAck => SERVER_ACK;
+/** Key in `Y.Transaction#meta` of the update's "stored at the server" promise. */
+const AT_SERVER = Symbol("concord:at-server");
 const localAck = (): WriteAck => LOCAL_ACK;
 /** Key in `Y.Transaction#meta` (Yjs's slot for per-transaction data) of the update's append. */
 const APPEND = Symbol("concord:append");
@@ -172,6 +187,7 @@ class EventualStoreImpl implements EventualStore {
   private compacting = false;
   private closing: Promise<void> | undefined;
   private readonly sync: SyncDriver | undefined;
+  private readonly serverAcks: ServerAcks | undefined;
 
   constructor(
     readonly doc: DocId,
@@ -187,6 +203,8 @@ class EventualStoreImpl implements EventualStore {
     ydoc.on("update", this.onUpdate);
     // After the persistence listener: an update is queued for storage before it is sent.
     this.sync = options.sync ? new SyncDriver(ydoc, options.sync, this.clock, this.report, this.durable) : undefined;
+    this.serverAcks =
+      this.sync && options.sync?.server !== undefined ? new ServerAcks(this.sync.core, options.sync.server, this.clock) : undefined;
   }
 
   // --- reads -------------------------------------------------------------------------------
@@ -286,7 +304,7 @@ class EventualStoreImpl implements EventualStore {
     try {
       if (this.closing) throw this.closedError("write");
       if (this.failure) throw this.failedError();
-      checkAckLevel(options);
+      const level = this.ackLevel(options);
       const size: SizeBound = { bytes: 0 };
       const ops = prepare(size);
       for (const [key, value] of ops) {
@@ -302,6 +320,7 @@ class EventualStoreImpl implements EventualStore {
           else this.map.set(key, value);
         }
       }, this.localOrigin);
+      if (level === "server") return this.serverAckOf(transaction!);
       const append = appendOf(transaction!);
       if (append) return this.ackOf(append);
       // Either the write changed nothing (deleting an absent key), or its transaction ended nested
@@ -315,6 +334,47 @@ class EventualStoreImpl implements EventualStore {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  private ackLevel(options: WriteOptions | undefined): "local" | "server" {
+    const ack = options?.ack;
+    if (ack === undefined || ack === "local") return "local";
+    if (ack === "server") {
+      if (this.serverAcks) return "server";
+      throw new ConcordError(
+        "InvalidArgument",
+        'ack "server" needs a sync server (sync.server, or sync over a URL), and this store has none; ask for "local"',
+      );
+    }
+    throw new ConcordError("InvalidArgument", `ack ${JSON.stringify(ack)} does not exist in eventual mode; use "local" or "server"`);
+  }
+
+  /**
+   * The ack at level `server` of the write that made `transaction`: its update stored at the server
+   * (which implies durable here). A write that changed nothing waits for everything before it.
+   */
+  private serverAckOf(transaction: Y.Transaction): Promise<WriteAck> {
+    return Promise.resolve()
+      .then(async (): Promise<void> => {
+        const atServer = transaction.meta.get(AT_SERVER) as Promise<void> | undefined;
+        const append = appendOf(transaction);
+        if (atServer && append) {
+          await append; // rejects with the local failure, which the server wait would never report
+          await atServer;
+          return;
+        }
+        await this.latestAppend;
+        await this.serverAcks!.whenSynced();
+      })
+      .then(serverAck);
+  }
+
+  whenSynced(): Promise<void> {
+    if (!this.serverAcks) {
+      return Promise.reject(new ConcordError("InvalidArgument", "whenSynced needs a sync server (sync.server, or sync over a URL); this store has none"));
+    }
+    if (this.closing) return Promise.reject(this.closedError("whenSynced"));
+    return this.serverAcks.whenSynced();
   }
 
   /** Refuses, with `TooLarge`, a write whose update can't fit one storage record. */
@@ -339,6 +399,11 @@ class EventualStoreImpl implements EventualStore {
     }
     const append = this.storage.append(update);
     tr.meta.set(APPEND, append);
+    if (this.serverAcks && !isRemoteOrigin(origin)) {
+      const atServer = this.serverAcks.track(append);
+      atServer.catch(() => undefined); // a writer at level "server" awaits it; nobody else has to
+      tr.meta.set(AT_SERVER, atServer);
+    }
     // Appends made together share one promise: watch each promise once, for the whole batch.
     if (append !== this.latestAppend || this.batch === undefined) {
       this.latestAppend = append;
@@ -437,6 +502,7 @@ class EventualStoreImpl implements EventualStore {
       pendingWrites: this.writes.pending,
       oldestPendingMs: this.writes.oldestAgeMs(),
       peers: this.sync ? [...this.sync.peers()] : [],
+      ...(this.serverAcks ? { server: this.serverAcks.status() } : {}),
       storage: this.storage.stats(),
     };
   }
@@ -455,6 +521,7 @@ class EventualStoreImpl implements EventualStore {
             await this.sync.drain();
           } finally {
             this.sync.stop();
+            this.serverAcks?.close(this.closedError("waiting for the sync server"));
           }
         }
         this.storageOpen = false;
@@ -482,14 +549,6 @@ class EventualStoreImpl implements EventualStore {
   }
 }
 
-function checkAckLevel(options: WriteOptions | undefined): void {
-  const ack = options?.ack;
-  if (ack === undefined || ack === "local") return;
-  if (ack === "server") {
-    throw new ConcordError("InvalidArgument", "ack \"server\" needs a sync server, and this store has none; ask for \"local\"");
-  }
-  throw new ConcordError("InvalidArgument", `ack ${JSON.stringify(ack)} does not exist in eventual mode; use "local"`);
-}
 
 function attempt<T>(read: () => T): Promise<T> {
   try {

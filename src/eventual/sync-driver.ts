@@ -22,6 +22,11 @@ export interface SyncOptions extends SyncCoreOptions {
   readonly transport: Transport;
   /** Milliseconds per core tick (resync and presence timers are counted in ticks). Default 100. */
   readonly tickMs?: number;
+  /**
+   * The peer that is this store's sync server. Enables writes at ack level `server`,
+   * `whenSynced()` and `status().server`, and makes the core greet it (`acks: "initiate"`).
+   */
+  readonly server?: PeerId;
 }
 
 /**
@@ -32,7 +37,10 @@ export function checkSyncOptions(sync: unknown): asserts sync is SyncOptions {
   if (typeof sync !== "object" || sync === null) {
     throw new ConcordError("InvalidArgument", "sync must be an object like { transport }");
   }
-  const { transport, tickMs } = sync as { transport?: Partial<Transport>; tickMs?: unknown };
+  const { transport, tickMs, server } = sync as { transport?: Partial<Transport>; tickMs?: unknown; server?: unknown };
+  if (server !== undefined && (typeof server !== "string" || server.length === 0)) {
+    throw new ConcordError("InvalidArgument", `sync.server must be the server's peer id (a non-empty string), got ${String(server)}`);
+  }
   if (
     typeof transport !== "object" ||
     transport === null ||
@@ -80,7 +88,7 @@ export class SyncDriver {
     checkSyncOptions(options);
     this.tickMs = options.tickMs ?? 100;
     this.transport = options.transport;
-    this.core = new SyncCore(doc, options);
+    this.core = new SyncCore(doc, { ...options, acks: options.acks ?? (options.server !== undefined ? "initiate" : "off") });
     // Registered after the core's own update listener, so its queued update is flushed here.
     doc.on("update", this.flush);
     this.transport.listen({

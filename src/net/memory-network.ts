@@ -85,7 +85,9 @@ export class MemoryNetwork {
       }
       for (const other of [...this.#members.values()]) {
         if (member.closed || member.events === undefined) break;
-        if (other === member || other.closed || member.announced.has(other.id)) continue;
+        // A connection exists once both ends listen: an `up` for a peer that can't hear yet would
+        // let the first messages fall into the void.
+        if (other === member || other.closed || other.events === undefined || member.announced.has(other.id)) continue;
         member.announced.set(other.id, other);
         member.events.up(other.id);
       }

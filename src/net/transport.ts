@@ -13,7 +13,7 @@ import type { PeerId } from "../ids.js";
 export interface TransportEvents {
   /** A message from `from`. `bytes` is owned by the receiver. */
   message(from: PeerId, bytes: Uint8Array): void;
-  /** `peer` became reachable (a connection opened). Also fired for peers already up at `listen`. */
+  /** `peer` became reachable: a connection opened and both ends listen. Also fired at `listen` for peers already there. */
   up(peer: PeerId): void;
   /** `peer` is no longer reachable (connection closed, peer crashed or left). */
   down(peer: PeerId): void;
@@ -23,8 +23,9 @@ export interface TransportEvents {
 export interface Transport {
   readonly self: PeerId;
   /**
-   * Installs the event handlers; events that arrive before `listen` are dropped.
-   * Handlers MUST NOT throw: they run inside the transport's delivery loop.
+   * Installs the event handlers and joins: peers see this endpoint `up` only from now on, so no
+   * message is sent to it before it can hear. Handlers MUST NOT throw: they run inside the
+   * transport's delivery loop.
    */
   listen(events: TransportEvents): void;
   /** Sends best-effort. A send to a peer that is down is dropped silently. Never throws. */

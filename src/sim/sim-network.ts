@@ -401,7 +401,9 @@ export class SimNetwork {
         if (member.closed || member.events === undefined) break;
         if (connection.a !== member && connection.b !== member) continue;
         const other = connection.a === member ? connection.b : connection.a;
-        if (member.announced.has(other.id) || !this.#connections.has(connection)) continue;
+        // A connection is up once both ends listen: an `up` for a peer that can't hear yet would
+        // let the first messages fall into the void.
+        if (other.events === undefined || member.announced.has(other.id) || !this.#connections.has(connection)) continue;
         member.announced.set(other.id, connection);
         this.#emit({ kind: "up", at: this.#clock.now(), peer: member.id, remote: other.id });
         member.events.up(other.id);

@@ -91,14 +91,16 @@ export function describeTransportContract(name: string, makeWorld: () => Transpo
       expect([...tc.peers()].sort()).toEqual([a, b]);
     });
 
-    it("fires up at a late listen for peers that are already up", async () => {
+    it("announces a peer only once it listens, so nothing is sent to an endpoint that can't hear", async () => {
       const world = makeWorld();
-      const { heard: [ha] } = await connected(world, a);
+      const { transports: [ta], heard: [ha] } = await connected(world, a);
       const tb = world.join(b);
       await world.settle();
-      expect(ha).toEqual([["up", b]]);
+      expect(ha).toEqual([]);
+      ta!.send(b, new Uint8Array([1])); // not up yet: dropped, never half-delivered
       const hb = record(tb);
       await world.settle();
+      expect(ha).toEqual([["up", b]]);
       expect(hb).toEqual([["up", a]]);
     });
 

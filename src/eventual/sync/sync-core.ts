@@ -63,10 +63,15 @@ export interface LinkView {
   readonly firstStep2: number | undefined;
   /** The peer durably holds our first `acked` update-bearing messages of this connection. */
   readonly acked: number;
+  /** We received the peer's sync step 2 on this connection: the initial handshake is done. */
+  readonly synced: boolean;
 }
 
-/** Called when a peer acked more of what we sent it. MUST NOT throw or call back into the core. */
-export type AckListener = (peer: PeerId, link: LinkView) => void;
+/**
+ * Called when a connection advanced: the peer acked more, or its handshake completed (`synced`).
+ * MUST NOT throw or call back into the core.
+ */
+export type LinkListener = (peer: PeerId, link: LinkView) => void;
 
 interface Link {
   readonly epoch: number;
@@ -75,6 +80,7 @@ interface Link {
   sent: number;
   firstStep2: number | undefined;
   acked: number;
+  synced: boolean;
   /** Update-bearing messages received from the peer on this connection and applied. */
   received: number;
 }
@@ -136,7 +142,7 @@ export class SyncCore {
   readonly #links = new Map<PeerId, Link>();
   #epoch = 0;
   readonly #listeners = new Set<AwarenessListener>();
-  readonly #ackListeners = new Set<AckListener>();
+  readonly #linkListeners = new Set<LinkListener>();
   #outbox: OutboundMessage[] = [];
   #now = 0;
   #destroyed = false;
@@ -176,7 +182,7 @@ export class SyncCore {
   peerUp(peer: PeerId): void {
     if (this.#destroyed) return;
     if (!this.#peers.has(peer)) this.#peers.set(peer, new PeerOrigin(peer));
-    const link: Link = { epoch: ++this.#epoch, greeted: false, helloSent: false, sent: 0, firstStep2: undefined, acked: 0, received: 0 };
+    const link: Link = { epoch: ++this.#epoch, greeted: false, helloSent: false, sent: 0, firstStep2: undefined, acked: 0, synced: false, received: 0 };
     this.#links.set(peer, link);
     if (this.#acks === "initiate") this.#hello(peer, link);
     this.#send(peer, this.#step1());
@@ -237,13 +243,22 @@ export class SyncCore {
           // Queued after the update was applied (and so appended): a persist-before-send driver
           // releases this ack only once the update is durable.
           if (link.greeted) this.#send(peer, encodeMessage({ type: "concord-ack", received: link.received }));
+          if (m.type === "sync-step2" && !link.synced) {
+            link.synced = true;
+            this.#linkChanged(peer, link);
+          }
         }
         return error;
       }
       case "concord-hello":
         if (link !== undefined && this.#acks !== "off") {
           link.greeted = true;
-          if (!link.helloSent) this.#hello(peer, link);
+          if (!link.helloSent) {
+            this.#hello(peer, link);
+            // Ask again for what the peer has: if our step 1 of `peerUp` reached it before it
+            // listened, its first step 2 (what acks of a handshake wait for) would wait for a resync.
+            this.#send(peer, this.#step1());
+          }
         }
         return undefined;
       case "concord-ack":
@@ -255,7 +270,7 @@ export class SyncCore {
         }
         if (m.received > link.acked) {
           link.acked = m.received;
-          for (const listener of this.#ackListeners) listener(peer, link);
+          this.#linkChanged(peer, link);
         }
         return undefined;
       case "awareness":
@@ -309,10 +324,10 @@ export class SyncCore {
     return this.#links.get(peer);
   }
 
-  /** Registers an ack listener; returns the function that unregisters it. */
-  onAck(listener: AckListener): () => void {
-    this.#ackListeners.add(listener);
-    return () => this.#ackListeners.delete(listener);
+  /** Registers a connection listener (acks, handshakes); returns the function that unregisters it. */
+  onLinkChange(listener: LinkListener): () => void {
+    this.#linkListeners.add(listener);
+    return () => this.#linkListeners.delete(listener);
   }
 
   /** Registers a presence listener; returns the function that unregisters it. */
@@ -339,7 +354,7 @@ export class SyncCore {
     this.#peers.clear();
     this.#links.clear();
     this.#listeners.clear();
-    this.#ackListeners.clear();
+    this.#linkListeners.clear();
     this.#outbox = [];
   }
 
@@ -403,6 +418,10 @@ export class SyncCore {
       if (step2) link.firstStep2 ??= link.sent;
     }
     this.#outbox.push({ to, bytes });
+  }
+
+  #linkChanged(peer: PeerId, link: Link): void {
+    for (const listener of this.#linkListeners) listener(peer, link);
   }
 
   #hello(peer: PeerId, link: Link): void {
