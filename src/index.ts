@@ -17,7 +17,9 @@ export type {
   WriteOptions,
 } from "./store.js";
 export type { EventualOptions, EventualStatus, EventualStore } from "./eventual/eventual-store.js";
-export type { SyncOptions } from "./eventual/sync-driver.js";
+export type { TransportSyncOptions } from "./eventual/sync-driver.js";
+export type { SyncOptions, UrlSyncOptions } from "./eventual/sync-options.js";
+export type { ServerStatus } from "./eventual/server-acks.js";
 export type { Json } from "./json.js";
 export { ConcordError, InvariantError, isConcordError, type ErrorCode } from "./errors.js";
 

@@ -27,7 +27,8 @@ import type {
 } from "../store.js";
 import { changeEventFor, checkStorable, KEYSPACE, prefixOf, readEntries, readValue } from "./keyspace.js";
 import { ServerAcks, type ServerStatus } from "./server-acks.js";
-import { checkSyncOptions, SyncDriver, type SyncOptions } from "./sync-driver.js";
+import { SyncDriver } from "./sync-driver.js";
+import { checkAnySyncOptions, resolveSync, type SyncOptions } from "./sync-options.js";
 import { isRemoteOrigin } from "./sync/sync-core.js";
 import { UPDATE_BYTES_PER_OP, updateBytesUpperBound, type WriteOp } from "./write-size.js";
 import { WriteTracker, type WriteBatch } from "./write-tracker.js";
@@ -42,9 +43,10 @@ export interface EventualOptions {
   /** This replica's stable name, for status and peers. Default: the transport's own id, else random. */
   readonly replicaId?: string;
   /**
-   * Sync with peers over a transport (in-memory, simulated; WebSocket in a later release). Without
-   * it the store is local only. The store owns the transport once `openStore` resolves (and closes
-   * it on close); if `openStore` rejects, the transport was not used and is still the caller's.
+   * Sync with a server at a URL (`{ url, token }`: `concord serve` or any y-websocket server), or
+   * with peers over a transport (in-memory, simulated, your own). Without it the store is local
+   * only. The store owns the transport once `openStore` resolves (and closes it on close); if
+   * `openStore` rejects, a given transport was not used and is still the caller's.
    */
   readonly sync?: SyncOptions;
   /** Time source for timers and status ages. Default: the platform clock. */
@@ -119,7 +121,7 @@ const appendOf = (tr: Y.Transaction): Promise<void> | undefined => tr.meta.get(A
 /** Opens (creating if needed) an eventual store, restoring its document from `persistence`. */
 export async function openEventualStore(options: EventualOptions): Promise<EventualStore> {
   const doc = checkDocName(options.doc);
-  if (options.sync !== undefined) checkSyncOptions(options.sync);
+  if (options.sync !== undefined) checkAnySyncOptions(options.sync);
   if (!options.persistence || typeof options.persistence.open !== "function") {
     throw new ConcordError(
       "InvalidArgument",
@@ -198,13 +200,13 @@ class EventualStoreImpl implements EventualStore {
     this.clock = options.clock ?? systemClock;
     this.writes = new WriteTracker(this.clock);
     this.report = options.onError ?? ((e) => console.error(`[concord] doc "${doc}":`, e));
-    this.replicaId = options.replicaId ?? options.sync?.transport.self ?? randomReplicaId(options.rng);
+    const sync = options.sync ? resolveSync(options.sync, doc, this.clock, options.rng) : undefined;
+    this.replicaId = options.replicaId ?? sync?.transport.self ?? randomReplicaId(options.rng);
     this.map = ydoc.getMap(KEYSPACE);
     ydoc.on("update", this.onUpdate);
     // After the persistence listener: an update is queued for storage before it is sent.
-    this.sync = options.sync ? new SyncDriver(ydoc, options.sync, this.clock, this.report, this.durable) : undefined;
-    this.serverAcks =
-      this.sync && options.sync?.server !== undefined ? new ServerAcks(this.sync.core, options.sync.server, this.clock) : undefined;
+    this.sync = sync ? new SyncDriver(ydoc, sync, this.clock, this.report, this.durable) : undefined;
+    this.serverAcks = this.sync && sync?.server !== undefined ? new ServerAcks(this.sync.core, sync.server, this.clock) : undefined;
   }
 
   // --- reads -------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ import type { Json } from "../json.js";
 import type { Transport } from "../net/transport.js";
 import { SyncCore, type OutboundMessage, type SyncCoreOptions } from "./sync/sync-core.js";
 
-/** How an eventual store syncs with peers. */
-export interface SyncOptions extends SyncCoreOptions {
+/** How an eventual store syncs with peers over a transport it is given. */
+export interface TransportSyncOptions extends SyncCoreOptions {
   /** The transport to peers or to a server. The store owns it from now on and closes it on close(). */
   readonly transport: Transport;
   /** Milliseconds per core tick (resync and presence timers are counted in ticks). Default 100. */
@@ -30,10 +30,10 @@ export interface SyncOptions extends SyncCoreOptions {
 }
 
 /**
- * Throws `InvalidArgument`, naming the option, unless `sync` is a usable {@link SyncOptions}
+ * Throws `InvalidArgument`, naming the option, unless `sync` is a usable {@link TransportSyncOptions}
  * (the core's own options are checked by the core). Call before acquiring anything.
  */
-export function checkSyncOptions(sync: unknown): asserts sync is SyncOptions {
+export function checkSyncOptions(sync: unknown): asserts sync is TransportSyncOptions {
   if (typeof sync !== "object" || sync === null) {
     throw new ConcordError("InvalidArgument", "sync must be an object like { transport }");
   }
@@ -80,7 +80,7 @@ export class SyncDriver {
    */
   constructor(
     doc: Y.Doc,
-    options: SyncOptions,
+    options: TransportSyncOptions,
     private readonly clock: Clock,
     private readonly report: (error: unknown) => void,
     private readonly durable: DurabilityBarrier,

@@ -1,7 +1,8 @@
 /**
  * The transport port: datagrams of bytes between named peers, with peer up/down notices.
  * Implementations: in-memory (`net/memory-network.ts`), simulated (`sim/sim-network.ts`),
- * WebSocket (later). Every mode's driver talks through this and nothing else.
+ * WebSocket client (`net/websocket-client.ts`) and the server's room transport. Every mode's driver
+ * talks through this and nothing else.
  *
  * Guarantees are deliberately weak so that every implementation can meet them: a message may be
  * lost, duplicated, delayed or reordered (the in-memory one does none of that; the simulated one

@@ -1,0 +1,75 @@
+/**
+ * How an eventual store syncs: over a transport the app gives it (in-memory, simulated, its own),
+ * or with a sync server at a URL (y-websocket protocol over a self-reconnecting WebSocket).
+ */
+import type { Clock } from "../clock.js";
+import { ConcordError } from "../errors.js";
+import { asPeerId } from "../ids.js";
+import { webSocketClient, type WebSocketBackoffOptions, type WebSocketCloseInfo, type WebSocketConstructorLike } from "../net/websocket-client.js";
+import type { Rng } from "../rng.js";
+import { checkSyncOptions, type TransportSyncOptions } from "./sync-driver.js";
+import type { SyncCoreOptions } from "./sync/sync-core.js";
+
+/** Sync with the server at `url`: `concord serve`, or any y-websocket server. */
+export interface UrlSyncOptions extends Omit<SyncCoreOptions, "acks"> {
+  /** ws:// or wss:// URL of the server, e.g. `ws://localhost:4321`; the store's `doc` is appended as the room. */
+  readonly url: string;
+  /** Sent as `?token=`, for servers started with `--auth`. */
+  readonly token?: string;
+  /** Milliseconds per core tick. Default 100. */
+  readonly tickMs?: number;
+  /** Reconnect backoff. Defaults 100 ms, 10 s, factor 2, jitter 0.5. */
+  readonly backoff?: WebSocketBackoffOptions;
+  /** WebSocket constructor; default the platform's, else the `ws` package. */
+  readonly WebSocket?: WebSocketConstructorLike;
+  /** Hears every closed connection (code, reason, whether it retries): for logs and UIs. */
+  readonly onClose?: (info: WebSocketCloseInfo) => void;
+}
+
+/** How an eventual store syncs. */
+export type SyncOptions = TransportSyncOptions | UrlSyncOptions;
+
+/** The peer id a URL-synced store's server appears as. */
+export const SERVER_PEER = asPeerId("server");
+
+/**
+ * Turns `sync` into transport options, creating the WebSocket transport for a URL (it connects
+ * when the driver listens). Throws `InvalidArgument` naming the option. Call after everything
+ * else that may fail, since the transport is then the store's to close.
+ */
+export function resolveSync(sync: SyncOptions, doc: string, clock: Clock, rng: Rng | undefined): TransportSyncOptions {
+  if (typeof sync === "object" && sync !== null && "url" in sync && sync.url !== undefined) {
+    const { url, token, backoff, WebSocket, onClose, ...core } = sync;
+    if (typeof url !== "string" || !/^wss?:\/\//.test(url)) {
+      throw new ConcordError("InvalidArgument", `sync.url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+    }
+    if ("transport" in sync) throw new ConcordError("InvalidArgument", "sync takes either a url or a transport, not both");
+    const room = `${url.replace(/\/+$/, "")}/${encodeURIComponent(doc)}`;
+    const transport = webSocketClient({
+      url: room,
+      serverPeer: SERVER_PEER,
+      clock,
+      ...(rng ? { rng } : {}),
+      ...(token !== undefined ? { token } : {}),
+      ...(backoff ? { backoff } : {}),
+      ...(WebSocket ? { WebSocket } : {}),
+      ...(onClose ? { onClose } : {}),
+    });
+    return { ...core, transport, server: SERVER_PEER, acks: "initiate" };
+  }
+  checkSyncOptions(sync);
+  return sync;
+}
+
+/** Validates `sync` without creating anything (before storage is opened). */
+export function checkAnySyncOptions(sync: unknown): void {
+  if (typeof sync === "object" && sync !== null && "url" in sync) {
+    const url = (sync as { url: unknown }).url;
+    if (typeof url !== "string" || !/^wss?:\/\//.test(url)) {
+      throw new ConcordError("InvalidArgument", `sync.url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+    }
+    if ("transport" in sync) throw new ConcordError("InvalidArgument", "sync takes either a url or a transport, not both");
+    return;
+  }
+  checkSyncOptions(sync);
+}
