@@ -9,6 +9,10 @@ import { parseFlags, UsageError } from "./flags.js";
 const USAGE = `concord: an embedded replicated data store (eventual / primary / strong)
 
 Usage:
+  concord serve [--port 4321] [--host 127.0.0.1] [--data ./concord-data]
+                [--idle-unload-ms 30000] [--max-message-bytes 10485760]
+                     run the sync server (y-websocket protocol) until SIGINT/SIGTERM;
+                     concord serve --help explains each flag
   concord dump --data <dir> --doc <name> [--prefix <p>]
                      print a document stored in <dir> as JSON lines ([key, value])
   concord --version  print the version
@@ -29,6 +33,10 @@ async function main(argv: readonly string[]): Promise<number> {
       const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
       process.stdout.write(`${pkg.version}\n`);
       return 0;
+    }
+    case "serve": {
+      const { serve } = await import("./serve.js");
+      return serve(rest);
     }
     case "dump": {
       const { dump } = await import("./dump.js");

@@ -29,7 +29,7 @@ export interface UrlSyncOptions extends Omit<SyncCoreOptions, "acks"> {
 /** How an eventual store syncs. */
 export type SyncOptions = TransportSyncOptions | UrlSyncOptions;
 
-/** The peer id a URL-synced store's server appears as. */
+/** The peer id of the sync server: how a URL-synced store names it, and the server's own id in every room. */
 export const SERVER_PEER = asPeerId("server");
 
 /**

@@ -1,0 +1,346 @@
+/**
+ * The sync server's documents ("rooms"). A room IS an eventual replica: an `EventualStore` with
+ * replica id `server`, persisted in the server's storage, syncing over a {@link RoomTransport} whose
+ * peers are the room's client connections. The store does the protocol (sync steps, updates,
+ * presence, acks) and persists every update BEFORE it forwards it; this module only decides when
+ * a room is open and who is in it.
+ *
+ * Lifecycle of a room:
+ * - opened lazily by its first connection; connections arriving while it opens share that one open;
+ * - unloaded after `idleUnloadMs` with no connection: the store is closed (which flushes storage)
+ *   and only once that resolved is the room forgotten; a connection arriving meanwhile waits for
+ *   the unload to finish, then opens the room again (never two stores on one document);
+ * - unloaded at once if its store stopped by itself (storage failure: fail-stop), after closing its
+ *   connections with 1011, so that the next connection reopens it from what is durable;
+ * - unloaded by {@link Rooms.close} at shutdown.
+ */
+import type { CancelTimer, Clock } from "../clock.js";
+import { ConcordError, isConcordError } from "../errors.js";
+import { asDocId, asPeerId, type PeerId } from "../ids.js";
+import type { EventualStore } from "../eventual/eventual-store.js";
+import { SERVER_PEER } from "../eventual/sync-options.js";
+import { openStore } from "../open-store.js";
+import type { DocStorage, Persistence } from "../storage/storage.js";
+import type { ServerLog } from "./log.js";
+import type { RejectReason, ServerMetrics } from "./metrics.js";
+import { RoomTransport, type RoomConnection } from "./room-transport.js";
+
+/** WebSocket close codes the server uses. 4400-4499 tell stock y-websocket clients not to reconnect. */
+export const CloseCode = {
+  /** The server is shutting down; clients reconnect later. */
+  goingAway: 1001,
+  /** The document could not be opened or stopped (storage failure); clients may retry. */
+  internalError: 1011,
+  /** The client sent something the protocol does not allow; reconnecting would not help. */
+  protocolError: 4400,
+} as const;
+
+
+/** A client connection, as a room needs it. Implemented over a WebSocket by `server.ts`. */
+export interface ClientConnection extends RoomConnection {
+  /**
+   * Refuses a message the room's store rejected (`error` says why): counts it, logs it, closes the
+   * connection with 4400 and leaves the room (after the current call stack, since this is called
+   * from inside the store's delivery). Frames that follow are dropped. MUST NOT throw.
+   */
+  refuse(reason: RejectReason, error: unknown): void;
+  /**
+   * Closes the socket with `code` and `reason`. After 1001 (going away), frames already on their
+   * way are still delivered (so a write sent just before a shutdown is persisted); after any other
+   * code they are dropped. Idempotent; MUST NOT throw.
+   */
+  close(code: number, reason: string): void;
+}
+
+/** A connection's place in a room, returned by {@link Rooms.join}. */
+export interface RoomMember {
+  readonly doc: string;
+  /** One binary frame from the client, for the room's store. Dropped after {@link leave}. */
+  receive(bytes: Uint8Array): void;
+  /** The connection closed: it goes down in the store (its presence is removed). Idempotent. */
+  leave(): void;
+}
+
+/** One loaded room, for `stats()`. */
+export interface RoomInfo {
+  readonly doc: string;
+  readonly state: "open" | "unloading";
+  readonly connections: number;
+  /** Updates the room's store has not yet made durable. */
+  readonly pendingWrites: number;
+}
+
+/** What {@link Rooms} needs. */
+export interface RoomsOptions {
+  readonly persistence: Persistence;
+  /** Milliseconds a room stays loaded with no connection. */
+  readonly idleUnloadMs: number;
+  /** Passed to each store's sync core: larger incoming messages are refused with `TooLarge`. */
+  readonly maxMessageBytes: number;
+  readonly clock: Clock;
+  readonly log: ServerLog;
+  readonly metrics: ServerMetrics;
+}
+
+interface Member {
+  readonly connection: ClientConnection;
+  leave(): void;
+}
+
+class Room {
+  readonly members = new Map<PeerId, Member>();
+  idleTimer: CancelTimer | undefined;
+  unloading: Promise<void> | undefined;
+  /** Why unloading failed (the store's close rejected), reported by `Rooms.close`. */
+  unloadError: unknown;
+
+  constructor(
+    readonly doc: string,
+    readonly store: EventualStore,
+    readonly transport: RoomTransport,
+  ) {}
+}
+
+/** Every room of one server. */
+export class Rooms {
+  readonly #options: RoomsOptions;
+  readonly #persistence: Persistence;
+  /** Rooms opening, open or unloading, by document. At most one per document at any time. */
+  readonly #slots = new Map<string, Promise<Room>>();
+  /** Rooms whose store is open (unloading ones included), by document. */
+  readonly #loaded = new Map<string, Room>();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: RoomsOptions) {
+    this.#options = options;
+    this.#persistence = countingPersistence(options.persistence, () => options.metrics.persisted());
+  }
+
+  /**
+   * Adds `connection` to the room of `doc`, opening the room if needed (or waiting for an open or
+   * an unload in progress). Once this resolves the connection is an up peer of the room's store
+   * (which greeted it with sync step 1); hand it the client's frames with `receive`.
+   *
+   * Rejects with `Closed` once {@link close} was called, or with what opening the document failed
+   * with (`Corrupt`, `Io`, `InvalidArgument` for a name the storage refuses); the room is then not
+   * kept, so the next connection tries again.
+   */
+  async join(doc: string, connection: ClientConnection): Promise<RoomMember> {
+    for (;;) {
+      if (this.#closing) throw new ConcordError("Closed", "the server is shutting down", { doc });
+      let slot = this.#slots.get(doc);
+      if (slot === undefined) {
+        slot = this.#open(doc);
+        this.#slots.set(doc, slot);
+      }
+      const room = await slot;
+      if (room.unloading || room.transport.isClosed) {
+        // Unloading, or its store stopped by itself a moment ago: wait for it to be gone, reopen.
+        await this.#unload(room, "stopped");
+        continue;
+      }
+      if (this.#closing) throw new ConcordError("Closed", "the server is shutting down", { doc });
+      return this.#add(room, connection);
+    }
+  }
+
+  /** Loaded rooms, sorted by document. */
+  rooms(): RoomInfo[] {
+    return [...this.#loaded.values()]
+      .map((room) => ({
+        doc: room.doc,
+        state: room.unloading ? ("unloading" as const) : ("open" as const),
+        connections: room.members.size,
+        pendingWrites: room.store.status().pendingWrites,
+      }))
+      .sort((a, b) => (a.doc < b.doc ? -1 : a.doc > b.doc ? 1 : 0));
+  }
+
+  /** Rooms whose store is open, unloading ones included. */
+  get loaded(): number {
+    return this.#loaded.size;
+  }
+
+  /**
+   * Refuses new joins, waits for opens in progress, then unloads every room (closing its store,
+   * which flushes its storage). Connections still in a room are closed with 1001; the server closes
+   * them before calling this. Rejects with the first store that failed to close, after trying all.
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const opened = await Promise.allSettled([...this.#slots.values()]);
+      const rooms = opened.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+      await Promise.all(rooms.map((room) => this.#unload(room, "shutdown")));
+      const failed = rooms.find((room) => room.unloadError !== undefined);
+      if (failed) throw failed.unloadError;
+    })();
+    return this.#closing;
+  }
+
+  #open(doc: string): Promise<Room> {
+    const { log, metrics, clock, maxMessageBytes } = this.#options;
+    let room: Room | undefined;
+    const transport = new RoomTransport(SERVER_PEER, {
+      sent: (bytes) => metrics.sent(bytes),
+      closed: () => {
+        if (room) this.#onStoreStopped(room);
+      },
+    });
+    const started = clock.now();
+    log.debug("room.opening", { doc });
+    const slot = openStore({
+      mode: "eventual",
+      doc,
+      persistence: this.#persistence,
+      replicaId: "server",
+      clock,
+      onError: (error) => this.#onStoreError(doc, room, error),
+      sync: {
+        transport,
+        // A WebSocket loses nothing while it is up and every (re)connection starts with a step-1
+        // exchange, so periodic anti-entropy would only cost bandwidth (stock servers don't do it).
+        resyncEveryTicks: 0,
+        maxMessageBytes,
+        // Acks only peers that greet us (Concord clients); stock clients never see an extension.
+        acks: "reply",
+      },
+    }).then((store) => {
+      const opened = new Room(doc, store, transport);
+      room = opened;
+      this.#loaded.set(doc, opened);
+      log.info("room.opened", { doc, ms: Math.round(clock.now() - started) });
+      // Its first connection joins right after; if none does (it left meanwhile), it unloads later.
+      this.#armIdle(opened);
+      return opened;
+    });
+    slot.catch((error: unknown) => {
+      if (this.#slots.get(doc) === slot) this.#slots.delete(doc);
+      log.error("room.open_failed", { doc, error });
+    });
+    return slot;
+  }
+
+  #add(room: Room, connection: ClientConnection): RoomMember {
+    room.idleTimer?.();
+    room.idleTimer = undefined;
+    let left = false;
+    const leave = (): void => {
+      if (left) return;
+      left = true;
+      room.members.delete(connection.peer);
+      room.transport.disconnect(connection.peer);
+      if (room.members.size === 0) this.#armIdle(room);
+    };
+    room.members.set(connection.peer, { connection, leave });
+    room.transport.connect(connection);
+    return {
+      doc: room.doc,
+      receive: (bytes) => {
+        if (!left) room.transport.deliver(connection.peer, bytes);
+      },
+      leave,
+    };
+  }
+
+  #armIdle(room: Room): void {
+    if (room.unloading || this.#closing || room.members.size > 0) return;
+    room.idleTimer?.();
+    room.idleTimer = this.#options.clock.setTimer(this.#options.idleUnloadMs, () => {
+      room.idleTimer = undefined;
+      if (room.members.size === 0) void this.#unload(room, "idle");
+    });
+  }
+
+  /** Closes the room's store (flushing its storage), then forgets the room. Never rejects. */
+  #unload(room: Room, why: "idle" | "shutdown" | "stopped"): Promise<void> {
+    room.unloading ??= (async () => {
+      const { log } = this.#options;
+      room.idleTimer?.();
+      room.idleTimer = undefined;
+      log.info("room.unloading", { doc: room.doc, why });
+      try {
+        await room.store.close();
+        log.info("room.unloaded", { doc: room.doc, why });
+      } catch (error) {
+        room.unloadError = error;
+        log.error("room.unload_failed", { doc: room.doc, why, error });
+      } finally {
+        if (this.#loaded.get(room.doc) === room) {
+          this.#loaded.delete(room.doc);
+          this.#slots.delete(room.doc);
+        }
+      }
+    })();
+    return room.unloading;
+  }
+
+  /**
+   * The store reported a failure nobody awaits. A message it refused (the error names the peer)
+   * closes that connection and only it; anything else is logged.
+   */
+  #onStoreError(doc: string, room: Room | undefined, error: unknown): void {
+    const peer = isConcordError(error) ? error.details["peer"] : undefined;
+    const member = room !== undefined && typeof peer === "string" ? room.members.get(asPeerId(peer)) : undefined;
+    if (member !== undefined && isConcordError(error)) {
+      switch (error.code) {
+        case "Protocol":
+        case "Unauthorized": // a client has no business denying the server anything
+          member.connection.refuse("protocol", error);
+          return;
+        case "TooLarge":
+          member.connection.refuse("too_large", error);
+          return;
+        default:
+          break;
+      }
+    }
+    this.#options.log.error("doc.error", { doc, error });
+  }
+
+  /**
+   * The store closed its transport. When the room is not unloading, the store stopped by itself
+   * (its storage failed): drop the connections so clients reconnect, and unload so that they find
+   * the document reopened from what is durable.
+   */
+  #onStoreStopped(room: Room): void {
+    const shuttingDown = this.#closing !== undefined;
+    for (const { connection } of [...room.members.values()]) {
+      connection.close(
+        shuttingDown ? CloseCode.goingAway : CloseCode.internalError,
+        shuttingDown ? "server shutting down" : "document stopped; reconnect",
+      );
+    }
+    if (room.unloading) return;
+    this.#options.log.error("room.stopped", { doc: room.doc, failure: room.store.status().failure });
+    // Not from inside the store's own stop: let it finish first.
+    queueMicrotask(() => void this.#unload(room, "stopped"));
+  }
+}
+
+/** `persistence`, calling `persisted` once for every append that became durable. */
+function countingPersistence(persistence: Persistence, persisted: () => void): Persistence {
+  return {
+    name: persistence.name,
+    async open(doc) {
+      const storage = await persistence.open(asDocId(doc));
+      const counted: DocStorage = {
+        get maxRecordBytes() {
+          return storage.maxRecordBytes;
+        },
+        load: () => storage.load(),
+        append(record) {
+          const durable = storage.append(record);
+          durable.then(persisted, () => undefined); // the store reports failures
+          return durable;
+        },
+        compact: (snapshot) => storage.compact(snapshot),
+        shouldCompact: () => storage.shouldCompact(),
+        stats: () => storage.stats(),
+        flush: () => storage.flush(),
+        close: () => storage.close(),
+      };
+      return counted;
+    },
+  };
+}

@@ -1,0 +1,535 @@
+/**
+ * The sync server (`concord serve`): a `node:http` server that upgrades `ws://host:port/<room>` to
+ * a WebSocket speaking the y-websocket protocol, so that stock Yjs clients (`WebsocketProvider`)
+ * and Concord's own client sync through it. Each room is an eventual replica (see `rooms.ts`):
+ * updates are persisted BEFORE they are forwarded, presence is removed when a connection closes.
+ *
+ * HTTP: `GET /healthz` answers 200 `{"status":"ok","documents":n,"connections":n}` (503 with
+ * `"status":"closing"` during shutdown), `GET /metrics` the Prometheus metrics (`metrics.ts`),
+ * anything else 404.
+ *
+ * Every socket and HTTP handler is guarded: whatever one throws is logged (`handler.error`), never
+ * allowed to take the process down. A client that breaks the protocol is closed with 4400 and only
+ * it: the document and other connections are untouched.
+ *
+ * Not here yet (they slot in at the marked places): authentication (at upgrade, before joining a
+ * room), per-document size limits and rate limits (per room and per connection), TLS (an `https`
+ * server in place of the `http` one).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer, type RawData } from "ws";
+import { systemClock, type CancelTimer, type Clock } from "../clock.js";
+import { ConcordError, isConcordError } from "../errors.js";
+import { asPeerId, type PeerId } from "../ids.js";
+import { fileStorage } from "../storage/file-storage.js";
+import { MAX_DOC_ID_LENGTH } from "../storage/log-limits.js";
+import type { Persistence } from "../storage/storage.js";
+import { ServerLog, stderrLogSink, type LogSink } from "./log.js";
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus, ServerMetrics, type MetricsSnapshot, type RejectReason } from "./metrics.js";
+import { CloseCode, Rooms, type ClientConnection, type RoomInfo, type RoomMember } from "./rooms.js";
+
+/** Default `host`: this machine only. */
+export const DEFAULT_HOST = "127.0.0.1";
+/** Default `port`. */
+export const DEFAULT_PORT = 4321;
+/** Default `dataDir`, relative to the working directory. */
+export const DEFAULT_DATA_DIR = "./concord-data";
+/** Default `idleUnloadMs`: 30 s. */
+export const DEFAULT_IDLE_UNLOAD_MS = 30_000;
+/** Default `maxMessageBytes`: 10 MiB. */
+export const DEFAULT_SERVER_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+/** Default `shutdownTimeoutMs`: 5 s. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
+
+/** Options of {@link startServer}. Every one has a default that works. */
+export interface ServerOptions {
+  /** Interface to listen on. Default `127.0.0.1` (this machine only); `0.0.0.0` for every interface. */
+  readonly host?: string;
+  /** TCP port, 0 to 65535; 0 picks a free one (read it from `SyncServer.port`). Default 4321. */
+  readonly port?: number;
+  /** Folder of the documents (`fileStorage(dataDir)`), created if missing. Default `./concord-data`. */
+  readonly dataDir?: string;
+  /** Storage of the documents, instead of `fileStorage(dataDir)` (tests: `memoryStorage()`). */
+  readonly persistence?: Persistence;
+  /** A room with no connection is unloaded (its store closed, storage flushed) after this many ms. Default 30 000. */
+  readonly idleUnloadMs?: number;
+  /**
+   * Largest WebSocket message accepted, in bytes (`ws`'s `maxPayload`); a larger one closes its
+   * connection with 1009. Default 10 MiB.
+   */
+  readonly maxMessageBytes?: number;
+  /**
+   * At shutdown, how long to wait for clients to answer the close handshake before cutting their
+   * sockets, in ms. Default 5 000.
+   */
+  readonly shutdownTimeoutMs?: number;
+  /** Time source of idle unloads, shutdown and the stores' timers. Default the platform clock. */
+  readonly clock?: Clock;
+  /** Where structured log entries go (`log.ts`). Default: JSON lines on stderr. */
+  readonly onLog?: LogSink;
+}
+
+/** A snapshot of the server's state. */
+export interface ServerStats {
+  /** Documents loaded in memory (rooms open or unloading). */
+  readonly documents: number;
+  /** WebSocket connections open (joined to a room or not yet). */
+  readonly connections: number;
+  readonly rooms: readonly RoomInfo[];
+  readonly metrics: MetricsSnapshot;
+}
+
+/** A running sync server. */
+export interface SyncServer {
+  /** `ws://host:port`; a client connects to `${url}/${encodeURIComponent(room)}`. */
+  readonly url: string;
+  readonly host: string;
+  /** The port listened on (the one picked when `port` was 0). */
+  readonly port: number;
+  stats(): ServerStats;
+  /**
+   * Graceful shutdown: stops accepting connections, closes every connection with 1001 (going away)
+   * and waits for it (frames already sent by clients are still persisted), closes every room's
+   * store (flushing its storage), then the HTTP server. Rejects, after doing all of that, if a
+   * store failed to close (its last updates may not be durable). Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+interface ResolvedOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly persistence: Persistence;
+  readonly dataDir: string | undefined;
+  readonly idleUnloadMs: number;
+  readonly maxMessageBytes: number;
+  readonly shutdownTimeoutMs: number;
+  readonly clock: Clock;
+  readonly onLog: LogSink;
+}
+
+/**
+ * Starts a sync server and resolves once it listens.
+ * @throws ConcordError `InvalidArgument` for an option out of range (naming it); `Io` when the
+ *   address can't be listened on (port in use, no such interface, permission denied).
+ */
+export async function startServer(options: ServerOptions = {}): Promise<SyncServer> {
+  const server = new SyncServerImpl(resolveOptions(options));
+  await server.listen();
+  return server;
+}
+
+function resolveOptions(options: ServerOptions): ResolvedOptions {
+  if (typeof options !== "object" || options === null) throw new ConcordError("InvalidArgument", "startServer takes an options object");
+  const host = options.host ?? DEFAULT_HOST;
+  if (typeof host !== "string" || host.length === 0) throw invalid("host", host, "a non-empty host name or address");
+  const port = options.port ?? DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid("port", port, "an integer from 0 to 65535");
+  const idleUnloadMs = options.idleUnloadMs ?? DEFAULT_IDLE_UNLOAD_MS;
+  if (!Number.isSafeInteger(idleUnloadMs) || idleUnloadMs < 0) throw invalid("idleUnloadMs", idleUnloadMs, "an integer >= 0");
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_SERVER_MAX_MESSAGE_BYTES;
+  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) throw invalid("maxMessageBytes", maxMessageBytes, "an integer >= 1");
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  if (!Number.isSafeInteger(shutdownTimeoutMs) || shutdownTimeoutMs < 0) {
+    throw invalid("shutdownTimeoutMs", shutdownTimeoutMs, "an integer >= 0");
+  }
+  const persistence = options.persistence;
+  if (persistence !== undefined && (typeof persistence !== "object" || persistence === null || typeof persistence.open !== "function")) {
+    throw invalid("persistence", persistence, "a storage such as fileStorage(dir) or memoryStorage()");
+  }
+  const dataDir = persistence === undefined ? (options.dataDir ?? DEFAULT_DATA_DIR) : undefined;
+  return {
+    host,
+    port,
+    persistence: persistence ?? fileStorage(dataDir!),
+    dataDir,
+    idleUnloadMs,
+    maxMessageBytes,
+    shutdownTimeoutMs,
+    clock: options.clock ?? systemClock,
+    onLog: options.onLog ?? stderrLogSink,
+  };
+}
+
+function invalid(name: string, value: unknown, expected: string): ConcordError {
+  return new ConcordError("InvalidArgument", `startServer: ${name} must be ${expected}, got ${String(value)}`, { [name]: value });
+}
+
+/**
+ * The room a WebSocket request asks for: its path without the leading "/" (and without the query),
+ * percent-decoded. `{ error }` for an empty, undecodable or over-long name.
+ */
+export function roomOf(requestUrl: string | undefined): { readonly doc: string } | { readonly error: string } {
+  const path = (requestUrl ?? "").split(/[?#]/, 1)[0] ?? "";
+  if (!path.startsWith("/")) return { error: "the request path must start with /" };
+  let doc: string;
+  try {
+    doc = decodeURIComponent(path.slice(1));
+  } catch {
+    return { error: "the room name in the path is not valid percent-encoded UTF-8" };
+  }
+  if (doc.length === 0) return { error: "no room name: connect to ws://host:port/<room>" };
+  if (doc.length > MAX_DOC_ID_LENGTH) return { error: `the room name is longer than ${MAX_DOC_ID_LENGTH} characters` };
+  return { doc };
+}
+
+class SyncServerImpl implements SyncServer {
+  host: string;
+  port = 0;
+  url = "";
+  readonly #options: ResolvedOptions;
+  readonly #log: ServerLog;
+  readonly #metrics = new ServerMetrics();
+  readonly #rooms: Rooms;
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
+  readonly #sockets = new Set<SocketConnection>();
+  #connectionSeq = 0;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ResolvedOptions) {
+    this.#options = options;
+    this.host = options.host;
+    this.#log = new ServerLog(options.onLog);
+    this.#rooms = new Rooms({
+      persistence: options.persistence,
+      idleUnloadMs: options.idleUnloadMs,
+      maxMessageBytes: options.maxMessageBytes,
+      clock: options.clock,
+      log: this.#log,
+      metrics: this.#metrics,
+    });
+    // TLS slots in here: an https server with the same handlers.
+    this.#http = createServer((req, res) => this.#onRequest(req, res));
+    this.#http.on("upgrade", this.#guard("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head)));
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, clientTracking: false });
+    this.#wss.on("error", (error) => this.#log.error("server.error", { error }));
+  }
+
+  async listen(): Promise<void> {
+    const { host, port } = this.#options;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        const code = error.code ?? "error";
+        reject(new ConcordError("Io", `could not listen on ${host}:${port}: ${code} (${error.message})`, { host, port, code }, { cause: error }));
+      };
+      this.#http.once("error", onError);
+      this.#http.listen(port, host, () => {
+        this.#http.off("error", onError);
+        resolve();
+      });
+    });
+    this.#http.on("error", (error) => this.#log.error("server.error", { error }));
+    const address = this.#http.address() as AddressInfo;
+    this.port = address.port;
+    this.url = `ws://${address.family === "IPv6" || host.includes(":") ? `[${host}]` : host}:${this.port}`;
+    this.#log.info("server.listening", {
+      url: this.url,
+      storage: this.#options.persistence.name,
+      idleUnloadMs: this.#options.idleUnloadMs,
+      maxMessageBytes: this.#options.maxMessageBytes,
+    });
+  }
+
+  stats(): ServerStats {
+    return {
+      documents: this.#rooms.loaded,
+      connections: this.#sockets.size,
+      rooms: this.#rooms.rooms(),
+      metrics: this.#metrics.snapshot(),
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    const log = this.#log;
+    log.info("server.closing", { connections: this.#sockets.size, documents: this.#rooms.loaded });
+    const httpClosed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    this.#http.closeIdleConnections();
+    const sockets = [...this.#sockets];
+    for (const socket of sockets) socket.close(CloseCode.goingAway, "server shutting down");
+    await Promise.all(sockets.map((socket) => socket.closedWithin(this.#options.shutdownTimeoutMs, this.#options.clock)));
+    let failure: unknown;
+    try {
+      await this.#rooms.close();
+    } catch (error) {
+      failure = error;
+    }
+    // Connections accepted while this ran (their upgrade was under way) were refused with 1001.
+    for (const socket of [...this.#sockets]) socket.terminate();
+    this.#wss.close();
+    this.#http.closeAllConnections();
+    await httpClosed;
+    log.info("server.closed", failure === undefined ? {} : { error: failure });
+    if (failure !== undefined) throw failure;
+  }
+
+  // --- HTTP --------------------------------------------------------------------------------
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      const path = (req.url ?? "/").split(/[?#]/, 1)[0];
+      const method = req.method ?? "GET";
+      if ((method === "GET" || method === "HEAD") && path === "/healthz") {
+        const closing = this.#closing !== undefined;
+        const body = JSON.stringify({ status: closing ? "closing" : "ok", documents: this.#rooms.loaded, connections: this.#sockets.size });
+        return respond(res, method, closing ? 503 : 200, "application/json; charset=utf-8", body);
+      }
+      if ((method === "GET" || method === "HEAD") && path === "/metrics") {
+        const body = renderPrometheus(this.#metrics.snapshot(), { documentsLoaded: this.#rooms.loaded, connections: this.#sockets.size });
+        return respond(res, method, 200, PROMETHEUS_CONTENT_TYPE, body);
+      }
+      respond(res, method, 404, "text/plain; charset=utf-8", "not found: this is a Concord sync server (WebSocket at /<room>, GET /healthz, GET /metrics)\n");
+    } catch (error) {
+      this.#log.error("handler.error", { handler: "request", error });
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    }
+  }
+
+  // --- WebSocket ---------------------------------------------------------------------------
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#closing) {
+      this.#metrics.rejectedConnection("shutting_down");
+      socket.on("error", () => undefined);
+      socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    // Authentication slots in here: check the request (token) before the upgrade completes.
+    this.#wss.handleUpgrade(req, socket, head, this.#guard("connection", (ws: WebSocket) => this.#onConnection(ws, req)));
+  }
+
+  #onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const peer = asPeerId(`c${++this.#connectionSeq}`);
+    const room = roomOf(req.url);
+    const connection = new SocketConnection(ws, peer, "doc" in room ? room.doc : undefined, this.#log, this.#metrics, () =>
+      this.#sockets.delete(connection),
+    );
+    this.#sockets.add(connection);
+    ws.on(
+      "message",
+      this.#guard(
+        "message",
+        (data: RawData, isBinary: boolean) => connection.onMessage(data, isBinary),
+        () => connection.close(CloseCode.internalError, "internal error"),
+      ),
+    );
+    ws.on("close", this.#guard("close", (code: number, reason: Buffer) => connection.onClose(code, reason)));
+    ws.on("error", this.#guard("socket-error", (error: Error) => connection.onError(error)));
+
+    if ("error" in room) {
+      this.#metrics.rejectedConnection("bad_room");
+      this.#log.warn("conn.rejected", { conn: peer, reason: "bad_room", path: req.url, message: room.error });
+      connection.close(CloseCode.protocolError, room.error);
+      return;
+    }
+    if (this.#closing) {
+      this.#metrics.rejectedConnection("shutting_down");
+      connection.close(CloseCode.goingAway, "server shutting down");
+      return;
+    }
+    this.#log.info("conn.open", { doc: room.doc, conn: peer, remote: req.socket.remoteAddress });
+    connection.pauseUntilJoined();
+    this.#rooms.join(room.doc, connection).then(
+      (member) => this.#guard("joined", () => connection.joined(member))(),
+      (error: unknown) =>
+        this.#guard("join-failed", () => {
+          if (isConcordError(error, "Closed")) {
+            this.#metrics.rejectedConnection("shutting_down");
+            connection.close(CloseCode.goingAway, "server shutting down");
+            return;
+          }
+          this.#metrics.rejectedConnection("open_failed");
+          const code = isConcordError(error) ? error.code : "error";
+          // A name the storage refuses is the client's mistake; anything else is ours (retry later).
+          connection.close(
+            isConcordError(error, "InvalidArgument") ? CloseCode.protocolError : CloseCode.internalError,
+            `could not open the document (${code})`,
+          );
+        })(),
+    );
+  }
+
+  /**
+   * `fn`, with whatever it throws logged as `handler.error` instead of thrown (a bug in Concord,
+   * never bad input: that is refused without throwing); then `recover` runs, if given.
+   */
+  #guard<A extends unknown[]>(handler: string, fn: (...args: A) => void, recover?: () => void): (...args: A) => void {
+    return (...args: A): void => {
+      try {
+        fn(...args);
+      } catch (error) {
+        this.#log.error("handler.error", { handler, error });
+        try {
+          recover?.();
+        } catch {
+          // Nothing left to try; the error is logged.
+        }
+      }
+    };
+  }
+}
+
+function respond(res: ServerResponse, method: string, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+  res.end(method === "HEAD" ? undefined : body);
+}
+
+/** One client WebSocket: what a room sees of it ({@link ClientConnection}), and its socket events. */
+class SocketConnection implements ClientConnection {
+  #member: RoomMember | undefined;
+  /** Frames that arrived before the room was ready, in order. */
+  #pending: Uint8Array[] = [];
+  /** Frames are dropped (the connection was refused or closed for a reason other than shutdown). */
+  #dropping = false;
+  #closeStarted = false;
+  #closed = false;
+  readonly #closedWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly peer: PeerId,
+    private readonly doc: string | undefined,
+    private readonly log: ServerLog,
+    private readonly metrics: ServerMetrics,
+    private readonly onGone: () => void,
+  ) {}
+
+  send(bytes: Uint8Array): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    try {
+      this.ws.send(bytes, { binary: true });
+    } catch (error) {
+      this.log.warn("conn.send_failed", { doc: this.doc, conn: this.peer, error });
+    }
+  }
+
+  /** The room is opening: stop reading (TCP pushes back) until it is. */
+  pauseUntilJoined(): void {
+    if (!this.#closeStarted) this.ws.pause();
+  }
+
+  joined(member: RoomMember): void {
+    if (this.#closed || this.#dropping) {
+      member.leave();
+      return;
+    }
+    this.#member = member;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const bytes of pending) {
+      if (this.#dropping) break;
+      member.receive(bytes);
+    }
+    this.ws.resume();
+  }
+
+  onMessage(data: RawData, isBinary: boolean): void {
+    const bytes = toBytes(data);
+    this.metrics.received(bytes.byteLength);
+    if (this.#dropping || this.#closed) return;
+    if (!isBinary) {
+      this.refuse("text_frame", new ConcordError("Protocol", "text frames are not part of the y-websocket protocol; send binary frames"));
+      return;
+    }
+    if (this.#member) this.#member.receive(bytes);
+    else this.#pending.push(bytes);
+  }
+
+  refuse(reason: RejectReason, error: unknown): void {
+    if (this.#dropping || this.#closed) return;
+    this.metrics.rejectedMessage(reason);
+    const message = error instanceof Error ? error.message : String(error);
+    this.log.warn("message.rejected", { doc: this.doc, conn: this.peer, reason, error });
+    this.close(CloseCode.protocolError, `${reason === "too_large" ? "message too large" : "protocol error"}: ${message}`);
+    // Called from inside the store's delivery: leave the room once that returned.
+    queueMicrotask(() => this.#member?.leave());
+  }
+
+  close(code: number, reason: string): void {
+    if (code !== CloseCode.goingAway) {
+      this.#dropping = true;
+      this.#pending = [];
+    }
+    if (this.#closeStarted || this.#closed) return;
+    this.#closeStarted = true;
+    try {
+      this.ws.resume(); // the close handshake needs the client's answer read
+      this.ws.close(code, closeReason(reason));
+    } catch (error) {
+      this.log.warn("conn.close_failed", { doc: this.doc, conn: this.peer, error });
+      this.ws.terminate();
+    }
+  }
+
+  /** Cuts the socket without a handshake. */
+  terminate(): void {
+    if (!this.#closed) this.ws.terminate();
+  }
+
+  /** Resolves once the socket closed; cuts it after `ms` if the client did not answer the close. */
+  closedWithin(ms: number, clock: Clock): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      let cancel: CancelTimer | undefined = clock.setTimer(ms, () => {
+        cancel = undefined;
+        this.log.warn("conn.close_timeout", { doc: this.doc, conn: this.peer, ms });
+        this.terminate();
+      });
+      this.#closedWaiters.push(() => {
+        cancel?.();
+        resolve();
+      });
+    });
+  }
+
+  onClose(code: number, reason: Buffer): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending = [];
+    this.#member?.leave();
+    this.onGone();
+    this.log.info("conn.close", { doc: this.doc, conn: this.peer, code, reason: reason.toString("utf8") });
+    for (const waiter of this.#closedWaiters.splice(0)) waiter();
+  }
+
+  /** `ws` reports a broken frame or an oversized message; it closes the connection itself. */
+  onError(error: Error): void {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("WS_ERR_")) {
+      const reason: RejectReason = code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "too_large" : "frame";
+      this.metrics.rejectedMessage(reason);
+      this.#dropping = true;
+      this.log.warn("message.rejected", { doc: this.doc, conn: this.peer, reason, error });
+      return;
+    }
+    this.log.warn("conn.error", { doc: this.doc, conn: this.peer, error });
+  }
+}
+
+/** The frame's bytes as a plain `Uint8Array` view (no copy). */
+function toBytes(data: RawData): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (Array.isArray(data)) {
+    const joined = Buffer.concat(data);
+    return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** A close reason fits 123 bytes of UTF-8 (RFC 6455); longer ones are cut at a character boundary. */
+function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (Buffer.byteLength(`${cut}...`) > 123) cut = cut.slice(0, -1);
+  // Never end on half a surrogate pair.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}...`;
+}

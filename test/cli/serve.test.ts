@@ -1,0 +1,188 @@
+/**
+ * `concord serve` as a user runs it: the BUILT CLI (`npm test` builds first) in a child process, a
+ * stock y-websocket client syncing through it, SIGTERM for a graceful exit. No sleeps: every wait is
+ * on an event (a line of output, a doc update, the process exit), bounded by a timeout.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { WebsocketProvider } from "y-websocket";
+import * as Y from "yjs";
+
+const exec = promisify(execFile);
+const WAIT_MS = 15_000;
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "concord-serve-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs the built CLI to completion and returns its exit code and output. */
+async function concord(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, ["dist/cli/main.js", ...args], { timeout: 20_000 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+function within<T>(what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`)), WAIT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A running `concord serve`, with its output so far and its exit. */
+interface Served {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function serve(...args: string[]): Promise<Served> {
+  const child = spawn(process.execPath, ["dist/cli/main.js", "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8");
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  });
+  const url = await within(
+    `"listening on" from concord serve (stderr so far: ${stderr})`,
+    new Promise<string>((resolve, reject) => {
+      child.stdout!.on("data", (chunk: string) => {
+        stdout += chunk;
+        // Ready once both lines are out: where it listens, and that it is open to anyone.
+        const match = /^concord serve: listening on (ws:\/\/\S+) \(data: .*\)\n.*open to anyone.*\n/m.exec(stdout);
+        if (match) resolve(match[1]!);
+      });
+      void exited.then(({ code }) => reject(new Error(`concord serve exited with ${code} before listening: ${stderr}`)));
+    }),
+  );
+  return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+function connect(url: string, room: string): { doc: Y.Doc; provider: WebsocketProvider } {
+  const doc = new Y.Doc();
+  const provider = new WebsocketProvider(url, room, doc, {
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    disableBc: true,
+  });
+  cleanups.push(() => {
+    provider.destroy();
+    doc.destroy();
+  });
+  return { doc, provider };
+}
+
+function valueAt(doc: Y.Doc, key: string, value: unknown): Promise<void> {
+  return within(
+    `${key} = ${JSON.stringify(value)}`,
+    new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (JSON.stringify(doc.getMap("concord").get(key)) === JSON.stringify(value)) {
+          doc.off("update", check);
+          resolve();
+        }
+      };
+      doc.on("update", check);
+      check();
+    }),
+  );
+}
+
+describe("concord serve", () => {
+  it("serves stock clients, persists to --data, and exits 0 on SIGTERM after a graceful shutdown", async () => {
+    const data = tempDir();
+    const served = await serve("--port", "0", "--data", data, "--idle-unload-ms", "60000");
+    expect(served.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    expect(served.stdout()).toContain(`(data: ${data})`);
+    expect(served.stdout()).toMatch(/open to anyone/);
+
+    const a = connect(served.url, "todos");
+    const b = connect(served.url, "todos");
+    a.doc.getMap("concord").set("todo:1", { title: "milk" });
+    await valueAt(b.doc, "todo:1", { title: "milk" });
+    const health = await fetch(`${served.url.replace(/^ws:/, "http:")}/healthz`);
+    expect(await health.json()).toEqual({ status: "ok", documents: 1, connections: 2 });
+
+    served.child.kill("SIGTERM");
+    expect(await within("concord serve to exit", served.exited)).toEqual({ code: 0, signal: null });
+    // Logs are JSON lines on stderr, from listening to closed.
+    const events = served
+      .stderr()
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => (JSON.parse(line) as { event: string }).event);
+    expect(events[0]).toBe("server.listening");
+    expect(events).toContain("conn.open");
+    expect(events[events.length - 1]).toBe("server.closed");
+
+    const dumped = await concord("dump", "--data", data, "--doc", "todos");
+    expect(dumped).toMatchObject({ code: 0, stdout: '["todo:1",{"title":"milk"}]\n' });
+  });
+
+  it("exits 0 on SIGINT too", async () => {
+    const served = await serve("--port", "0", "--data", tempDir());
+    served.child.kill("SIGINT");
+    expect(await within("concord serve to exit", served.exited), served.stderr()).toEqual({ code: 0, signal: null });
+  });
+
+  it("documents every flag in --help", async () => {
+    const help = await concord("serve", "--help");
+    expect(help.code).toBe(0);
+    for (const flag of ["--port", "--host", "--data", "--idle-unload-ms", "--max-message-bytes"]) expect(help.stdout).toContain(flag);
+    expect(help.stdout).toMatch(/no authentication/);
+    expect((await concord("--help")).stdout).toMatch(/concord serve \[--port 4321\]/);
+  });
+
+  it("refuses bad flags with exit code 2 and says what is wrong", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["--port", "abc"], /--port must be an integer from 0 to 65535, got "abc"/],
+      [["--port", "65536"], /--port must be an integer from 0 to 65535, got "65536"/],
+      [["--port", "-1"], /--port must be an integer/],
+      [["--idle-unload-ms", "soon"], /--idle-unload-ms must be an integer/],
+      [["--max-message-bytes", "0"], /--max-message-bytes must be an integer from 1/],
+      [["--bogus", "1"], /unknown flag --bogus/],
+      [["--port"], /--port needs a value/],
+    ];
+    for (const [args, message] of cases) {
+      const out = await concord("serve", ...args);
+      expect(out.code, args.join(" ")).toBe(2);
+      expect(out.stderr, args.join(" ")).toMatch(message);
+      expect(out.stdout, args.join(" ")).toBe("");
+    }
+  });
+
+  it("fails with exit code 1 when the port is taken", async () => {
+    const served = await serve("--port", "0", "--data", tempDir());
+    const port = new URL(served.url).port;
+    const second = await concord("serve", "--port", port, "--data", tempDir());
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/^concord: Io: could not listen on 127\.0\.0\.1:\d+: EADDRINUSE/m);
+  });
+});
