@@ -14,7 +14,8 @@ describe("package entry points", () => {
   });
 
   it("concord-store/server exports startServer, which serves", async () => {
-    const { startServer } = (await import("concord-store/server")) as typeof import("../../src/server/server.js");
+    // Both from the built package, as a user gets them (their types come from dist/ too).
+    const { startServer } = await import("concord-store/server");
     const { memoryStorage } = await import("concord-store");
     const server = await startServer({ port: 0, persistence: memoryStorage(), onLog: () => undefined });
     const health = await fetch(`http://127.0.0.1:${server.port}/healthz`);
