@@ -10,6 +10,8 @@ const USAGE = `concord: an embedded replicated data store (eventual / primary / 
 
 Usage:
   concord serve [--port 4321] [--host 127.0.0.1] [--data ./concord-data]
+                [--auth <file>] [--tls-cert <file> --tls-key <file>]
+                [--max-connections 10000] [--max-doc-bytes 67108864]
                 [--idle-unload-ms 30000] [--max-message-bytes 10485760]
                      run the sync server (y-websocket protocol) until SIGINT/SIGTERM;
                      concord serve --help explains each flag

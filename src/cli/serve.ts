@@ -1,15 +1,22 @@
 /**
  * `concord serve`: runs the sync server until SIGINT or SIGTERM, then shuts it down gracefully
  * (connections closed with 1001, every document flushed) and exits 0. Prints one line on stdout
- * once it listens (`concord serve: listening on ws://host:port (data: dir)`), then a warning that
- * it is open to anyone; logs (the server's and the signals it got) go to stderr as JSON lines.
+ * once it listens (`concord serve: listening on ws://host:port (data: dir)`, `wss://` with TLS),
+ * then a second one: who may connect (the auth file and its token count), or, without `--auth`, a
+ * warning that it is open to anyone. Logs (the server's and the signals it got) go to stderr as
+ * JSON lines. A bad flag, auth file, certificate or key exits 2 before listening.
  */
+import { readFileSync } from "node:fs";
+import { isConcordError } from "../errors.js";
+import { loadAuthFile, type AuthConfig } from "../server/auth.js";
 import { parseFlags, UsageError } from "./flags.js";
 import { ServerLog, stderrLogSink } from "../server/log.js";
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_HOST,
   DEFAULT_IDLE_UNLOAD_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_DOC_BYTES,
   DEFAULT_PORT,
   DEFAULT_SERVER_MAX_MESSAGE_BYTES,
   startServer,
@@ -17,26 +24,61 @@ import {
 } from "../server/server.js";
 
 export const SERVE_USAGE = `Usage: concord serve [--port ${DEFAULT_PORT}] [--host ${DEFAULT_HOST}] [--data ${DEFAULT_DATA_DIR}]
+                     [--auth <file>] [--tls-cert <file> --tls-key <file>]
+                     [--max-connections ${DEFAULT_MAX_CONNECTIONS}] [--max-doc-bytes ${DEFAULT_MAX_DOC_BYTES}]
                      [--idle-unload-ms ${DEFAULT_IDLE_UNLOAD_MS}] [--max-message-bytes ${DEFAULT_SERVER_MAX_MESSAGE_BYTES}]
 
 Runs the sync server: stock y-websocket clients and Concord stores sync documents through it at
-ws://<host>:<port>/<document>. GET /healthz and GET /metrics (Prometheus) on the same port.
-SIGINT or SIGTERM shuts it down gracefully (every document flushed to disk) and exits 0.
+ws://<host>:<port>/<document> (wss:// with TLS). GET /healthz and GET /metrics (Prometheus) on the
+same port. SIGINT or SIGTERM shuts it down gracefully (every document flushed to disk) and exits 0.
 
   --port <n>               TCP port, 0 to 65535 (0 picks a free one). Default ${DEFAULT_PORT}.
   --host <address>         interface to listen on. Default ${DEFAULT_HOST} (this machine only);
                            0.0.0.0 listens on every interface.
   --data <dir>             folder of the documents, created if missing. Default ${DEFAULT_DATA_DIR}.
+  --auth <file>            who may open which document: a JSON file of tokens (format below).
+                           Without it, anyone who can reach the address can read and write every
+                           document.
+  --tls-cert <file>        serve over TLS (wss://) with this PEM certificate (chain); needs --tls-key.
+  --tls-key <file>         the PEM private key of --tls-cert.
+  --max-connections <n>    most WebSocket connections at once; one more is closed with 1013
+                           ("try again later": clients retry). Default ${DEFAULT_MAX_CONNECTIONS}.
+  --max-doc-bytes <n>      largest a document may grow (its stored snapshot + log, in bytes); a
+                           change past it is refused, never applied, and its connection closed
+                           with 4413. Default ${DEFAULT_MAX_DOC_BYTES} (64 MiB).
   --idle-unload-ms <ms>    unload a document from memory after this long with no connection
                            (it is flushed first). Default ${DEFAULT_IDLE_UNLOAD_MS}.
-  --max-message-bytes <n>  largest WebSocket message accepted; a larger one closes its connection.
-                           Default ${DEFAULT_SERVER_MAX_MESSAGE_BYTES} (10 MiB).
+  --max-message-bytes <n>  largest WebSocket message accepted; a larger one closes its connection
+                           with 1009. Default ${DEFAULT_SERVER_MAX_MESSAGE_BYTES} (10 MiB).
 
-There is no authentication yet: anyone who can reach the address can read and write every document.
-Logs go to stderr, one JSON object per line.
+The --auth file:
+  { "tokens": {
+      "<token>": { "docs": ["todos", "notes-*"], "access": "read-write" },
+      "<other>": { "docs": ["*"], "access": "read-only" } } }
+  Clients send their token in the URL: ws://host:port/<document>?token=<token> (Concord:
+  sync: { url, token }; y-websocket: params: { token }). "docs" lists the documents the token may
+  open; a trailing * matches every name starting with what precedes it ("*" alone: every document).
+  "access" is "read-write" or "read-only": a read-only connection receives the document, its
+  updates and presence (its own presence is relayed too), but each change it sends is answered
+  "permission denied" (y-websocket auth message) and never applied. No or an unknown token: the
+  connection is closed with 4401; a token not allowed the document: 4403 (clients stop retrying).
+  An unreadable or malformed file exits 2 naming the problem.
+
+Logs go to stderr, one JSON object per line (tokens are never logged).
 `;
 
-const FLAGS = ["port", "host", "data", "idle-unload-ms", "max-message-bytes"] as const;
+const FLAGS = [
+  "port",
+  "host",
+  "data",
+  "idle-unload-ms",
+  "max-message-bytes",
+  "auth",
+  "tls-cert",
+  "tls-key",
+  "max-connections",
+  "max-doc-bytes",
+] as const;
 
 /** Runs `concord serve` with its arguments; resolves with the exit code once the server stopped. */
 export async function serve(args: readonly string[]): Promise<number> {
@@ -52,6 +94,22 @@ export async function serve(args: readonly string[]): Promise<number> {
   if (dataDir.length === 0) throw new UsageError("--data needs a non-empty folder");
   const idleUnloadMs = integerFlag(flags, "idle-unload-ms", DEFAULT_IDLE_UNLOAD_MS, 0, Number.MAX_SAFE_INTEGER);
   const maxMessageBytes = integerFlag(flags, "max-message-bytes", DEFAULT_SERVER_MAX_MESSAGE_BYTES, 1, 2 ** 32 - 1);
+  const maxConnections = integerFlag(flags, "max-connections", DEFAULT_MAX_CONNECTIONS, 1, Number.MAX_SAFE_INTEGER);
+  const maxDocBytes = integerFlag(flags, "max-doc-bytes", DEFAULT_MAX_DOC_BYTES, 1, Number.MAX_SAFE_INTEGER);
+  const authFile = flags.get("auth");
+  let auth: AuthConfig | undefined;
+  if (authFile !== undefined) {
+    try {
+      auth = loadAuthFile(authFile);
+    } catch (e) {
+      if (isConcordError(e, "InvalidArgument")) throw new UsageError(`--auth: ${e.message}`);
+      throw e;
+    }
+  }
+  const tlsCert = flags.get("tls-cert");
+  const tlsKey = flags.get("tls-key");
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together: give both, or neither");
+  const tls = tlsCert !== undefined && tlsKey !== undefined ? { cert: readPem("tls-cert", tlsCert), key: readPem("tls-key", tlsKey) } : undefined;
 
   // Listen for signals BEFORE saying we are ready: whoever reads "listening on" may signal at once.
   let signalledEarly: NodeJS.Signals | undefined;
@@ -69,17 +127,25 @@ export async function serve(args: readonly string[]): Promise<number> {
       dataDir,
       idleUnloadMs,
       maxMessageBytes,
+      maxConnections,
+      maxDocBytes,
+      ...(auth ? { auth } : {}),
+      ...(tls ? { tls } : {}),
       onLog: stderrLogSink,
     });
   } catch (e) {
     process.off("SIGINT", handler);
     process.off("SIGTERM", handler);
+    // Only the certificate or key can still be refused here (everything else was checked above).
+    if (isConcordError(e, "InvalidArgument")) throw new UsageError(e.message);
     throw e;
   }
   const running = server;
   process.stdout.write(
     `concord serve: listening on ${running.url} (data: ${dataDir})\n` +
-      "concord serve: open to anyone: there is no authentication yet, so whoever reaches this address can read and write every document\n",
+      (auth === undefined
+        ? "concord serve: open to anyone: no --auth, so whoever reaches this address can read and write every document\n"
+        : `concord serve: auth: ${Object.keys(auth.tokens).length} token(s) from ${authFile}; clients connect with ?token=<token>\n`),
   );
 
   const log = new ServerLog(stderrLogSink);
@@ -103,6 +169,18 @@ export async function serve(args: readonly string[]): Promise<number> {
     };
     if (signalledEarly !== undefined) onSignal(signalledEarly);
   });
+}
+
+/** The contents of a PEM file named by `--<flag>`; a {@link UsageError} if it can't be read. */
+function readPem(flag: string, path: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`--${flag}: cannot read ${path} (${(e as { code?: string }).code ?? String(e)})`);
+  }
+  if (pem.length === 0) throw new UsageError(`--${flag}: ${path} is empty`);
+  return pem;
 }
 
 function integerFlag(flags: Map<string, string>, name: string, fallback: number, min: number, max: number): number {

@@ -10,7 +10,7 @@
  * | `concord_messages_out_total` | counter | WebSocket messages sent |
  * | `concord_bytes_in_total` / `concord_bytes_out_total` | counter | payload bytes of those messages |
  * | `concord_updates_persisted_total` | counter | document updates durable in storage (one per append) |
- * | `concord_rejected_messages_total{reason}` | counter | messages refused, the connection closed for it |
+ * | `concord_rejected_messages_total{reason}` | counter | messages refused (the connection closed for it, but for `read_only`) |
  * | `concord_rejected_connections_total{reason}` | counter | connections refused before joining a room |
  */
 
@@ -19,20 +19,32 @@
  * - `protocol`: a binary frame the y-websocket codec or Yjs refused (closed with 4400);
  * - `text_frame`: a text frame (the protocol is binary; closed with 4400);
  * - `too_large`: over `maxMessageBytes` (closed by `ws` with 1009);
- * - `frame`: a broken WebSocket frame (bad opcode, invalid UTF-8...; closed by `ws`).
+ * - `frame`: a broken WebSocket frame (bad opcode, invalid UTF-8...; closed by `ws`);
+ * - `read_only`: a change from a read-only connection (answered "permission denied"; the
+ *   connection is NOT closed);
+ * - `doc_too_large`: a change that would take the document past `maxDocBytes` (closed with 4413).
  */
-export type RejectReason = "protocol" | "text_frame" | "too_large" | "frame";
+export type RejectReason = "protocol" | "text_frame" | "too_large" | "frame" | "read_only" | "doc_too_large";
 /** Every {@link RejectReason}, in the order `/metrics` lists them. */
-export const REJECT_REASONS: readonly RejectReason[] = ["protocol", "text_frame", "too_large", "frame"];
+export const REJECT_REASONS: readonly RejectReason[] = ["protocol", "text_frame", "too_large", "frame", "read_only", "doc_too_large"];
 
 /**
  * Why a connection was refused before it joined a room: `bad_room` (an empty or undecodable room
  * name, closed with 4400), `open_failed` (the document could not be opened, closed with 1011),
- * `shutting_down` (closed with 1001). Authentication adds `unauthorized`.
+ * `shutting_down` (closed with 1001), `over_capacity` (`maxConnections` reached, closed with 1013),
+ * `unauthorized` (no or unknown token, closed with 4401), `forbidden` (the token may not open the
+ * document, closed with 4403).
  */
-export type ConnectionRejectReason = "bad_room" | "open_failed" | "shutting_down";
+export type ConnectionRejectReason = "bad_room" | "open_failed" | "shutting_down" | "over_capacity" | "unauthorized" | "forbidden";
 /** Every {@link ConnectionRejectReason}, in the order `/metrics` lists them. */
-export const CONNECTION_REJECT_REASONS: readonly ConnectionRejectReason[] = ["bad_room", "open_failed", "shutting_down"];
+export const CONNECTION_REJECT_REASONS: readonly ConnectionRejectReason[] = [
+  "bad_room",
+  "open_failed",
+  "shutting_down",
+  "over_capacity",
+  "unauthorized",
+  "forbidden",
+];
 
 /** A copy of the counters at one moment. */
 export interface MetricsSnapshot {
@@ -126,7 +138,7 @@ export function renderPrometheus(counters: MetricsSnapshot, gauges: MetricsGauge
   metric(
     "concord_rejected_messages_total",
     "counter",
-    "Messages refused (the sending connection was closed), by reason.",
+    "Messages refused (the sending connection was closed, but for read_only), by reason.",
     byReason(counters.rejectedMessages),
   );
   metric(

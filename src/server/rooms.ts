@@ -15,15 +15,17 @@
  * - unloaded by {@link Rooms.close} at shutdown.
  */
 import type { CancelTimer, Clock } from "../clock.js";
-import { ConcordError, isConcordError } from "../errors.js";
+import { assertNever, ConcordError, isConcordError } from "../errors.js";
 import { asDocId, asPeerId, type PeerId } from "../ids.js";
 import type { EventualStore } from "../eventual/eventual-store.js";
 import { SERVER_PEER } from "../eventual/sync-options.js";
 import { openStore } from "../open-store.js";
 import type { DocStorage, Persistence } from "../storage/storage.js";
+import type { Access } from "./auth.js";
 import type { ServerLog } from "./log.js";
 import type { RejectReason, ServerMetrics } from "./metrics.js";
 import { RoomTransport, type RoomConnection } from "./room-transport.js";
+import { WriteGate } from "./write-gate.js";
 
 /** WebSocket close codes the server uses. 4400-4499 tell stock y-websocket clients not to reconnect. */
 export const CloseCode = {
@@ -31,19 +33,31 @@ export const CloseCode = {
   goingAway: 1001,
   /** The document could not be opened or stopped (storage failure); clients may retry. */
   internalError: 1011,
+  /** The server is at `maxConnections`; clients retry later (a transient refusal, like 503). */
+  tryAgainLater: 1013,
   /** The client sent something the protocol does not allow; reconnecting would not help. */
   protocolError: 4400,
+  /** No token, or an unknown one (`--auth`). */
+  unauthorized: 4401,
+  /** The token is not allowed this document. */
+  forbidden: 4403,
+  /** The client's change would take the document past `maxDocBytes`; it was not applied. */
+  documentTooLarge: 4413,
 } as const;
-
 
 /** A client connection, as a room needs it. Implemented over a WebSocket by `server.ts`. */
 export interface ClientConnection extends RoomConnection {
   /**
-   * Refuses a message the room's store rejected (`error` says why): counts it, logs it, closes the
-   * connection with 4400 and leaves the room (after the current call stack, since this is called
+   * Refuses a message the room's store or its gate rejected (`error` says why): counts it, logs it,
+   * closes the connection (4413 for `doc_too_large`, else 4400) and leaves the room (after the current call stack, since this is called
    * from inside the store's delivery). Frames that follow are dropped. MUST NOT throw.
    */
   refuse(reason: RejectReason, error: unknown): void;
+  /**
+   * Answers a change a read-only connection sent with the y-websocket "permission denied" auth
+   * message (`reason`), counts it (`read_only`) and logs it; the connection stays open. MUST NOT throw.
+   */
+  denyWrite(reason: string): void;
   /**
    * Closes the socket with `code` and `reason`. After 1001 (going away), frames already on their
    * way are still delivered (so a write sent just before a shutdown is persisted); after any other
@@ -77,6 +91,8 @@ export interface RoomsOptions {
   readonly idleUnloadMs: number;
   /** Passed to each store's sync core: larger incoming messages are refused with `TooLarge`. */
   readonly maxMessageBytes: number;
+  /** A client change that would take a document past this many bytes is refused (4413). */
+  readonly maxDocBytes: number;
   readonly clock: Clock;
   readonly log: ServerLog;
   readonly metrics: ServerMetrics;
@@ -117,7 +133,8 @@ export class Rooms {
   }
 
   /**
-   * Adds `connection` to the room of `doc`, opening the room if needed (or waiting for an open or
+   * Adds `connection` to the room of `doc` with `access` (default read-write; a read-only
+   * connection's changes are refused, see `write-gate.ts`), opening the room if needed (or waiting for an open or
    * an unload in progress). Once this resolves the connection is an up peer of the room's store
    * (which greeted it with sync step 1); hand it the client's frames with `receive`.
    *
@@ -125,7 +142,7 @@ export class Rooms {
    * with (`Corrupt`, `Io`, `InvalidArgument` for a name the storage refuses); the room is then not
    * kept, so the next connection tries again.
    */
-  async join(doc: string, connection: ClientConnection): Promise<RoomMember> {
+  async join(doc: string, connection: ClientConnection, access: Access = "read-write"): Promise<RoomMember> {
     for (;;) {
       if (this.#closing) throw new ConcordError("Closed", "the server is shutting down", { doc });
       let slot = this.#slots.get(doc);
@@ -140,7 +157,7 @@ export class Rooms {
         continue;
       }
       if (this.#closing) throw new ConcordError("Closed", "the server is shutting down", { doc });
-      return this.#add(room, connection);
+      return this.#add(room, connection, access);
     }
   }
 
@@ -221,7 +238,7 @@ export class Rooms {
     return slot;
   }
 
-  #add(room: Room, connection: ClientConnection): RoomMember {
+  #add(room: Room, connection: ClientConnection, access: Access): RoomMember {
     room.idleTimer?.();
     room.idleTimer = undefined;
     let left = false;
@@ -234,10 +251,44 @@ export class Rooms {
     };
     room.members.set(connection.peer, { connection, leave });
     room.transport.connect(connection);
+    // Frames pass the gate BEFORE the store: what it refuses never reaches the document.
+    const gate = new WriteGate(access, this.#options.maxDocBytes, {
+      doc: room.store.ydoc,
+      docBytes: () => {
+        const { snapshotBytes, recordBytes } = room.store.status().storage;
+        return snapshotBytes + recordBytes;
+      },
+    });
     return {
       doc: room.doc,
       receive: (bytes) => {
-        if (!left) room.transport.deliver(connection.peer, bytes);
+        if (left) return;
+        const verdict = gate.check(bytes);
+        switch (verdict.kind) {
+          case "deliver":
+            room.transport.deliver(connection.peer, bytes);
+            return;
+          case "drop":
+            return;
+          case "read-only":
+            connection.denyWrite("this connection is read-only: the change was refused and not applied");
+            return;
+          case "doc-too-large":
+            connection.refuse(
+              "doc_too_large",
+              new ConcordError(
+                "TooLarge",
+                `the change (${verdict.updateBytes} bytes) would take the document past ${this.#options.maxDocBytes} bytes (it holds about ${verdict.docBytes})`,
+                { doc: room.doc, ...verdict },
+              ),
+            );
+            return;
+          case "malformed":
+            connection.refuse("protocol", new ConcordError("Protocol", verdict.message, { doc: room.doc }));
+            return;
+          default:
+            assertNever(verdict, "gate verdict");
+        }
       },
       leave,
     };

@@ -12,11 +12,24 @@
  * allowed to take the process down. A client that breaks the protocol is closed with 4400 and only
  * it: the document and other connections are untouched.
  *
- * Not here yet (they slot in at the marked places): authentication (at upgrade, before joining a
- * room), per-document size limits and rate limits (per room and per connection), TLS (an `https`
- * server in place of the `http` one).
+ * Security (each refusal is counted in `/metrics` and logged; tokens are never logged):
+ * - `auth` (`auth.ts`): a table of tokens; the client sends its token as `?token=`. No or an unknown
+ *   token: closed with 4401 `unauthorized: ...`; a token not allowed the document: 4403
+ *   `forbidden: ...` (clients in the 4400-4499 range stop retrying). A read-only token receives
+ *   everything; its changes are answered "permission denied" and never applied (`write-gate.ts`).
+ *   Without `auth` anyone who reaches the address can read and write every document.
+ * - `maxConnections`: counts connections admitted to a room (refused ones are not); one more is closed
+ *   with 1013 "try again later" (transient: clients retry with backoff) before it joins its room.
+ * - `maxDocBytes`: a client change that would take a document past it is refused, its connection
+ *   closed with 4413 `document too large: ...`; the document and other connections are untouched.
+ * - `maxMessageBytes`: a larger WebSocket message closes its connection with 1009.
+ * - `tls`: an `https` server; the URL is `wss://`.
+ *
+ * Not here yet: rate limits (per room and per connection), a token sent in the first message
+ * instead of the URL, reloading the auth file without a restart.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
@@ -26,6 +39,8 @@ import { asPeerId, type PeerId } from "../ids.js";
 import { fileStorage } from "../storage/file-storage.js";
 import { MAX_DOC_ID_LENGTH } from "../storage/log-limits.js";
 import type { Persistence } from "../storage/storage.js";
+import { encodeMessage } from "../eventual/sync/protocol.js";
+import { authorize, loadAuthFile, parseAuthConfig, tokenOf, type Access, type AuthConfig } from "./auth.js";
 import { ServerLog, stderrLogSink, type LogSink } from "./log.js";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus, ServerMetrics, type MetricsSnapshot, type RejectReason } from "./metrics.js";
 import { CloseCode, Rooms, type ClientConnection, type RoomInfo, type RoomMember } from "./rooms.js";
@@ -40,6 +55,10 @@ export const DEFAULT_DATA_DIR = "./concord-data";
 export const DEFAULT_IDLE_UNLOAD_MS = 30_000;
 /** Default `maxMessageBytes`: 10 MiB. */
 export const DEFAULT_SERVER_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+/** Default `maxConnections`. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** Default `maxDocBytes`: 64 MiB. */
+export const DEFAULT_MAX_DOC_BYTES = 64 * 1024 * 1024;
 /** Default `shutdownTimeoutMs`: 5 s. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
 
@@ -65,6 +84,29 @@ export interface ServerOptions {
    * sockets, in ms. Default 5 000.
    */
   readonly shutdownTimeoutMs?: number;
+  /**
+   * Who may open which document: an {@link AuthConfig} (`{ tokens: { "<token>": { docs, access } } }`,
+   * format in `auth.ts`), or the path of a JSON file holding one (read once, at start). Clients send
+   * their token as `?token=`. Missing or unknown token: closed with 4401; token not allowed the
+   * document: 4403; `access: "read-only"`: the connection gets everything, its changes are answered
+   * "permission denied" and never applied. Default: none, anyone may read and write everything.
+   */
+  readonly auth?: AuthConfig | string;
+  /**
+   * Most WebSocket connections in rooms at once (connections refused for their room name or token
+   * don't count); one more is closed with 1013 "try again later" (clients retry with backoff).
+   * Default 10 000.
+   */
+  readonly maxConnections?: number;
+  /**
+   * Largest a document may grow, in bytes, estimated as its storage's snapshot plus log bytes. A
+   * client change that would take it past this is refused, never applied, and its connection closed
+   * with 4413. Changes already stored are kept; compaction may bring the estimate back down.
+   * Default 64 MiB.
+   */
+  readonly maxDocBytes?: number;
+  /** Serve over TLS (`wss://`): PEM certificate (chain) and private key. Default plain `ws://`. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Time source of idle unloads, shutdown and the stores' timers. Default the platform clock. */
   readonly clock?: Clock;
   /** Where structured log entries go (`log.ts`). Default: JSON lines on stderr. */
@@ -83,7 +125,7 @@ export interface ServerStats {
 
 /** A running sync server. */
 export interface SyncServer {
-  /** `ws://host:port`; a client connects to `${url}/${encodeURIComponent(room)}`. */
+  /** `ws://host:port` (`wss://` with `tls`); a client connects to `${url}/${encodeURIComponent(room)}`. */
   readonly url: string;
   readonly host: string;
   /** The port listened on (the one picked when `port` was 0). */
@@ -106,14 +148,20 @@ interface ResolvedOptions {
   readonly idleUnloadMs: number;
   readonly maxMessageBytes: number;
   readonly shutdownTimeoutMs: number;
+  readonly auth: AuthConfig | undefined;
+  readonly maxConnections: number;
+  readonly maxDocBytes: number;
+  readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
   readonly clock: Clock;
   readonly onLog: LogSink;
 }
 
 /**
  * Starts a sync server and resolves once it listens.
- * @throws ConcordError `InvalidArgument` for an option out of range (naming it); `Io` when the
- *   address can't be listened on (port in use, no such interface, permission denied).
+ * @throws ConcordError `InvalidArgument` for an option out of range (naming it), an auth file that
+ *   can't be read or is not the format (naming the file and the problem), or a TLS certificate or
+ *   key node refuses; `Io` when the address can't be listened on (port in use, no such interface,
+ *   permission denied).
  */
 export async function startServer(options: ServerOptions = {}): Promise<SyncServer> {
   const server = new SyncServerImpl(resolveOptions(options));
@@ -140,6 +188,19 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     throw invalid("persistence", persistence, "a storage such as fileStorage(dir) or memoryStorage()");
   }
   const dataDir = persistence === undefined ? (options.dataDir ?? DEFAULT_DATA_DIR) : undefined;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) throw invalid("maxConnections", maxConnections, "an integer >= 1");
+  const maxDocBytes = options.maxDocBytes ?? DEFAULT_MAX_DOC_BYTES;
+  if (!Number.isSafeInteger(maxDocBytes) || maxDocBytes < 1) throw invalid("maxDocBytes", maxDocBytes, "an integer >= 1");
+  const auth =
+    options.auth === undefined ? undefined : typeof options.auth === "string" ? loadAuthFile(options.auth) : parseAuthConfig(options.auth, "startServer: auth");
+  const tls = options.tls;
+  if (tls !== undefined) {
+    const pem = (v: unknown): boolean => (typeof v === "string" && v.length > 0) || (Buffer.isBuffer(v) && v.length > 0);
+    if (typeof tls !== "object" || tls === null || !pem(tls.cert) || !pem(tls.key)) {
+      throw new ConcordError("InvalidArgument", "startServer: tls must be { cert, key }, each a non-empty PEM string or Buffer");
+    }
+  }
   return {
     host,
     port,
@@ -148,6 +209,10 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     idleUnloadMs,
     maxMessageBytes,
     shutdownTimeoutMs,
+    auth,
+    maxConnections,
+    maxDocBytes,
+    tls,
     clock: options.clock ?? systemClock,
     onLog: options.onLog ?? stderrLogSink,
   };
@@ -186,6 +251,8 @@ class SyncServerImpl implements SyncServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #sockets = new Set<SocketConnection>();
+  /** Connections admitted (under `maxConnections`) and not yet closed. */
+  #admitted = 0;
   #connectionSeq = 0;
   #closing: Promise<void> | undefined;
 
@@ -197,12 +264,23 @@ class SyncServerImpl implements SyncServer {
       persistence: options.persistence,
       idleUnloadMs: options.idleUnloadMs,
       maxMessageBytes: options.maxMessageBytes,
+      maxDocBytes: options.maxDocBytes,
       clock: options.clock,
       log: this.#log,
       metrics: this.#metrics,
     });
-    // TLS slots in here: an https server with the same handlers.
-    this.#http = createServer((req, res) => this.#onRequest(req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
+    if (options.tls === undefined) {
+      this.#http = createHttpServer(onRequest);
+    } else {
+      try {
+        this.#http = createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest);
+      } catch (error) {
+        throw new ConcordError("InvalidArgument", `startServer: tls: the certificate or key is not usable: ${(error as Error).message}`, {}, { cause: error });
+      }
+      // A client that fails the handshake (wrong CA, plain HTTP on the TLS port) is its own problem.
+      this.#http.on("tlsClientError", (error: Error) => this.#log.debug("tls.client_error", { error }));
+    }
     this.#http.on("upgrade", this.#guard("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head)));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, clientTracking: false });
     this.#wss.on("error", (error) => this.#log.error("server.error", { error }));
@@ -224,12 +302,16 @@ class SyncServerImpl implements SyncServer {
     this.#http.on("error", (error) => this.#log.error("server.error", { error }));
     const address = this.#http.address() as AddressInfo;
     this.port = address.port;
-    this.url = `ws://${address.family === "IPv6" || host.includes(":") ? `[${host}]` : host}:${this.port}`;
+    this.url = `${this.#options.tls ? "wss" : "ws"}://${address.family === "IPv6" || host.includes(":") ? `[${host}]` : host}:${this.port}`;
     this.#log.info("server.listening", {
       url: this.url,
       storage: this.#options.persistence.name,
       idleUnloadMs: this.#options.idleUnloadMs,
       maxMessageBytes: this.#options.maxMessageBytes,
+      maxConnections: this.#options.maxConnections,
+      maxDocBytes: this.#options.maxDocBytes,
+      auth: this.#options.auth ? "tokens" : "none (open to anyone)",
+      tls: this.#options.tls !== undefined,
     });
   }
 
@@ -302,16 +384,17 @@ class SyncServerImpl implements SyncServer {
       socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }
-    // Authentication slots in here: check the request (token) before the upgrade completes.
+    // Refusals (capacity, room name, token) happen once upgraded: a close code is what clients read.
     this.#wss.handleUpgrade(req, socket, head, this.#guard("connection", (ws: WebSocket) => this.#onConnection(ws, req)));
   }
 
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
     const peer = asPeerId(`c${++this.#connectionSeq}`);
     const room = roomOf(req.url);
-    const connection = new SocketConnection(ws, peer, "doc" in room ? room.doc : undefined, this.#log, this.#metrics, () =>
-      this.#sockets.delete(connection),
-    );
+    const connection = new SocketConnection(ws, peer, "doc" in room ? room.doc : undefined, this.#log, this.#metrics, () => {
+      this.#sockets.delete(connection);
+      if (connection.admitted) this.#admitted--;
+    });
     this.#sockets.add(connection);
     ws.on(
       "message",
@@ -324,20 +407,42 @@ class SyncServerImpl implements SyncServer {
     ws.on("close", this.#guard("close", (code: number, reason: Buffer) => connection.onClose(code, reason)));
     ws.on("error", this.#guard("socket-error", (error: Error) => connection.onError(error)));
 
-    if ("error" in room) {
-      this.#metrics.rejectedConnection("bad_room");
-      this.#log.warn("conn.rejected", { conn: peer, reason: "bad_room", path: req.url, message: room.error });
-      connection.close(CloseCode.protocolError, room.error);
-      return;
-    }
     if (this.#closing) {
       this.#metrics.rejectedConnection("shutting_down");
       connection.close(CloseCode.goingAway, "server shutting down");
       return;
     }
-    this.#log.info("conn.open", { doc: room.doc, conn: peer, remote: req.socket.remoteAddress });
+    // The query holds the token: never log it.
+    const path = pathOf(req.url);
+    if ("error" in room) {
+      this.#metrics.rejectedConnection("bad_room");
+      this.#log.warn("conn.rejected", { conn: peer, reason: "bad_room", path, message: room.error });
+      connection.close(CloseCode.protocolError, room.error);
+      return;
+    }
+    let access: Access = "read-write";
+    if (this.#options.auth !== undefined) {
+      const decision = authorize(this.#options.auth, tokenOf(req.url), room.doc);
+      if (decision.kind !== "allowed") {
+        this.#metrics.rejectedConnection(decision.kind);
+        this.#log.warn("conn.rejected", { doc: room.doc, conn: peer, reason: decision.kind, remote: req.socket.remoteAddress, message: decision.reason });
+        connection.close(decision.kind === "unauthorized" ? CloseCode.unauthorized : CloseCode.forbidden, decision.reason);
+        return;
+      }
+      access = decision.access;
+    }
+    // Only connections about to join a room count: refused ones are closing already.
+    if (this.#admitted >= this.#options.maxConnections) {
+      this.#metrics.rejectedConnection("over_capacity");
+      this.#log.warn("conn.rejected", { doc: room.doc, conn: peer, reason: "over_capacity", maxConnections: this.#options.maxConnections });
+      connection.close(CloseCode.tryAgainLater, `try again later: the server is at its limit of ${this.#options.maxConnections} connections`);
+      return;
+    }
+    connection.admitted = true;
+    this.#admitted++;
+    this.#log.info("conn.open", { doc: room.doc, conn: peer, remote: req.socket.remoteAddress, access });
     connection.pauseUntilJoined();
-    this.#rooms.join(room.doc, connection).then(
+    this.#rooms.join(room.doc, connection, access).then(
       (member) => this.#guard("joined", () => connection.joined(member))(),
       (error: unknown) =>
         this.#guard("join-failed", () => {
@@ -377,6 +482,11 @@ class SyncServerImpl implements SyncServer {
   }
 }
 
+/** The path of a request URL, without its query (which may hold a token) or fragment. */
+function pathOf(requestUrl: string | undefined): string {
+  return (requestUrl ?? "").split(/[?#]/, 1)[0] ?? "";
+}
+
 function respond(res: ServerResponse, method: string, status: number, contentType: string, body: string): void {
   res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
   res.end(method === "HEAD" ? undefined : body);
@@ -391,6 +501,8 @@ class SocketConnection implements ClientConnection {
   #dropping = false;
   #closeStarted = false;
   #closed = false;
+  /** Counted against `maxConnections` (set by the server once it let the connection into a room). */
+  admitted = false;
   readonly #closedWaiters: Array<() => void> = [];
 
   constructor(
@@ -448,9 +560,19 @@ class SocketConnection implements ClientConnection {
     this.metrics.rejectedMessage(reason);
     const message = error instanceof Error ? error.message : String(error);
     this.log.warn("message.rejected", { doc: this.doc, conn: this.peer, reason, error });
-    this.close(CloseCode.protocolError, `${reason === "too_large" ? "message too large" : "protocol error"}: ${message}`);
+    if (reason === "doc_too_large") this.close(CloseCode.documentTooLarge, `document too large: ${message}`);
+    else this.close(CloseCode.protocolError, `${reason === "too_large" ? "message too large" : "protocol error"}: ${message}`);
     // Called from inside the store's delivery: leave the room once that returned.
     queueMicrotask(() => this.#member?.leave());
+  }
+
+  denyWrite(reason: string): void {
+    if (this.#dropping || this.#closed) return;
+    this.metrics.rejectedMessage("read_only");
+    this.log.warn("message.rejected", { doc: this.doc, conn: this.peer, reason: "read_only" });
+    const denied = encodeMessage({ type: "auth-denied", reason });
+    this.send(denied);
+    this.metrics.sent(denied.byteLength);
   }
 
   close(code: number, reason: string): void {

@@ -4,14 +4,15 @@
  * on an event (a line of output, a doc update, the process exit), bounded by a timeout.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { WebSocket } from "ws";
+import { WebSocket, type ClientOptions } from "ws";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
+import { selfSignedCert } from "../server/fixtures.js";
 
 const exec = promisify(execFile);
 const WAIT_MS = 15_000;
@@ -76,8 +77,8 @@ async function serve(...args: string[]): Promise<Served> {
     new Promise<string>((resolve, reject) => {
       child.stdout!.on("data", (chunk: string) => {
         stdout += chunk;
-        // Ready once both lines are out: where it listens, and that it is open to anyone.
-        const match = /^concord serve: listening on (ws:\/\/\S+) \(data: .*\)\n.*open to anyone.*\n/m.exec(stdout);
+        // Ready once both lines are out: where it listens, and who may connect.
+        const match = /^concord serve: listening on (wss?:\/\/\S+) \(data: .*\)\nconcord serve: .*\n/m.exec(stdout);
         if (match) resolve(match[1]!);
       });
       void exited.then(({ code }) => reject(new Error(`concord serve exited with ${code} before listening: ${stderr}`)));
@@ -86,11 +87,16 @@ async function serve(...args: string[]): Promise<Served> {
   return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
-function connect(url: string, room: string): { doc: Y.Doc; provider: WebsocketProvider } {
+function connect(
+  url: string,
+  room: string,
+  options: { params?: Record<string, string>; WebSocket?: new (url: string | URL, protocols?: string | string[]) => WebSocket } = {},
+): { doc: Y.Doc; provider: WebsocketProvider } {
   const doc = new Y.Doc();
   const provider = new WebsocketProvider(url, room, doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    WebSocketPolyfill: (options.WebSocket ?? WebSocket) as unknown as typeof globalThis.WebSocket,
     disableBc: true,
+    ...(options.params ? { params: options.params } : {}),
   });
   cleanups.push(() => {
     provider.destroy();
@@ -113,6 +119,17 @@ function valueAt(doc: Y.Doc, key: string, value: unknown): Promise<void> {
       check();
     }),
   );
+}
+
+/** The close code and reason of `ws` (which the server is expected to close). */
+function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  ws.on("error", () => undefined);
+  cleanups.push(() => ws.terminate());
+  return within("the server to close the socket", new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString("utf8") }))));
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 describe("concord serve", () => {
@@ -152,12 +169,78 @@ describe("concord serve", () => {
     expect(await within("concord serve to exit", served.exited), served.stderr()).toEqual({ code: 0, signal: null });
   });
 
-  it("documents every flag in --help", async () => {
+  it("documents every flag and the auth file format in --help", async () => {
     const help = await concord("serve", "--help");
     expect(help.code).toBe(0);
-    for (const flag of ["--port", "--host", "--data", "--idle-unload-ms", "--max-message-bytes"]) expect(help.stdout).toContain(flag);
-    expect(help.stdout).toMatch(/no authentication/);
-    expect((await concord("--help")).stdout).toMatch(/concord serve \[--port 4321\]/);
+    const flags = ["--port", "--host", "--data", "--idle-unload-ms", "--max-message-bytes", "--auth", "--tls-cert", "--tls-key", "--max-connections", "--max-doc-bytes"];
+    for (const flag of flags) expect(help.stdout).toContain(`  ${flag} <`);
+    expect(help.stdout).toMatch(/Without it, anyone who can reach the address can read and write every\s+document/);
+    expect(help.stdout).toMatch(/"tokens"/);
+    expect(help.stdout).toMatch(/"access": "read-write"/);
+    expect(help.stdout).toMatch(/trailing \* matches/);
+    expect(help.stdout).toMatch(/4401/);
+    expect(help.stdout).toMatch(/4403/);
+    expect(help.stdout).toMatch(/4413/);
+    expect(help.stdout).toMatch(/1013/);
+    const top = (await concord("--help")).stdout;
+    expect(top).toMatch(/concord serve \[--port 4321\]/);
+    for (const flag of ["--auth", "--tls-cert", "--max-connections", "--max-doc-bytes"]) expect(top).toContain(flag);
+  });
+
+  it("serves wss:// with --tls-cert/--tls-key, checks tokens with --auth, and applies --max-connections", async () => {
+    const dir = tempDir();
+    const { cert, certFile, keyFile } = selfSignedCert(dir);
+    const authFile = join(dir, "auth.json");
+    writeFileSync(authFile, JSON.stringify({ tokens: { w: { docs: ["todos"], access: "read-write" }, r: { docs: ["todo*"], access: "read-only" } } }));
+    const served = await serve(
+      "--port", "0", "--data", tempDir(), "--auth", authFile, "--tls-cert", certFile, "--tls-key", keyFile,
+      "--max-connections", "2", "--max-doc-bytes", "1000000",
+    );
+    expect(served.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
+    expect(served.stdout()).not.toMatch(/open to anyone/);
+    expect(served.stdout()).toContain(`auth: 2 token(s) from ${authFile}`);
+
+    const trusting = class extends WebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols, { ca: cert, servername: "localhost" } as ClientOptions);
+      }
+    };
+    const refused = await closeOf(new trusting(`${served.url}/todos?token=nope`));
+    expect(refused).toMatchObject({ code: 4401, reason: expect.stringMatching(/^unauthorized: /) });
+    const a = connect(served.url, "todos", { params: { token: "w" }, WebSocket: trusting });
+    const b = connect(served.url, "todos", { params: { token: "r" }, WebSocket: trusting });
+    a.doc.getMap("concord").set("todo:1", { title: "milk" });
+    await valueAt(b.doc, "todo:1", { title: "milk" });
+    // Two connections open: a third is refused for now.
+    expect(await closeOf(new trusting(`${served.url}/todos?token=w`))).toMatchObject({ code: 1013 });
+    served.child.kill("SIGTERM");
+    expect(await within("concord serve to exit", served.exited)).toEqual({ code: 0, signal: null });
+  });
+
+  it("refuses a bad auth file, certificate or key with exit code 2, naming the file and the problem", async () => {
+    const dir = tempDir();
+    const notJson = join(dir, "not-json.json");
+    writeFileSync(notJson, "{ tokens:");
+    const wrongShape = join(dir, "wrong.json");
+    writeFileSync(wrongShape, JSON.stringify({ tokens: { t: { docs: ["a"], access: "admin" } } }));
+    const notPem = join(dir, "not.pem");
+    writeFileSync(notPem, "not a pem file\n");
+    const cases: Array<[string[], RegExp]> = [
+      [["--auth", notJson], new RegExp(`--auth: auth file ${escape(notJson)}: not valid JSON`)],
+      [["--auth", wrongShape], new RegExp(`auth file ${escape(wrongShape)}: token #1 in "tokens": "access" must be "read-write" or "read-only", got "admin"`)],
+      [["--auth", join(dir, "missing.json")], /missing\.json: cannot read it \(ENOENT\)/],
+      [["--tls-cert", notPem], /--tls-cert and --tls-key go together/],
+      [["--tls-cert", join(dir, "nope.pem"), "--tls-key", notPem], /--tls-cert: cannot read .*nope\.pem \(ENOENT\)/],
+      [["--tls-cert", notPem, "--tls-key", notPem], /tls: the certificate or key is not usable/],
+      [["--max-connections", "0"], /--max-connections must be an integer from 1/],
+      [["--max-doc-bytes", "big"], /--max-doc-bytes must be an integer from 1/],
+    ];
+    for (const [args, message] of cases) {
+      const out = await concord("serve", "--port", "0", "--data", dir, ...args);
+      expect(out.code, args.join(" ")).toBe(2);
+      expect(out.stderr, args.join(" ")).toMatch(message);
+      expect(out.stdout, args.join(" ")).toBe("");
+    }
   });
 
   it("refuses bad flags with exit code 2 and says what is wrong", async () => {

@@ -3,7 +3,8 @@
  * y-websocket clients, raw sockets, and a persistence that records and can hold its operations.
  * Everything is undone by {@link runCleanups}. Waits are on events, bounded by {@link WAIT_MS}.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
@@ -120,11 +121,18 @@ export interface Client {
   closeCodes: number[];
 }
 
-export function connect(server: SyncServer, room: string): Client {
+/** Options of {@link connect}: URL query parameters (`{ token }`), a WebSocket class (TLS options). */
+export interface ConnectOptions {
+  readonly params?: Record<string, string>;
+  readonly WebSocket?: new (url: string | URL, protocols?: string | string[]) => WebSocket;
+}
+
+export function connect(server: SyncServer, room: string, options: ConnectOptions = {}): Client {
   const doc = new Y.Doc();
   const provider = new WebsocketProvider(server.url, encodeURIComponent(room), doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    WebSocketPolyfill: (options.WebSocket ?? WebSocket) as unknown as typeof globalThis.WebSocket,
     disableBc: true,
+    ...(options.params ? { params: options.params } : {}),
   });
   const closeCodes: number[] = [];
   provider.on("connection-close", (event) => {
@@ -288,4 +296,17 @@ export function recordingPersistence(inner: Persistence = memoryStorage()) {
       };
     },
   };
+}
+
+/**
+ * A self-signed certificate for CN=localhost (valid one day), made by openssl in `dir` as `c.pem`
+ * and `k.pem`. Throws if openssl fails: TLS tests must never be skipped.
+ */
+export function selfSignedCert(dir: string): { cert: string; key: string; certFile: string; keyFile: string } {
+  const keyFile = join(dir, "k.pem");
+  const certFile = join(dir, "c.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", keyFile, "-out", certFile], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  return { cert: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8"), certFile, keyFile };
 }
