@@ -5,6 +5,7 @@
  */
 const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   "eventual-local": () => import("./eventual-local.js"),
+  sync: () => import("./sync.js"),
 };
 
 const names = process.argv.slice(2);
