@@ -49,15 +49,25 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    if (e instanceof UsageError) {
-      process.stderr.write(`concord: ${e.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    const err = e as { code?: string; message?: string };
-    process.stderr.write(`concord: ${err.code ? `${err.code}: ` : ""}${err.message ?? String(e)}\n`);
-    process.exit(1);
-  },
-);
+/**
+ * Exits with `code` once stdout and stderr have drained: writes to a pipe are asynchronous, and
+ * `process.exit` right away would cut the output a caller reads (say, a long `concord dump`).
+ */
+function exitAfterOutput(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write("", done);
+  process.stderr.write("", done);
+}
+
+main(process.argv.slice(2)).then(exitAfterOutput, (e: unknown) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`concord: ${e.message}\n\n${USAGE}`);
+    return exitAfterOutput(2);
+  }
+  const err = e as { code?: string; message?: string };
+  process.stderr.write(`concord: ${err.code ? `${err.code}: ` : ""}${err.message ?? String(e)}\n`);
+  exitAfterOutput(1);
+});
