@@ -10,6 +10,7 @@
  * | `concord_messages_out_total` | counter | WebSocket messages sent |
  * | `concord_bytes_in_total` / `concord_bytes_out_total` | counter | payload bytes of those messages |
  * | `concord_updates_persisted_total` | counter | document updates durable in storage (one per append) |
+ * | `concord_persist_seconds` | histogram | time from handing an update to storage until it is durable |
  * | `concord_rejected_messages_total{reason}` | counter | messages refused (the connection closed for it, but for `read_only`) |
  * | `concord_rejected_connections_total{reason}` | counter | connections refused before joining a room |
  */
@@ -53,9 +54,14 @@ export interface MetricsSnapshot {
   readonly bytesIn: number;
   readonly bytesOut: number;
   readonly updatesPersisted: number;
+  /** Cumulative counts per bucket of {@link PERSIST_BUCKETS_SECONDS}, and the sum in seconds. */
+  readonly persistSeconds: { readonly buckets: readonly number[]; readonly sum: number };
   readonly rejectedMessages: Readonly<Record<RejectReason, number>>;
   readonly rejectedConnections: Readonly<Record<ConnectionRejectReason, number>>;
 }
+
+/** Upper bounds (seconds) of the persist-latency histogram's buckets; `+Inf` is implied. */
+export const PERSIST_BUCKETS_SECONDS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Gauges, read from the server's state when the metrics are rendered. */
 export interface MetricsGauges {
@@ -70,6 +76,8 @@ export class ServerMetrics {
   #bytesIn = 0;
   #bytesOut = 0;
   #updatesPersisted = 0;
+  readonly #persistBuckets: number[] = PERSIST_BUCKETS_SECONDS.map(() => 0);
+  #persistSum = 0;
   readonly #rejectedMessages = zeroes(REJECT_REASONS);
   readonly #rejectedConnections = zeroes(CONNECTION_REJECT_REASONS);
 
@@ -85,9 +93,11 @@ export class ServerMetrics {
     this.#bytesOut += bytes;
   }
 
-  /** One document update became durable in storage. */
-  persisted(): void {
+  /** One document update became durable in storage, `seconds` after it was handed to it. */
+  persisted(seconds: number): void {
     this.#updatesPersisted++;
+    this.#persistSum += seconds;
+    for (let i = 0; i < PERSIST_BUCKETS_SECONDS.length; i++) if (seconds <= PERSIST_BUCKETS_SECONDS[i]!) this.#persistBuckets[i]!++;
   }
 
   rejectedMessage(reason: RejectReason): void {
@@ -105,6 +115,7 @@ export class ServerMetrics {
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
       updatesPersisted: this.#updatesPersisted,
+      persistSeconds: { buckets: [...this.#persistBuckets], sum: this.#persistSum },
       rejectedMessages: { ...this.#rejectedMessages },
       rejectedConnections: { ...this.#rejectedConnections },
     };
@@ -135,6 +146,15 @@ export function renderPrometheus(counters: MetricsSnapshot, gauges: MetricsGauge
   metric("concord_bytes_in_total", "counter", "Payload bytes of the WebSocket messages received.", [["", counters.bytesIn]]);
   metric("concord_bytes_out_total", "counter", "Payload bytes of the WebSocket messages sent.", [["", counters.bytesOut]]);
   metric("concord_updates_persisted_total", "counter", "Document updates made durable in storage.", [["", counters.updatesPersisted]]);
+  const persist = counters.persistSeconds;
+  out.push(
+    "# HELP concord_persist_seconds Time from handing a document update to storage until it is durable.",
+    "# TYPE concord_persist_seconds histogram",
+    ...PERSIST_BUCKETS_SECONDS.map((le, i) => `concord_persist_seconds_bucket{le="${le}"} ${persist.buckets[i]}`),
+    `concord_persist_seconds_bucket{le="+Inf"} ${counters.updatesPersisted}`,
+    `concord_persist_seconds_sum ${formatValue(persist.sum)}`,
+    `concord_persist_seconds_count ${counters.updatesPersisted}`,
+  );
   metric(
     "concord_rejected_messages_total",
     "counter",

@@ -129,7 +129,7 @@ export class Rooms {
 
   constructor(options: RoomsOptions) {
     this.#options = options;
-    this.#persistence = countingPersistence(options.persistence, () => options.metrics.persisted());
+    this.#persistence = countingPersistence(options.persistence, options.clock, (seconds) => options.metrics.persisted(seconds));
   }
 
   /**
@@ -370,7 +370,7 @@ export class Rooms {
 }
 
 /** `persistence`, calling `persisted` once for every append that became durable. */
-function countingPersistence(persistence: Persistence, persisted: () => void): Persistence {
+function countingPersistence(persistence: Persistence, clock: Clock, persisted: (seconds: number) => void): Persistence {
   return {
     name: persistence.name,
     async open(doc) {
@@ -381,8 +381,12 @@ function countingPersistence(persistence: Persistence, persisted: () => void): P
         },
         load: () => storage.load(),
         append(record) {
+          const started = clock.now();
           const durable = storage.append(record);
-          durable.then(persisted, () => undefined); // the store reports failures
+          durable.then(
+            () => persisted((clock.now() - started) / 1000),
+            () => undefined, // the store reports failures
+          );
           return durable;
         },
         compact: (snapshot) => storage.compact(snapshot),

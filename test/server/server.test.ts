@@ -404,9 +404,17 @@ describe("sync server with stock y-websocket clients", () => {
     const messagesIn = samples.get("concord_messages_in_total")!;
     a.map.set("k", "v2");
     await hasValue(b, "k", "v2");
-    const later = parsePrometheus((await httpGet(server, "/metrics")).body);
+    const laterText = (await httpGet(server, "/metrics")).body;
+    const later = parsePrometheus(laterText);
     expect(later.get("concord_updates_persisted_total")).toBe(persisted + 1);
     expect(later.get("concord_messages_in_total")).toBe(messagesIn + 1);
+    // The persist-latency histogram: cumulative buckets ending in +Inf = count, and a sum.
+    expect(later.get("concord_persist_seconds_count")).toBe(persisted + 1);
+    expect(later.get('concord_persist_seconds_bucket{le="+Inf"}')).toBe(persisted + 1);
+    const buckets = [...later.entries()].filter(([k]) => k.startsWith("concord_persist_seconds_bucket")).map(([, v]) => v);
+    expect(buckets).toEqual([...buckets].sort((x, y) => x - y));
+    expect(later.get("concord_persist_seconds_sum")).toBeGreaterThanOrEqual(0);
+    expect(laterText).toMatch(/# TYPE concord_persist_seconds histogram/);
 
     for (const path of ["/", "/nope", "/healthz/x", "/metricsx"]) expect((await httpGet(server, path)).status, path).toBe(404);
   });
@@ -461,11 +469,13 @@ function parsePrometheus(text: string): Map<string, number> {
   const typed = new Set<string>();
   for (const line of text.slice(0, -1).split("\n")) {
     const help = /^# HELP (concord_[a-z_]+) \S.*$/.exec(line);
-    const type = /^# TYPE (concord_[a-z_]+) (counter|gauge)$/.exec(line);
-    const sample = /^(concord_[a-z_]+)(\{[a-z_]+="[^"\\\n]*"\})? (\d+)$/.exec(line);
+    const type = /^# TYPE (concord_[a-z_]+) (counter|gauge|histogram)$/.exec(line);
+    const sample = /^(concord_[a-z_]+)(\{[a-z_]+="[^"\\\n]*"\})? (\d+(?:\.\d+)?(?:e-?\d+)?)$/.exec(line);
     if (type) typed.add(type[1]!);
     else if (sample) {
-      expect(typed.has(sample[1]!), `TYPE before ${line}`).toBe(true);
+      // A histogram's samples are <name>_bucket, <name>_sum and <name>_count.
+      const family = typed.has(sample[1]!) ? sample[1]! : sample[1]!.replace(/_(bucket|sum|count)$/, "");
+      expect(typed.has(family), `TYPE before ${line}`).toBe(true);
       if (sample[1]!.endsWith("_total")) expect(line).toMatch(/_total/);
       samples.set(`${sample[1]}${sample[2] ?? ""}`, Number(sample[3]));
     } else expect(help, `not a Prometheus line: ${JSON.stringify(line)}`).not.toBeNull();
