@@ -1,27 +1,15 @@
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { asDocId } from "../../src/ids.js";
 import { openStore } from "../../src/open-store.js";
 import { fileStorage } from "../../src/storage/file-storage.js";
+import { concord } from "./run-cli.js";
 
-const exec = promisify(execFile);
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-/** Runs the built CLI (`npm test` builds first) and returns its exit code and output. */
-async function concord(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, ["dist/cli/main.js", ...args], { timeout: 20_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 describe("concord CLI", () => {
   it("prints help and version", async () => {

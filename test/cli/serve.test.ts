@@ -3,18 +3,17 @@
  * stock y-websocket client syncing through it, SIGTERM for a graceful exit. No sleeps: every wait is
  * on an event (a line of output, a doc update, the process exit), bounded by a timeout.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, type ClientOptions } from "ws";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { selfSignedCert } from "../server/fixtures.js";
+import { concord } from "./run-cli.js";
 
-const exec = promisify(execFile);
 const WAIT_MS = 15_000;
 
 const cleanups: Array<() => unknown> = [];
@@ -28,16 +27,6 @@ function tempDir(): string {
   return dir;
 }
 
-/** Runs the built CLI to completion and returns its exit code and output. */
-async function concord(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, ["dist/cli/main.js", ...args], { timeout: 20_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 function within<T>(what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

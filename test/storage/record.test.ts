@@ -3,19 +3,11 @@ import { describe, expect, it } from "vitest";
 import { ConcordError } from "../../src/errors.js";
 import { crc32, encodeRecord, encodeRecords, RECORD_HEADER_BYTES, scanRecords } from "../../src/storage/record.js";
 import { checkProperty } from "../property/prop.js";
+import { concat } from "./bytes.js";
 
 const limits = { maxRecordBytes: 1024 };
 const enc = new TextEncoder();
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function corruptionOf(run: () => unknown): ConcordError {
   try {

@@ -27,19 +27,11 @@ import { seededRng } from "../../src/rng.js";
 import { SimDisk } from "../../src/sim/sim-disk.js";
 import { fileStorage } from "../../src/storage/file-storage.js";
 import { encodeRecords, RECORD_HEADER_BYTES, scanRecords } from "../../src/storage/record.js";
+import { concat } from "./bytes.js";
 
 const enc = new TextEncoder();
 const limits = { maxRecordBytes: 1 << 20 };
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const good = encodeRecords([enc.encode("first"), enc.encode("second")]);
 const next = encodeRecords([enc.encode("the record being written when the power went out")]);
