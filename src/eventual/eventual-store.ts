@@ -26,6 +26,8 @@ import type {
   WriteOptions,
 } from "../store.js";
 import { changeEventFor, checkStorable, KEYSPACE, prefixOf, readEntries, readValue } from "./keyspace.js";
+import type { Transport } from "../net/transport.js";
+import type { WebSocketClientTransport } from "../net/websocket-client.js";
 import { ServerAcks, type ServerStatus } from "./server-acks.js";
 import { SyncDriver } from "./sync-driver.js";
 import { checkAnySyncOptions, resolveSync, type SyncOptions } from "./sync-options.js";
@@ -190,6 +192,7 @@ class EventualStoreImpl implements EventualStore {
   private closing: Promise<void> | undefined;
   private readonly sync: SyncDriver | undefined;
   private readonly serverAcks: ServerAcks | undefined;
+  private readonly syncTransport: Transport | undefined;
 
   constructor(
     readonly doc: DocId,
@@ -206,6 +209,7 @@ class EventualStoreImpl implements EventualStore {
     ydoc.on("update", this.onUpdate);
     // After the persistence listener: an update is queued for storage before it is sent.
     this.sync = sync ? new SyncDriver(ydoc, sync, this.clock, this.report, this.durable) : undefined;
+    this.syncTransport = sync?.transport;
     this.serverAcks = this.sync && sync?.server !== undefined ? new ServerAcks(this.sync.core, sync.server, this.clock) : undefined;
   }
 
@@ -371,6 +375,12 @@ class EventualStoreImpl implements EventualStore {
       .then(serverAck);
   }
 
+  private serverStatus(acks: ServerAcks): ServerStatus {
+    const status = acks.status();
+    const transport = this.syncTransport as Partial<WebSocketClientTransport> | undefined;
+    return typeof transport?.status === "function" ? { ...status, connection: transport.status() } : status;
+  }
+
   whenSynced(): Promise<void> {
     if (!this.serverAcks) {
       return Promise.reject(new ConcordError("InvalidArgument", "whenSynced needs a sync server (sync.server, or sync over a URL); this store has none"));
@@ -504,7 +514,7 @@ class EventualStoreImpl implements EventualStore {
       pendingWrites: this.writes.pending,
       oldestPendingMs: this.writes.oldestAgeMs(),
       peers: this.sync ? [...this.sync.peers()] : [],
-      ...(this.serverAcks ? { server: this.serverAcks.status() } : {}),
+      ...(this.serverAcks ? { server: this.serverStatus(this.serverAcks) } : {}),
       storage: this.storage.stats(),
     };
   }

@@ -29,6 +29,16 @@ export interface ServerStatus {
   readonly pendingWrites: number;
   /** Age in ms of the oldest of them, 0 when none. */
   readonly oldestPendingMs: number;
+  /**
+   * The connection as the transport sees it, for URL sync: `connecting`, `open`, `waiting` (backing
+   * off before a retry), `closed` (for good: refused with a 44xx code, or closed), with the attempt
+   * count and the last close code and reason (4401 unauthorized, 4403 forbidden...).
+   */
+  readonly connection?: {
+    readonly state: "connecting" | "open" | "waiting" | "closed";
+    readonly attempts: number;
+    readonly lastClose?: { readonly code: number; readonly reason: string };
+  };
 }
 
 interface Pending {

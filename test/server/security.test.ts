@@ -160,7 +160,11 @@ describe("auth", () => {
     const unknown = await concordClient(server.url, "todos", "wrong");
     const close = await unknown.until("the 4401 close", () => unknown.closes[0]);
     expect(close).toMatchObject({ code: 4401, willRetry: false, reason: expect.stringMatching(/^unauthorized: /) });
-    expect(unknown.store.status().server).toMatchObject({ connected: false });
+    expect(unknown.store.status().server).toMatchObject({
+      connected: false,
+      // The store reports why it stopped trying: the transport's state and the server's close.
+      connection: { state: "closed", lastClose: { code: 4401, reason: expect.stringMatching(/^unauthorized: /) } },
+    });
 
     // The transport itself says it gave up for good.
     const closes: WebSocketCloseInfo[] = [];
@@ -293,7 +297,7 @@ describe("read-only connections", () => {
     writer.map.set("shared", "from the writer");
     const reader = await concordClient(server.url, "notes-1", "reader");
     await reader.until("the writer's value at the reader", () => valueIn(reader.store, "shared") === "from the writer");
-    expect(reader.store.status().server).toMatchObject({ connected: true });
+    expect(reader.store.status().server).toMatchObject({ connected: true, connection: { state: "open" } });
 
     await reader.store.set("mine", "from the reader"); // durable locally; the server refuses it
     const denied = await reader.until("an Unauthorized report", () => reader.errors.find((e) => isConcordError(e, "Unauthorized")));
