@@ -208,7 +208,7 @@ class EventualStoreImpl implements EventualStore {
     this.map = ydoc.getMap(KEYSPACE);
     ydoc.on("update", this.onUpdate);
     // After the persistence listener: an update is queued for storage before it is sent.
-    this.sync = sync ? new SyncDriver(ydoc, sync, this.clock, this.report, this.durable) : undefined;
+    this.sync = sync ? new SyncDriver(ydoc, { ...sync, onParked: this.persistParked }, this.clock, this.report, this.durable) : undefined;
     this.syncTransport = sync?.transport;
     this.serverAcks = this.sync && sync?.server !== undefined ? new ServerAcks(this.sync.core, sync.server, this.clock) : undefined;
   }
@@ -409,13 +409,22 @@ class EventualStoreImpl implements EventualStore {
       this.report(new ConcordError(why.code, `${why.message}; this update was not persisted`, why.details, { cause: why }));
       return;
     }
-    const append = this.storage.append(update);
+    // A store write's failure reaches its caller; nobody else awaits a remote or direct-Y.Doc update.
+    const append = this.appendTracked(update, origin !== this.localOrigin);
     tr.meta.set(APPEND, append);
     if (this.serverAcks && !isRemoteOrigin(origin)) {
       const atServer = this.serverAcks.track(append);
       atServer.catch(() => undefined); // a writer at level "server" awaits it; nobody else has to
       tr.meta.set(AT_SERVER, atServer);
     }
+  };
+
+  /**
+   * Appends `update` to storage, tracked as a pending write until it settles. `unawaited`: no
+   * caller awaits it (a remote or direct-Y.Doc update), so its failure goes to `onError`.
+   */
+  private appendTracked(update: Uint8Array, unawaited: boolean): Promise<void> {
+    const append = this.storage.append(update);
     // Appends made together share one promise: watch each promise once, for the whole batch.
     if (append !== this.latestAppend || this.batch === undefined) {
       this.latestAppend = append;
@@ -426,15 +435,23 @@ class EventualStoreImpl implements EventualStore {
       );
     }
     this.writes.add(this.batch);
-    // A store write's failure reaches its caller; nobody else awaits a remote or direct-Y.Doc update.
-    if (origin !== this.localOrigin) this.batch.unawaited = true;
-  };
+    if (unawaited) this.batch.unawaited = true;
+    return append;
+  }
 
   /** The ack of a write whose update went out with `append`: one promise per batch, not per write. */
   private ackOf(append: Promise<void>): Promise<WriteAck> {
     if (this.latestAck?.append !== append) this.latestAck = { append, ack: append.then(localAck) };
     return this.latestAck.ack;
   }
+
+  /**
+   * Persists an update from a peer that Yjs parked (missing dependencies): it emitted no `update`
+   * event, yet the peer will be told it is stored (acks) and it must survive a restart.
+   */
+  private readonly persistParked = (update: Uint8Array): void => {
+    if (this.storageOpen && !this.failure) void this.appendTracked(update, true);
+  };
 
   /** The sync driver's barrier: the latest append, while any append is still pending. */
   private readonly durable = (): Promise<void> | undefined => (this.writes.pending > 0 ? this.latestAppend : undefined);

@@ -156,9 +156,17 @@ export class SyncDriver {
       .finally(() => this.held--);
   };
 
+  /**
+   * Sends `batch`, except messages whose connection is gone: a batch held for durability may
+   * outlive the connection it was queued for, and the next connection's handshake resends
+   * everything it carried (see {@link OutboundMessage.epoch}).
+   */
   private send(batch: readonly OutboundMessage[]): void {
     if (this.stopped) return;
-    for (const { to, bytes } of batch) this.transport.send(to, bytes);
+    for (const { to, bytes, epoch } of batch) {
+      if (epoch !== undefined && this.core.link(to)?.epoch !== epoch) continue;
+      this.transport.send(to, bytes);
+    }
   }
 
   private scheduleTick(): void {

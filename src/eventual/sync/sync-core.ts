@@ -49,6 +49,14 @@ export interface SyncCoreOptions {
    * connection's messages in order and without loss (a WebSocket), never over a lossy one.
    */
   readonly acks?: "off" | "initiate" | "reply";
+  /**
+   * Called with an update from a peer that left content parked in Yjs (missing dependencies: in
+   * `doc.store.pendingStructs` / `pendingDs`). Parked content integrates only when what it depends
+   * on arrives, so it emits no doc `update` event now: a driver that persists what it acknowledges
+   * MUST persist `update` itself (as received; applying it again later is idempotent). Called
+   * synchronously, after the update was applied and before any ack for it is queued.
+   */
+  readonly onParked?: (update: Uint8Array, peer: PeerId) => void;
 }
 
 /** What the core knows of the current connection to a peer. A new one starts at every `peerUp`. */
@@ -89,6 +97,13 @@ interface Link {
 export interface OutboundMessage {
   readonly to: PeerId;
   readonly bytes: Uint8Array;
+  /**
+   * The connection (link epoch) it was queued for; `undefined` for a peer that is not up. A driver
+   * that holds messages (persist before send) MUST drop one whose connection is gone by the time
+   * it sends: on the next connection it would break the acks' message count, and that connection's
+   * handshake resends everything anyway.
+   */
+  readonly epoch: number | undefined;
 }
 
 /**
@@ -136,6 +151,7 @@ export class SyncCore {
   readonly #awarenessTimeoutTicks: number;
   readonly #maxMessageBytes: number;
   readonly #acks: "off" | "initiate" | "reply";
+  readonly #onParked: ((update: Uint8Array, peer: PeerId) => void) | undefined;
   /** Up peers and the origin used for their updates. */
   readonly #peers = new Map<PeerId, PeerOrigin>();
   /** The current connection to each up peer. */
@@ -161,6 +177,7 @@ export class SyncCore {
       throw new ConcordError("InvalidArgument", `SyncCore option acks must be "off", "initiate" or "reply", got ${String(acks)}`);
     }
     this.#acks = acks;
+    this.#onParked = options.onParked;
     this.#awareness = new AwarenessState(doc.clientID);
     doc.on("update", this.#onDocUpdate);
   }
@@ -182,7 +199,16 @@ export class SyncCore {
   peerUp(peer: PeerId): void {
     if (this.#destroyed) return;
     if (!this.#peers.has(peer)) this.#peers.set(peer, new PeerOrigin(peer));
-    const link: Link = { epoch: ++this.#epoch, greeted: false, helloSent: false, sent: 0, firstStep2: undefined, acked: 0, synced: false, received: 0 };
+    const link: Link = {
+      epoch: ++this.#epoch,
+      greeted: false,
+      helloSent: false,
+      sent: 0,
+      firstStep2: undefined,
+      acked: 0,
+      synced: false,
+      received: 0,
+    };
     this.#links.set(peer, link);
     if (this.#acks === "initiate") this.#hello(peer, link);
     this.#send(peer, this.#step1());
@@ -240,8 +266,9 @@ export class SyncCore {
         const error = this.#applyUpdate(m.update, origin ?? new PeerOrigin(peer));
         if (error === undefined && link !== undefined) {
           link.received++;
-          // Queued after the update was applied (and so appended): a persist-before-send driver
-          // releases this ack only once the update is durable.
+          // Queued after the update was applied and persisted (what integrated through the doc's
+          // update event, what Yjs parked through `onParked`): a persist-before-send driver
+          // releases the ack only once all of it is durable.
           if (link.greeted) this.#send(peer, encodeMessage({ type: "concord-ack", received: link.received }));
           if (m.type === "sync-step2" && !link.synced) {
             link.synced = true;
@@ -370,7 +397,14 @@ export class SyncCore {
 
   #applyUpdate(update: Uint8Array, origin: PeerOrigin): ConcordError | undefined {
     try {
+      const store = this.doc.store;
+      const parkedBefore = [store.pendingStructs?.update, store.pendingDs];
       Y.applyUpdate(this.doc, update, origin);
+      // Yjs replaces these whenever parked content changes; new parked content means part of this
+      // update is held in memory only.
+      const parkedAfter = [store.pendingStructs?.update, store.pendingDs];
+      const parkedMore = parkedAfter.some((p, i) => p != null && p !== parkedBefore[i]);
+      if (parkedMore) this.#onParked?.(update, origin.peer);
       return undefined;
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
@@ -407,8 +441,10 @@ export class SyncCore {
   }
 
   #send(to: PeerId, bytes: Uint8Array): void {
-    this.#outbox.push({ to, bytes });
+    this.#outbox.push({ to, bytes, epoch: this.#links.get(to)?.epoch });
   }
+
+
 
   /** Queues an update-bearing message, counting it on the peer's connection (for acks). */
   #sendUpdate(to: PeerId, bytes: Uint8Array, step2: boolean): void {
@@ -417,7 +453,7 @@ export class SyncCore {
       link.sent++;
       if (step2) link.firstStep2 ??= link.sent;
     }
-    this.#outbox.push({ to, bytes });
+    this.#outbox.push({ to, bytes, epoch: link?.epoch });
   }
 
   #linkChanged(peer: PeerId, link: Link): void {
