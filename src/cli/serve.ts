@@ -10,11 +10,13 @@ import { readFileSync } from "node:fs";
 import { isConcordError } from "../errors.js";
 import { loadAuthFile, type AuthConfig } from "../server/auth.js";
 import { parseFlags, UsageError } from "./flags.js";
-import { ServerLog, stderrLogSink } from "../server/log.js";
+import { DEFAULT_AUTH_TIMEOUT_MS } from "../server/admission.js";
+import { atLeast, LOG_LEVELS, ServerLog, stderrLogSink, type LogLevel } from "../server/log.js";
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_HOST,
   DEFAULT_IDLE_UNLOAD_MS,
+  DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_DOC_BYTES,
   DEFAULT_PORT,
@@ -27,10 +29,12 @@ export const SERVE_USAGE = `Usage: concord serve [--port ${DEFAULT_PORT}] [--hos
                      [--auth <file>] [--tls-cert <file> --tls-key <file>]
                      [--max-connections ${DEFAULT_MAX_CONNECTIONS}] [--max-doc-bytes ${DEFAULT_MAX_DOC_BYTES}]
                      [--idle-unload-ms ${DEFAULT_IDLE_UNLOAD_MS}] [--max-message-bytes ${DEFAULT_SERVER_MAX_MESSAGE_BYTES}]
+                     [--max-buffered-bytes ${DEFAULT_MAX_BUFFERED_BYTES}] [--auth-timeout-ms ${DEFAULT_AUTH_TIMEOUT_MS}] [--log-level info]
 
 Runs the sync server: stock y-websocket clients and Concord stores sync documents through it at
 ws://<host>:<port>/<document> (wss:// with TLS). GET /healthz and GET /metrics (Prometheus) on the
-same port. SIGINT or SIGTERM shuts it down gracefully (every document flushed to disk) and exits 0.
+same port. SIGINT or SIGTERM shuts it down gracefully (every document flushed to disk) and exits 0;
+SIGHUP re-reads the --auth file.
 
   --port <n>               TCP port, 0 to 65535 (0 picks a free one). Default ${DEFAULT_PORT}.
   --host <address>         interface to listen on. Default ${DEFAULT_HOST} (this machine only);
@@ -50,19 +54,28 @@ same port. SIGINT or SIGTERM shuts it down gracefully (every document flushed to
                            (it is flushed first). Default ${DEFAULT_IDLE_UNLOAD_MS}.
   --max-message-bytes <n>  largest WebSocket message accepted; a larger one closes its connection
                            with 1009. Default ${DEFAULT_SERVER_MAX_MESSAGE_BYTES} (10 MiB).
+  --max-buffered-bytes <n> bytes waiting to be sent to one connection past which it is closed with
+                           1013 as too slow a reader (it reconnects and resyncs). Default ${DEFAULT_MAX_BUFFERED_BYTES}.
+  --auth-timeout-ms <ms>   with --auth, how long a connection without ?token= has to send its
+                           token in a first message before it is closed with 4401. Default ${DEFAULT_AUTH_TIMEOUT_MS}.
+  --log-level <level>      least severe log entries written: debug, info, warn or error. Default info.
 
 The --auth file:
   { "tokens": {
       "<token>": { "docs": ["todos", "notes-*"], "access": "read-write" },
       "<other>": { "docs": ["*"], "access": "read-only" } } }
   Clients send their token in the URL: ws://host:port/<document>?token=<token> (Concord:
-  sync: { url, token }; y-websocket: params: { token }). "docs" lists the documents the token may
+  sync: { url, token }; y-websocket: params: { token }), or, to keep it out of URLs and access
+  logs, in a first concord-auth message (Concord: sync: { url, token, tokenIn: "message" }).
+  "docs" lists the documents the token may
   open; a trailing * matches every name starting with what precedes it ("*" alone: every document).
   "access" is "read-write" or "read-only": a read-only connection receives the document, its
   updates and presence (its own presence is relayed too), but each change it sends is answered
   "permission denied" (y-websocket auth message) and never applied. No or an unknown token: the
   connection is closed with 4401; a token not allowed the document: 4403 (clients stop retrying).
-  An unreadable or malformed file exits 2 naming the problem.
+  An unreadable or malformed file exits 2 naming the problem. SIGHUP re-reads the file: open
+  connections it no longer allows are closed (4401/4403), those whose access it changed are closed
+  with 1012 (they reconnect with the new access); a bad file is logged and changes nothing.
 
 Logs go to stderr, one JSON object per line (tokens are never logged).
 `;
@@ -78,6 +91,9 @@ const FLAGS = [
   "tls-key",
   "max-connections",
   "max-doc-bytes",
+  "auth-timeout-ms",
+  "max-buffered-bytes",
+  "log-level",
 ] as const;
 
 /** Runs `concord serve` with its arguments; resolves with the exit code once the server stopped. */
@@ -96,6 +112,13 @@ export async function serve(args: readonly string[]): Promise<number> {
   const maxMessageBytes = integerFlag(flags, "max-message-bytes", DEFAULT_SERVER_MAX_MESSAGE_BYTES, 1, 2 ** 32 - 1);
   const maxConnections = integerFlag(flags, "max-connections", DEFAULT_MAX_CONNECTIONS, 1, Number.MAX_SAFE_INTEGER);
   const maxDocBytes = integerFlag(flags, "max-doc-bytes", DEFAULT_MAX_DOC_BYTES, 1, Number.MAX_SAFE_INTEGER);
+  const maxBufferedBytes = integerFlag(flags, "max-buffered-bytes", DEFAULT_MAX_BUFFERED_BYTES, 1, Number.MAX_SAFE_INTEGER);
+  const authTimeoutMs = integerFlag(flags, "auth-timeout-ms", DEFAULT_AUTH_TIMEOUT_MS, 1, Number.MAX_SAFE_INTEGER);
+  const logLevel = flags.get("log-level") ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(logLevel)}`);
+  }
+  const sink = atLeast(logLevel as LogLevel, stderrLogSink);
   const authFile = flags.get("auth");
   let auth: AuthConfig | undefined;
   if (authFile !== undefined) {
@@ -129,9 +152,12 @@ export async function serve(args: readonly string[]): Promise<number> {
       maxMessageBytes,
       maxConnections,
       maxDocBytes,
-      ...(auth ? { auth } : {}),
+      // The path, not the parsed table: SIGHUP re-reads it.
+      ...(auth ? { auth: authFile } : {}),
+      authTimeoutMs,
+      maxBufferedBytes,
       ...(tls ? { tls } : {}),
-      onLog: stderrLogSink,
+      onLog: sink,
     });
   } catch (e) {
     process.off("SIGINT", handler);
@@ -145,10 +171,22 @@ export async function serve(args: readonly string[]): Promise<number> {
     `concord serve: listening on ${running.url} (data: ${dataDir})\n` +
       (auth === undefined
         ? "concord serve: open to anyone: no --auth, so whoever reaches this address can read and write every document\n"
-        : `concord serve: auth: ${Object.keys(auth.tokens).length} token(s) from ${authFile}; clients connect with ?token=<token>\n`),
+        : `concord serve: auth: ${Object.keys(auth.tokens).length} token(s) from ${authFile}; clients send ?token=<token> or a concord-auth first message; SIGHUP reloads the file\n`),
   );
 
-  const log = new ServerLog(stderrLogSink);
+  const log = new ServerLog(sink);
+  const onHangup = (): void => {
+    if (authFile === undefined) {
+      log.warn("serve.signal", { signal: "SIGHUP", action: "ignored: no --auth file to reload" });
+      return;
+    }
+    try {
+      running.reloadAuth(); // logs auth.reloaded
+    } catch (error) {
+      log.error("auth.reload_failed", { file: authFile, error, action: "kept the tokens in force" });
+    }
+  };
+  process.on("SIGHUP", onHangup);
   return new Promise<number>((resolve) => {
     let stopping = false;
     onSignal = (signal) => {

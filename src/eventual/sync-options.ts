@@ -8,14 +8,22 @@ import { asPeerId } from "../ids.js";
 import { webSocketClient, type WebSocketBackoffOptions, type WebSocketCloseInfo, type WebSocketConstructorLike } from "../net/websocket-client.js";
 import type { Rng } from "../rng.js";
 import { checkSyncOptions, type TransportSyncOptions } from "./sync-driver.js";
+import { encodeMessage } from "./sync/protocol.js";
 import type { SyncCoreOptions } from "./sync/sync-core.js";
 
 /** Sync with the server at `url`: `concord serve`, or any y-websocket server. */
 export interface UrlSyncOptions extends Omit<SyncCoreOptions, "acks"> {
   /** ws:// or wss:// URL of the server, e.g. `ws://localhost:4321`; the store's `doc` is appended as the room. */
   readonly url: string;
-  /** Sent as `?token=`, for servers started with `--auth`. */
+  /** The bearer token, for servers started with `--auth`. Sent as {@link tokenIn} says. */
   readonly token?: string;
+  /**
+   * How `token` travels. `"query"` (default): as `?token=` in the URL, which every y-websocket
+   * server reads. `"message"`: as the first WebSocket message (Concord's `concord-auth`
+   * extension), so the token never appears in URLs that proxies and access logs record; only a
+   * Concord server (`concord serve`) understands it.
+   */
+  readonly tokenIn?: "query" | "message";
   /** Milliseconds per core tick. Default 100. */
   readonly tickMs?: number;
   /** Reconnect backoff. Defaults 100 ms, 10 s, factor 2, jitter 0.5. */
@@ -39,18 +47,20 @@ export const SERVER_PEER = asPeerId("server");
  */
 export function resolveSync(sync: SyncOptions, doc: string, clock: Clock, rng: Rng | undefined): TransportSyncOptions {
   if (typeof sync === "object" && sync !== null && "url" in sync && sync.url !== undefined) {
-    const { url, token, backoff, WebSocket, onClose, ...core } = sync;
+    const { url, token, tokenIn, backoff, WebSocket, onClose, ...core } = sync;
     if (typeof url !== "string" || !/^wss?:\/\//.test(url)) {
       throw new ConcordError("InvalidArgument", `sync.url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
     }
     if ("transport" in sync) throw new ConcordError("InvalidArgument", "sync takes either a url or a transport, not both");
+    checkTokenIn(tokenIn, token);
     const room = `${url.replace(/\/+$/, "")}/${encodeURIComponent(doc)}`;
     const transport = webSocketClient({
       url: room,
       serverPeer: SERVER_PEER,
       clock,
       ...(rng ? { rng } : {}),
-      ...(token !== undefined ? { token } : {}),
+      ...(token !== undefined && tokenIn === "message" ? { firstFrame: encodeMessage({ type: "concord-auth", token }) } : {}),
+      ...(token !== undefined && tokenIn !== "message" ? { token } : {}),
       ...(backoff ? { backoff } : {}),
       ...(WebSocket ? { WebSocket } : {}),
       ...(onClose ? { onClose } : {}),
@@ -69,7 +79,18 @@ export function checkAnySyncOptions(sync: unknown): void {
       throw new ConcordError("InvalidArgument", `sync.url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
     }
     if ("transport" in sync) throw new ConcordError("InvalidArgument", "sync takes either a url or a transport, not both");
+    const { tokenIn, token } = sync as { tokenIn?: unknown; token?: unknown };
+    checkTokenIn(tokenIn, token);
     return;
   }
   checkSyncOptions(sync);
+}
+
+function checkTokenIn(tokenIn: unknown, token: unknown): void {
+  if (tokenIn !== undefined && tokenIn !== "query" && tokenIn !== "message") {
+    throw new ConcordError("InvalidArgument", `sync.tokenIn must be "query" or "message", got ${JSON.stringify(tokenIn)}`);
+  }
+  if (tokenIn === "message" && (typeof token !== "string" || token === "")) {
+    throw new ConcordError("InvalidArgument", `sync.tokenIn "message" needs sync.token, a non-empty string`);
+  }
 }

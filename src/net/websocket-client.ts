@@ -80,6 +80,11 @@ export interface WebSocketClientOptions {
   readonly url: string;
   /** Appended as ?token=... (URL-encoded; replaces a `token` already in the URL) when given. Non-empty. */
   readonly token?: string;
+  /**
+   * Sent as the FIRST frame of every connection, before `up` is fired (so before anything the
+   * receiver sends): e.g. credentials the server wants before anything else. Copied at creation.
+   */
+  readonly firstFrame?: Uint8Array;
   /** Our id (default: random from rng); the server appears as the peer `serverPeer` (default "server"). They must differ. */
   readonly self?: PeerId;
   readonly serverPeer?: PeerId;
@@ -174,6 +179,7 @@ export function webSocketClient(options: WebSocketClientOptions): WebSocketClien
 
 interface ResolvedOptions {
   readonly url: string;
+  readonly firstFrame: Uint8Array | undefined;
   readonly self: PeerId;
   readonly serverPeer: PeerId;
   readonly clock: Clock;
@@ -319,6 +325,8 @@ class WebSocketClient implements WebSocketClientTransport {
     conn.cancelStable = this.#o.clock.setTimer(this.#o.resetAfterMs, () => {
       if (conn === this.#current && !conn.ended) this.#attempts = 0;
     });
+    const first = this.#o.firstFrame;
+    if (first !== undefined) this.send(this.#server, first);
     // Sockets are only opened after `listen`, so there is always someone to tell.
     this.#events?.up(this.#server);
   }
@@ -407,7 +415,7 @@ function checkOptions(options: WebSocketClientOptions): ResolvedOptions {
   const bad = (message: string, option: string): ConcordError =>
     new ConcordError("InvalidArgument", `webSocketClient: ${message}`, { option });
   if (typeof options !== "object" || options === null) throw bad("options must be an object like { url }", "options");
-  const { url, token, self, serverPeer, clock, rng, backoff, WebSocket, onClose } = options;
+  const { url, token, firstFrame, self, serverPeer, clock, rng, backoff, WebSocket, onClose } = options;
 
   if (typeof url !== "string") throw bad(`url must be a ws:// or wss:// URL string, got ${describe(url)}`, "url");
   let parsed: URL;
@@ -425,6 +433,7 @@ function checkOptions(options: WebSocketClientOptions): ResolvedOptions {
     parsed.searchParams.set("token", token);
   }
 
+  if (firstFrame !== undefined && !(firstFrame instanceof Uint8Array)) throw bad(`firstFrame must be a Uint8Array, got ${describe(firstFrame)}`, "firstFrame");
   const isId = (v: unknown): v is string => typeof v === "string" && v !== "";
   if (self !== undefined && !isId(self)) throw bad(`self must be a non-empty string, got ${describe(self)}`, "self");
   if (serverPeer !== undefined && !isId(serverPeer)) throw bad(`serverPeer must be a non-empty string, got ${describe(serverPeer)}`, "serverPeer");
@@ -457,6 +466,7 @@ function checkOptions(options: WebSocketClientOptions): ResolvedOptions {
 
   return {
     url: parsed.toString(),
+    firstFrame: firstFrame?.slice(),
     self: selfId,
     serverPeer: serverId,
     clock: clock ?? systemClock,

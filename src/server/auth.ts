@@ -15,7 +15,8 @@
  *
  * - a token is any non-empty string; clients send it as the `token` query parameter
  *   (`ws://host:port/<doc>?token=...`, what Concord's `sync: { url, token }` and a stock
- *   `WebsocketProvider` with `params: { token }` send);
+ *   `WebsocketProvider` with `params: { token }` send), or in a first `concord-auth` message
+ *   (Concord's `sync: { url, token, tokenIn: "message" }`), which keeps it out of URLs;
  * - `docs` lists document names; one ending in `*` matches every name starting with what comes
  *   before it (`"notes-*"` matches `notes-a` and `notes-`, `"*"` matches every document); `*`
  *   anywhere else is an ordinary character;
@@ -23,8 +24,10 @@
  *   and presence, but its own changes are refused and never applied: see `write-gate.ts`).
  *
  * Unknown fields are refused (a misspelt `"acess"` must not silently grant the default).
- * Tokens are compared as whole strings; they are secrets: never logged.
+ * Tokens are secrets: never logged. A presented token is looked up by its SHA-256 digest, so the
+ * time a lookup takes says nothing about how much of a real token a guess got right.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ConcordError } from "../errors.js";
 
@@ -114,12 +117,28 @@ export function docMatches(pattern: string, doc: string): boolean {
   return pattern.endsWith("*") ? doc.startsWith(pattern.slice(0, -1)) : doc === pattern;
 }
 
+/** Grants by token digest, built once per config. */
+const digestIndexes = new WeakMap<AuthConfig, ReadonlyMap<string, TokenGrant>>();
+
+function digestOf(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
+function grantOf(config: AuthConfig, token: string): TokenGrant | undefined {
+  let index = digestIndexes.get(config);
+  if (index === undefined) {
+    index = new Map(Object.entries(config.tokens).map(([t, grant]) => [digestOf(t), grant]));
+    digestIndexes.set(config, index);
+  }
+  return index.get(digestOf(token));
+}
+
 /** Decides whether `token` (undefined: none sent) may open `doc`, and how. */
 export function authorize(config: AuthConfig, token: string | undefined, doc: string): AuthDecision {
   if (token === undefined || token.length === 0) {
-    return { kind: "unauthorized", reason: "unauthorized: no token (connect with ?token=...)" };
+    return { kind: "unauthorized", reason: "unauthorized: no token (connect with ?token=... or send a concord-auth message first)" };
   }
-  const grant = Object.prototype.hasOwnProperty.call(config.tokens, token) ? config.tokens[token] : undefined;
+  const grant = grantOf(config, token);
   if (grant === undefined) return { kind: "unauthorized", reason: "unauthorized: unknown token" };
   if (!grant.docs.some((pattern) => docMatches(pattern, doc))) {
     return { kind: "forbidden", reason: `forbidden: this token may not open ${JSON.stringify(doc)}` };

@@ -41,6 +41,19 @@ export const stderrLogSink: LogSink = (entry) => {
   process.stderr.write(`${formatLogLine(entry)}\n`);
 };
 
+const LEVEL_RANK: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** The levels, least severe first. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** `sink`, passed only entries at `level` or more severe (`"warn"`: warn and error). */
+export function atLeast(level: LogLevel, sink: LogSink): LogSink {
+  const min = LEVEL_RANK[level];
+  return (entry) => {
+    if (LEVEL_RANK[entry.level] >= min) sink(entry);
+  };
+}
+
 /** A sink that drops everything. */
 export const silentLogSink: LogSink = () => undefined;
 

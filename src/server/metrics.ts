@@ -58,6 +58,8 @@ export interface MetricsSnapshot {
   readonly persistSeconds: { readonly buckets: readonly number[]; readonly sum: number };
   readonly rejectedMessages: Readonly<Record<RejectReason, number>>;
   readonly rejectedConnections: Readonly<Record<ConnectionRejectReason, number>>;
+  /** Connections closed because they read too slowly (their unsent bytes passed `maxBufferedBytes`). */
+  readonly slowConsumers: number;
 }
 
 /** Upper bounds (seconds) of the persist-latency histogram's buckets; `+Inf` is implied. */
@@ -80,6 +82,7 @@ export class ServerMetrics {
   #persistSum = 0;
   readonly #rejectedMessages = zeroes(REJECT_REASONS);
   readonly #rejectedConnections = zeroes(CONNECTION_REJECT_REASONS);
+  #slowConsumers = 0;
 
   /** One WebSocket message of `bytes` bytes was received. */
   received(bytes: number): void {
@@ -108,6 +111,11 @@ export class ServerMetrics {
     this.#rejectedConnections[reason]++;
   }
 
+  /** A connection was closed for reading too slowly. */
+  slowConsumer(): void {
+    this.#slowConsumers++;
+  }
+
   snapshot(): MetricsSnapshot {
     return {
       messagesIn: this.#messagesIn,
@@ -118,6 +126,7 @@ export class ServerMetrics {
       persistSeconds: { buckets: [...this.#persistBuckets], sum: this.#persistSum },
       rejectedMessages: { ...this.#rejectedMessages },
       rejectedConnections: { ...this.#rejectedConnections },
+      slowConsumers: this.#slowConsumers,
     };
   }
 }
@@ -166,6 +175,12 @@ export function renderPrometheus(counters: MetricsSnapshot, gauges: MetricsGauge
     "counter",
     "Connections refused before joining a document, by reason.",
     byReason(counters.rejectedConnections),
+  );
+  metric(
+    "concord_slow_consumer_disconnects_total",
+    "counter",
+    "Connections closed (1013, they reconnect and resync) because the bytes waiting to be sent to them passed maxBufferedBytes.",
+    [["", counters.slowConsumers]],
   );
   return `${out.join("\n")}\n`;
 }

@@ -33,6 +33,8 @@ export const CloseCode = {
   goingAway: 1001,
   /** The document could not be opened or stopped (storage failure); clients may retry. */
   internalError: 1011,
+  /** The auth file was reloaded and gives this connection another access; clients reconnect to get it. */
+  serviceRestart: 1012,
   /** The server is at `maxConnections`; clients retry later (a transient refusal, like 503). */
   tryAgainLater: 1013,
   /** The client sent something the protocol does not allow; reconnecting would not help. */

@@ -13,8 +13,9 @@
  * it: the document and other connections are untouched.
  *
  * Security (each refusal is counted in `/metrics` and logged; tokens are never logged):
- * - `auth` (`auth.ts`): a table of tokens; the client sends its token as `?token=`. No or an unknown
- *   token: closed with 4401 `unauthorized: ...`; a token not allowed the document: 4403
+ * - `auth` (`auth.ts`, `admission.ts`): a table of tokens; the client sends its token as `?token=`
+ *   or in a first `concord-auth` message. No or an unknown token: closed with 4401
+ *   `unauthorized: ...`; a token not allowed the document: 4403
  *   `forbidden: ...` (clients in the 4400-4499 range stop retrying). A read-only token receives
  *   everything; its changes are answered "permission denied" and never applied (`write-gate.ts`).
  *   Without `auth` anyone who reaches the address can read and write every document.
@@ -23,10 +24,11 @@
  * - `maxDocBytes`: a client change that would take a document past it is refused, its connection
  *   closed with 4413 `document too large: ...`; the document and other connections are untouched.
  * - `maxMessageBytes`: a larger WebSocket message closes its connection with 1009.
+ * - `maxBufferedBytes`: a client reading slower than its room writes is closed with 1013 once that
+ *   much waits to be sent to it (it reconnects and resyncs), so one slow reader can't exhaust memory.
  * - `tls`: an `https` server; the URL is `wss://`.
  *
- * Not here yet: rate limits (per room and per connection), a token sent in the first message
- * instead of the URL, reloading the auth file without a restart.
+ * Not here yet: rate limits (per room and per connection).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
@@ -39,7 +41,8 @@ import { asPeerId } from "../ids.js";
 import { fileStorage } from "../storage/file-storage.js";
 import { MAX_DOC_ID_LENGTH } from "../storage/log-limits.js";
 import type { Persistence } from "../storage/storage.js";
-import { authorize, loadAuthFile, parseAuthConfig, tokenOf, type Access, type AuthConfig } from "./auth.js";
+import { Admission, DEFAULT_AUTH_TIMEOUT_MS, type AuthReload } from "./admission.js";
+import { loadAuthFile, parseAuthConfig, type Access, type AuthConfig } from "./auth.js";
 import { ServerLog, stderrLogSink, type LogSink } from "./log.js";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus, ServerMetrics, type MetricsSnapshot } from "./metrics.js";
 import { CloseCode, Rooms, type RoomInfo } from "./rooms.js";
@@ -59,6 +62,8 @@ export const DEFAULT_SERVER_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
 /** Default `maxDocBytes`: 64 MiB. */
 export const DEFAULT_MAX_DOC_BYTES = 64 * 1024 * 1024;
+/** Default `maxBufferedBytes`: 128 MiB. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024;
 /** Default `shutdownTimeoutMs`: 5 s. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
 
@@ -86,12 +91,21 @@ export interface ServerOptions {
   readonly shutdownTimeoutMs?: number;
   /**
    * Who may open which document: an {@link AuthConfig} (`{ tokens: { "<token>": { docs, access } } }`,
-   * format in `auth.ts`), or the path of a JSON file holding one (read once, at start). Clients send
-   * their token as `?token=`. Missing or unknown token: closed with 4401; token not allowed the
+   * format in `auth.ts`), or the path of a JSON file holding one (read at start and by
+   * {@link SyncServer.reloadAuth}). Clients send their token as `?token=` or in a first
+   * `concord-auth` message (see `admission.ts`). Missing or unknown token: closed with 4401; token not allowed the
    * document: 4403; `access: "read-only"`: the connection gets everything, its changes are answered
    * "permission denied" and never applied. Default: none, anyone may read and write everything.
    */
   readonly auth?: AuthConfig | string;
+  /**
+   * Bytes queued for one connection (not yet taken by its TCP socket) past which it is closed with
+   * 1013 as too slow a reader; it reconnects and resyncs. Must exceed the largest message the
+   * server sends (a document's sync step 2, up to `maxDocBytes`). Default 128 MiB.
+   */
+  readonly maxBufferedBytes?: number;
+  /** How long a connection without `?token=` may take to send its `concord-auth` message, in ms. Default 10 000. */
+  readonly authTimeoutMs?: number;
   /**
    * Most WebSocket connections in rooms at once (connections refused for their room name or token
    * don't count); one more is closed with 1013 "try again later" (clients retry with backoff).
@@ -132,6 +146,13 @@ export interface SyncServer {
   readonly port: number;
   stats(): ServerStats;
   /**
+   * Re-reads the auth file given as `auth` (the CLI does it on SIGHUP). Open connections the new
+   * table refuses are closed (4401/4403); those it gives another access are closed with 1012 so
+   * they reconnect with it. A bad file changes nothing.
+   * @throws ConcordError `InvalidArgument` without an auth file, or naming the file's problem.
+   */
+  reloadAuth(): AuthReload;
+  /**
    * Graceful shutdown: stops accepting connections, closes every connection with 1001 (going away)
    * and waits for it (frames already sent by clients are still persisted), closes every room's
    * store (flushing its storage), then the HTTP server. Rejects, after doing all of that, if a
@@ -149,6 +170,9 @@ interface ResolvedOptions {
   readonly maxMessageBytes: number;
   readonly shutdownTimeoutMs: number;
   readonly auth: AuthConfig | undefined;
+  readonly authFile: string | undefined;
+  readonly authTimeoutMs: number;
+  readonly maxBufferedBytes: number;
   readonly maxConnections: number;
   readonly maxDocBytes: number;
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
@@ -194,6 +218,10 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (!Number.isSafeInteger(maxDocBytes) || maxDocBytes < 1) throw invalid("maxDocBytes", maxDocBytes, "an integer >= 1");
   const auth =
     options.auth === undefined ? undefined : typeof options.auth === "string" ? loadAuthFile(options.auth) : parseAuthConfig(options.auth, "startServer: auth");
+  const authTimeoutMs = options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
+  if (!Number.isSafeInteger(authTimeoutMs) || authTimeoutMs < 1) throw invalid("authTimeoutMs", authTimeoutMs, "an integer >= 1");
+  const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  if (!Number.isSafeInteger(maxBufferedBytes) || maxBufferedBytes < 1) throw invalid("maxBufferedBytes", maxBufferedBytes, "an integer >= 1");
   const tls = options.tls;
   if (tls !== undefined) {
     const pem = (v: unknown): boolean => (typeof v === "string" && v.length > 0) || (Buffer.isBuffer(v) && v.length > 0);
@@ -213,6 +241,9 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     maxMessageBytes,
     shutdownTimeoutMs,
     auth,
+    authFile: typeof options.auth === "string" ? options.auth : undefined,
+    authTimeoutMs,
+    maxBufferedBytes,
     maxConnections,
     maxDocBytes,
     tls,
@@ -251,6 +282,7 @@ class SyncServerImpl implements SyncServer {
   readonly #log: ServerLog;
   readonly #metrics = new ServerMetrics();
   readonly #rooms: Rooms;
+  readonly #admission: Admission;
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #sockets = new Set<SocketConnection>();
@@ -272,6 +304,7 @@ class SyncServerImpl implements SyncServer {
       log: this.#log,
       metrics: this.#metrics,
     });
+    this.#admission = new Admission(options.auth, options.authFile, options.authTimeoutMs, options.clock, this.#log, this.#metrics);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
     if (options.tls === undefined) {
       this.#http = createHttpServer(onRequest);
@@ -325,6 +358,10 @@ class SyncServerImpl implements SyncServer {
       rooms: this.#rooms.rooms(),
       metrics: this.#metrics.snapshot(),
     };
+  }
+
+  reloadAuth(): AuthReload {
+    return this.#admission.reload();
   }
 
   close(): Promise<void> {
@@ -394,8 +431,9 @@ class SyncServerImpl implements SyncServer {
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
     const peer = asPeerId(`c${++this.#connectionSeq}`);
     const room = roomOf(req.url);
-    const connection = new SocketConnection(ws, peer, "doc" in room ? room.doc : undefined, this.#log, this.#metrics, () => {
+    const connection = new SocketConnection(ws, peer, "doc" in room ? room.doc : undefined, this.#log, this.#metrics, this.#options.maxBufferedBytes, () => {
       this.#sockets.delete(connection);
+      this.#admission.forget(connection);
       if (connection.admitted) this.#admitted--;
     });
     this.#sockets.add(connection);
@@ -423,16 +461,17 @@ class SyncServerImpl implements SyncServer {
       connection.close(CloseCode.protocolError, room.error);
       return;
     }
-    let access: Access = "read-write";
-    if (this.#options.auth !== undefined) {
-      const decision = authorize(this.#options.auth, tokenOf(req.url), room.doc);
-      if (decision.kind !== "allowed") {
-        this.#metrics.rejectedConnection(decision.kind);
-        this.#log.warn("conn.rejected", { doc: room.doc, conn: peer, reason: decision.kind, remote: req.socket.remoteAddress, message: decision.reason });
-        connection.close(decision.kind === "unauthorized" ? CloseCode.unauthorized : CloseCode.forbidden, decision.reason);
-        return;
-      }
-      access = decision.access;
+    this.#admission.check(connection, room.doc, req.url, req.socket.remoteAddress, (access) => this.#admit(connection, room.doc, access, req));
+  }
+
+  #admit(connection: SocketConnection, doc: string, access: Access, req: IncomingMessage): void {
+    const peer = connection.peer;
+    const room = { doc };
+    if (connection.isClosing) return; // closed while its token was awaited
+    if (this.#closing) {
+      this.#metrics.rejectedConnection("shutting_down");
+      connection.close(CloseCode.goingAway, "server shutting down");
+      return;
     }
     // Only connections about to join a room count: refused ones are closing already.
     if (this.#admitted >= this.#options.maxConnections) {

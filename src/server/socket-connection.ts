@@ -20,6 +20,8 @@ export class SocketConnection implements ClientConnection {
   /** Frames are dropped (the connection was refused or closed for a reason other than shutdown). */
   #dropping = false;
   #closeStarted = false;
+  /** Takes the next binary frame instead of the room (admission reading a token). */
+  #firstFrameTaker: ((bytes: Uint8Array) => void) | undefined;
   #closed = false;
   /** Counted against `maxConnections` (set by the server once it let the connection into a room). */
   admitted = false;
@@ -31,16 +33,47 @@ export class SocketConnection implements ClientConnection {
     private readonly doc: string | undefined,
     private readonly log: ServerLog,
     private readonly metrics: ServerMetrics,
+    /** Unsent bytes past which the connection is closed as too slow (see {@link send}). */
+    private readonly maxBufferedBytes: number,
     private readonly onGone: () => void,
   ) {}
 
+  /**
+   * Queues `bytes` on the socket. A client that reads slower than its room writes would make the
+   * server buffer without bound: once the bytes waiting for it pass `maxBufferedBytes`, it is closed
+   * with 1013 instead (it reconnects and resyncs by state vector, so it loses nothing).
+   */
   send(bytes: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
+    const buffered = this.ws.bufferedAmount;
+    if (buffered > 0 && buffered + bytes.byteLength > this.maxBufferedBytes) {
+      if (this.#closeStarted) return;
+      this.metrics.slowConsumer();
+      this.log.warn("conn.slow_consumer", { doc: this.doc, conn: this.peer, bufferedBytes: buffered, maxBufferedBytes: this.maxBufferedBytes });
+      this.close(CloseCode.tryAgainLater, `too slow: more than ${this.maxBufferedBytes} bytes waiting to be sent; reconnect`);
+      return;
+    }
     try {
       this.ws.send(bytes, { binary: true });
     } catch (error) {
       this.log.warn("conn.send_failed", { doc: this.doc, conn: this.peer, error });
     }
+  }
+
+  /** True once a close started (by either side). */
+  get isClosing(): boolean {
+    return this.#closeStarted || this.#closed;
+  }
+
+  /** The next binary frame goes to `take` (never to the room); later ones queue as usual. */
+  takeFirstFrame(take: (bytes: Uint8Array) => void): void {
+    this.#firstFrameTaker = take;
+  }
+
+  /** Runs `fn` once the socket closed (at once if it has). */
+  onClosed(fn: () => void): void {
+    if (this.#closed) fn();
+    else this.#closedWaiters.push(fn);
   }
 
   /** The room is opening: stop reading (TCP pushes back) until it is. */
@@ -71,7 +104,11 @@ export class SocketConnection implements ClientConnection {
       this.refuse("text_frame", new ConcordError("Protocol", "text frames are not part of the y-websocket protocol; send binary frames"));
       return;
     }
-    if (this.#member) this.#member.receive(bytes);
+    const taker = this.#firstFrameTaker;
+    if (taker !== undefined) {
+      this.#firstFrameTaker = undefined;
+      taker(bytes);
+    } else if (this.#member) this.#member.receive(bytes);
     else this.#pending.push(bytes);
   }
 

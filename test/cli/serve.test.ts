@@ -117,6 +117,24 @@ function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return within("the server to close the socket", new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString("utf8") }))));
 }
 
+/** Resolves once the server's stderr matches `pattern`. */
+function stderrMatching(served: Served, pattern: RegExp): Promise<void> {
+  return within(
+    `stderr matching ${pattern}`,
+    new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (pattern.test(served.stderr())) {
+          served.child.stderr!.off("data", check);
+          resolve();
+        }
+      };
+      // Registered after serve()'s own listener, so stderr() already holds the chunk.
+      served.child.stderr!.on("data", check);
+      check();
+    }),
+  );
+}
+
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
@@ -241,6 +259,8 @@ describe("concord serve", () => {
       [["--max-message-bytes", "0"], /--max-message-bytes must be an integer from 1/],
       [["--bogus", "1"], /unknown flag --bogus/],
       [["--port"], /--port needs a value/],
+      [["--log-level", "loud"], /--log-level must be one of debug, info, warn, error, got "loud"/],
+      [["--auth-timeout-ms", "0"], /--auth-timeout-ms must be an integer from 1/],
     ];
     for (const [args, message] of cases) {
       const out = await concord("serve", ...args);
@@ -248,6 +268,48 @@ describe("concord serve", () => {
       expect(out.stderr, args.join(" ")).toMatch(message);
       expect(out.stdout, args.join(" ")).toBe("");
     }
+  });
+
+  it("re-reads the --auth file on SIGHUP: closes what it no longer allows, keeps the old table when the file is bad", async () => {
+    const dir = tempDir();
+    const authFile = join(dir, "auth.json");
+    writeFileSync(authFile, JSON.stringify({ tokens: { w: { docs: ["todos"], access: "read-write" }, gone: { docs: ["todos"], access: "read-write" } } }));
+    const served = await serve("--port", "0", "--data", tempDir(), "--auth", authFile);
+    expect(served.stdout()).toContain("SIGHUP reloads the file");
+    const doomed = closeOf(new WebSocket(`${served.url}/todos?token=gone`));
+    const kept = connect(served.url, "todos", { params: { token: "w" } });
+    kept.doc.getMap("concord").set("k", 1);
+    const other = connect(served.url, "todos", { params: { token: "w" } });
+    await valueAt(other.doc, "k", 1); // both admitted and syncing
+
+    writeFileSync(authFile, JSON.stringify({ tokens: { w: { docs: ["todos"], access: "read-write" } } }));
+    served.child.kill("SIGHUP");
+    expect(await doomed).toMatchObject({ code: 4401, reason: "unauthorized: unknown token" });
+    await stderrMatching(served, /"event":"auth\.reloaded".*"tokens":1,"closed":1/);
+
+    writeFileSync(authFile, "{ broken");
+    served.child.kill("SIGHUP");
+    await stderrMatching(served, /"event":"auth\.reload_failed".*not valid JSON/);
+    // Still serving, with the table that was in force.
+    kept.doc.getMap("concord").set("k", 2);
+    await valueAt(other.doc, "k", 2);
+    served.child.kill("SIGTERM");
+    expect(await within("concord serve to exit", served.exited)).toEqual({ code: 0, signal: null });
+    expect(served.stderr()).not.toMatch(/"gone"|token=gone/);
+  });
+
+  it("writes only entries at --log-level or above", async () => {
+    const dir = tempDir();
+    const authFile = join(dir, "auth.json");
+    writeFileSync(authFile, JSON.stringify({ tokens: { w: { docs: ["todos"], access: "read-write" } } }));
+    const served = await serve("--port", "0", "--data", tempDir(), "--auth", authFile, "--log-level", "warn");
+    const client = connect(served.url, "todos", { params: { token: "w" } });
+    client.doc.getMap("concord").set("k", 1);
+    const watcher = connect(served.url, "todos", { params: { token: "w" } });
+    await valueAt(watcher.doc, "k", 1);
+    await closeOf(new WebSocket(`${served.url}/todos?token=nope`));
+    await stderrMatching(served, /"level":"warn","event":"conn\.rejected"/);
+    expect(served.stderr()).not.toMatch(/"level":"info"/);
   });
 
   it("fails with exit code 1 when the port is taken", async () => {

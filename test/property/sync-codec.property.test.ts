@@ -56,11 +56,12 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.constant<Message>({ type: "query-awareness" }),
   fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }).map((version): Message => ({ type: "concord-hello", version })),
   fc.maxSafeNat().map((received): Message => ({ type: "concord-ack", received })),
+  fc.string({ unit: "grapheme" }).map((token): Message => ({ type: "concord-auth", token })),
   fc
     .record({
       messageType: fc
         .oneof(fc.integer({ min: 4, max: 99 }), fc.integer({ min: 100, max: 1000 }), fc.integer({ min: 4, max: Number.MAX_SAFE_INTEGER }))
-        .filter((t) => t !== 100 && t !== 101), // Concord's own extensions decode as themselves
+        .filter((t) => t < 100 || t > 102), // Concord's own extensions decode as themselves
       payload: fc.uint8Array({ maxLength: 32 }),
     })
     .map(({ messageType, payload }): Message => ({ type: "unknown", messageType, payload })),

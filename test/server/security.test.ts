@@ -125,9 +125,10 @@ describe("auth", () => {
   });
 
   it("closes a missing or unknown token with 4401 and a token not allowed the document with 4403", async () => {
-    const { server, logs } = await start({ auth: AUTH });
+    // No token in the query: the server waits for a concord-auth first message (auth-message.test.ts).
+    const { server, logs } = await start({ auth: AUTH, authTimeoutMs: 50 });
     const cases: Array<[string, number, RegExp]> = [
-      ["/todos", 4401, /^unauthorized: /],
+      ["/todos", 4401, /^unauthorized: no token within 50 ms/],
       ["/todos?token=", 4401, /^unauthorized: /],
       ["/todos?token=nope", 4401, /^unauthorized: /],
       ["/todos?token=Writer", 4401, /^unauthorized: /],

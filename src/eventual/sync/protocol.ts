@@ -11,6 +11,7 @@
  * | 1 awareness | `varUint8Array awarenessUpdate` (format in {@link encodeAwarenessUpdate}) | `awareness` |
  * | 2 auth | `varUint 0` + `varString reason` | `auth-denied` |
  * | 3 query-awareness | (empty) | `query-awareness` |
+ * | 100 / 101 / 102 | `varUint version` / `varUint received` / `varString token` | `concord-hello` / `concord-ack` / `concord-auth` |
  * | any other | opaque rest of the frame | `unknown` |
  *
  * Types 4..99 are left to the upstream protocol and its well-known dialects (Hocuspocus uses
@@ -61,7 +62,12 @@ export type Message =
    */
   | { readonly type: "concord-ack"; readonly received: number }
   /**
-   * A message type this codec does not know (`messageType` is never 0..3, 100 or 101). Kept so that a relay can
+   * Concord extension: "here is my bearer token". Sent by a client as its FIRST frame, instead of
+   * `?token=` in the URL (which proxies and access logs may record), to a server that has auth on.
+   */
+  | { readonly type: "concord-auth"; readonly token: string }
+  /**
+   * A message type this codec does not know (`messageType` is never 0..3 or 100..102). Kept so that a relay can
    * round-trip it and a peer can ignore it, as stock y-websocket does.
    */
   | { readonly type: "unknown"; readonly messageType: number; readonly payload: Uint8Array };
@@ -82,7 +88,7 @@ const AUTH_PERMISSION_DENIED = 0;
 export const CONCORD_EXTENSION_MIN_TYPE = 100;
 
 /** Concord's extension message types. */
-export const ConcordMessageType = { hello: 100, ack: 101 } as const;
+export const ConcordMessageType = { hello: 100, ack: 101, auth: 102 } as const;
 
 /** The extension version this code speaks. */
 export const CONCORD_PROTOCOL_VERSION = 1;
@@ -132,6 +138,10 @@ export function encodeMessage(m: Message): Uint8Array {
     case "concord-ack":
       writeExtension(e, ConcordMessageType.ack, m.received);
       break;
+    case "concord-auth":
+      encoding.writeVarUint(e, ConcordMessageType.auth);
+      encoding.writeVarString(e, m.token);
+      break;
     case "unknown":
       if (!Number.isSafeInteger(m.messageType) || m.messageType <= MessageType.queryAwareness || isKnownExtension(m.messageType)) {
         throw new InvariantError(`an unknown message cannot have the message type ${m.messageType}`);
@@ -152,7 +162,7 @@ function writeExtension(e: encoding.Encoder, type: number, value: number): void 
 }
 
 function isKnownExtension(type: number): boolean {
-  return type === ConcordMessageType.hello || type === ConcordMessageType.ack;
+  return type === ConcordMessageType.hello || type === ConcordMessageType.ack || type === ConcordMessageType.auth;
 }
 
 function writeSync(e: encoding.Encoder, step: number, payload: Uint8Array): void {
@@ -199,6 +209,8 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
       }
       case ConcordMessageType.ack:
         return { type: "concord-ack", received: readSafeVarUint(d) };
+      case ConcordMessageType.auth:
+        return { type: "concord-auth", token: decoding.readVarString(d) };
       default:
         return { type: "unknown", messageType, payload: decoding.readTailAsUint8Array(d) };
     }

@@ -313,6 +313,7 @@ export class SyncCore {
       }
       case "auth-denied":
         return new ConcordError("Unauthorized", `peer ${peer} denied access: ${m.reason}`, { peer, reason: m.reason });
+      case "concord-auth": // the server's admission consumes it before the room; a late one means nothing
       case "unknown":
         return undefined;
       default:

@@ -66,7 +66,8 @@ describe("encodeMessage / decodeMessage", () => {
     ],
     ["auth denied", { type: "auth-denied", reason: "no" }, bytes(2, 0, 2, 0x6e, 0x6f)],
     ["query awareness", { type: "query-awareness" }, bytes(3)],
-    ["an extension", { type: "unknown", messageType: 102, payload: bytes(9, 8) }, bytes(102, 9, 8)],
+    ["an extension", { type: "unknown", messageType: 103, payload: bytes(9, 8) }, bytes(103, 9, 8)],
+    ["a concord-auth token", { type: "concord-auth", token: "no" }, bytes(102, 2, 0x6e, 0x6f)],
     ["an unknown type above 127", { type: "unknown", messageType: 200, payload: bytes() }, bytes(0xc8, 0x01)],
   ];
 

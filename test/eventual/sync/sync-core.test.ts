@@ -381,7 +381,7 @@ describe("SyncCore input validation", () => {
     const net = new Net([A, B]);
     net.link(A, B);
     net.flush();
-    for (const messageType of [4, 99, 102, 250]) {
+    for (const messageType of [4, 99, 103, 250]) {
       expect(net.core(A).receive(B, encodeMessage({ type: "unknown", messageType, payload: new Uint8Array([1, 2]) }))).toBeUndefined();
     }
     expect(net.core(A).takeOutbox()).toEqual([]);
