@@ -1,6 +1,7 @@
 /**
- * The {@link DocStorage} every adapter hands out: an in-memory image of one document's log in front
- * of a {@link LogSink} that makes it durable, with group commit and a single writer.
+ * The {@link DocStorage} every adapter hands out: one document's log in front of a {@link LogSink}
+ * that makes it durable, with group commit and a single writer. It holds no copy of what is
+ * stored: only counters, and records until they are durable (`load` reads through the sink).
  *
  * Adapters differ only in recovery (reading what is stored) and in their sink (how a batch of
  * records or a snapshot becomes durable); ordering, batching, limits and failure handling live here
@@ -29,6 +30,12 @@ export interface LogSink {
    * passed to {@link append}. A crash at any point MUST leave either the old state or the new one.
    */
   compact(snapshot: Uint8Array): Promise<void>;
+  /**
+   * Reads back what the previous calls made durable (the latest snapshot and the records after
+   * it). May return arrays the sink keeps (the caller copies). Rejects with `Corrupt` for damaged
+   * bytes, `Io` when the device refuses.
+   */
+  load(): Promise<StoredLog>;
 }
 
 /**
@@ -44,7 +51,10 @@ export type CommitSchedule = "always" | { readonly maxDelayMs: number; readonly 
 export interface DocLogOptions {
   /** Names the log in errors, e.g. `file storage ./data, doc "todos"`. */
   readonly label: string;
-  /** What recovery found: the durable state. Arrays are kept, never mutated. */
+  /**
+   * What recovery found: the durable state. Kept (never mutated) only to answer the first `load`
+   * if nothing was appended or compacted before it, then released.
+   */
   readonly recovered: StoredLog;
   readonly sink: LogSink;
   readonly limits: LogLimits;
@@ -54,9 +64,11 @@ export interface DocLogOptions {
 /**
  * A {@link DocStorage} over `options.sink`, starting from `options.recovered`.
  *
- * Guarantees on top of the contract: `load()` answers from memory (the image holds the snapshot
- * and the records since it, durable or pending: memory cost is the log's size, bounded by
- * compaction); appends and snapshots are copied in and `load()` copies out; after a sink failure
+ * Guarantees on top of the contract: memory holds only records not yet durable (the stored log
+ * lives in the sink alone); `load()` makes every earlier append and compaction durable, then reads
+ * through the sink between two writes (the first `load()` after open, with nothing written
+ * before it, answers from `recovered`); appends and snapshots are copied in and `load()` copies
+ * out; after a sink failure
  * every pending append, flush and compaction rejects with that `Io` error and the log refuses
  * further calls with `Closed` whose message gives the failure.
  */
@@ -64,16 +76,16 @@ export function openDocLog(options: DocLogOptions): DocStorage {
   return new DocLog(options);
 }
 
-interface Deferred {
-  readonly promise: Promise<void>;
-  readonly resolve: () => void;
+interface Deferred<T = void> {
+  readonly promise: Promise<T>;
+  readonly resolve: (value: T) => void;
   readonly reject: (e: unknown) => void;
 }
 
-function deferred(): Deferred {
-  let resolve!: () => void;
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
   let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
+  const promise = new Promise<T>((res, rej) => {
     resolve = res;
     reject = rej;
   });
@@ -106,9 +118,13 @@ class DocLog implements DocStorage {
   readonly #limits: LogLimits;
   readonly #schedule: CommitSchedule;
 
-  #snapshot: Uint8Array | undefined;
-  #records: Uint8Array[];
+  /** Released by the first `load`, append or compaction. */
+  #recovered: StoredLog | undefined;
+  #recordCount = 0;
   #recordBytes = 0;
+  #snapshotBytes = 0;
+  /** Loads whose predecessors are durable, waiting for the writer to read between two writes. */
+  readonly #reads: Deferred<StoredLog>[] = [];
 
   #pending: AppendGroup[] = [];
   #inFlight: AppendGroup[] = [];
@@ -134,14 +150,26 @@ class DocLog implements DocStorage {
     this.#limits = options.limits;
     this.maxRecordBytes = options.limits.maxRecordBytes;
     this.#schedule = options.schedule;
-    this.#snapshot = options.recovered.snapshot;
-    this.#records = [...options.recovered.records];
-    for (const r of this.#records) this.#recordBytes += r.length;
+    const { snapshot, records } = options.recovered;
+    this.#recovered = options.recovered;
+    this.#snapshotBytes = snapshot?.length ?? 0;
+    this.#recordCount = records.length;
+    for (const r of records) this.#recordBytes += r.length;
   }
 
   load(): Promise<StoredLog> {
     if (this.#refusal) return Promise.reject(this.#refusal);
-    return Promise.resolve({ snapshot: this.#snapshot && copyBytes(this.#snapshot), records: this.#records.map(copyBytes) });
+    const recovered = this.#recovered;
+    this.#recovered = undefined;
+    if (recovered !== undefined) return Promise.resolve(copyLog(recovered));
+    // Everything accepted before this call is durable once both settle; then read, between writes.
+    return Promise.all([this.flush(), this.#lastCompaction]).then(() => {
+      if (this.#refusal && this.#failed) return Promise.reject(this.#refusal);
+      const read = deferred<StoredLog>();
+      this.#reads.push(read);
+      this.#kick();
+      return read.promise.then(copyLog);
+    });
   }
 
   append(record: Uint8Array): Promise<void> {
@@ -149,7 +177,8 @@ class DocLog implements DocStorage {
     const argumentError = bytesError(record, "record", this.#label) ?? sizeError(this.#limits, record, "record", this.#label);
     if (argumentError) return Promise.reject(argumentError);
     const copy = copyBytes(record);
-    this.#records.push(copy);
+    this.#recovered = undefined;
+    this.#recordCount++;
     this.#recordBytes += copy.length;
     let group = this.#pending[this.#pending.length - 1];
     if (group === undefined || group.epoch !== this.#epoch) {
@@ -168,8 +197,9 @@ class DocLog implements DocStorage {
     const argumentError = bytesError(snapshot, "snapshot", this.#label) ?? sizeError(this.#limits, snapshot, "snapshot", this.#label);
     if (argumentError) return Promise.reject(argumentError);
     const copy = copyBytes(snapshot);
-    this.#snapshot = copy;
-    this.#records = [];
+    this.#recovered = undefined;
+    this.#snapshotBytes = copy.length;
+    this.#recordCount = 0;
     this.#recordBytes = 0;
     const done = deferred();
     this.#compactions.push({ snapshot: copy, epoch: ++this.#epoch, done });
@@ -179,14 +209,14 @@ class DocLog implements DocStorage {
   }
 
   shouldCompact(): boolean {
-    return compactionDue(this.#limits, this.#recordBytes, this.#snapshot?.length ?? 0);
+    return compactionDue(this.#limits, this.#recordBytes, this.#snapshotBytes);
   }
 
   stats(): LogStats {
     return {
-      records: this.#records.length,
+      records: this.#recordCount,
       recordBytes: this.#recordBytes,
-      snapshotBytes: this.#snapshot?.length ?? 0,
+      snapshotBytes: this.#snapshotBytes,
       pending: this.#pendingRecords + this.#inFlightRecords,
     };
   }
@@ -237,7 +267,7 @@ class DocLog implements DocStorage {
         });
       }
     }
-    const work = this.#compactions.length > 0 || (this.#flushDue && this.#pending.length > 0);
+    const work = this.#reads.length > 0 || this.#compactions.length > 0 || (this.#flushDue && this.#pending.length > 0);
     if (work && !this.#writing) {
       this.#writing = true;
       // Starting on a later microtask lets appends made in the same synchronous run share the write.
@@ -249,8 +279,17 @@ class DocLog implements DocStorage {
   async #write(): Promise<void> {
     try {
       while (!this.#failed) {
+        const read = this.#reads[0];
         const compaction = this.#compactions[0];
-        if (compaction) {
+        if (read) {
+          // Its predecessors are durable already (see `load`): read before writing anything newer.
+          try {
+            read.resolve(await this.#sink.load());
+          } catch (e) {
+            read.reject(e); // a failed read breaks nothing that is stored
+          }
+          this.#reads.shift();
+        } else if (compaction) {
           const before = this.#takePending((p) => p.epoch < compaction.epoch);
           if (before.length > 0) {
             await this.#writeBatch(before);
@@ -307,6 +346,7 @@ class DocLog implements DocStorage {
       : new ConcordError("Io", `${this.#label}: a write failed: ${messageOf(cause)}`, {}, { cause });
     this.#refusal = new ConcordError("Closed", `${this.#label} is closed after an I/O failure: ${io.message}`, {}, { cause: io });
     const settled = [...this.#inFlight, ...this.#pending, ...this.#compactions];
+    for (const read of this.#reads.splice(0)) read.reject(this.#refusal);
     this.#inFlight = [];
     this.#pending = [];
     this.#inFlightRecords = 0;
@@ -319,6 +359,10 @@ class DocLog implements DocStorage {
 function bytesError(bytes: unknown, what: string, where: string): ConcordError | undefined {
   if (bytes instanceof Uint8Array) return undefined;
   return new ConcordError("InvalidArgument", `${where}: a ${what} must be a Uint8Array, got ${typeof bytes}`);
+}
+
+function copyLog(log: StoredLog): StoredLog {
+  return { snapshot: log.snapshot && copyBytes(log.snapshot), records: log.records.map(copyBytes) };
 }
 
 /** A fresh array with the same bytes (`Buffer#slice` would return a view, hence not `slice`). */

@@ -81,6 +81,37 @@ export async function recoverFolder(fs: FileSystem, folder: string, maxRecordByt
   return { log: { snapshot, records }, snapshotGen, logGens };
 }
 
+/**
+ * Reads a folder that this process's storage wrote and {@link recoverFolder} recovered: snapshot
+ * `snapshotGen` (0: none) and the logs `logGens`, which MUST end in complete records (nothing is
+ * being written to them).
+ * @throws ConcordError `Corrupt` for any damage, a torn tail included; `Io` from `fs`.
+ */
+export async function readFolder(
+  fs: FileSystem,
+  folder: string,
+  snapshotGen: number,
+  logGens: readonly number[],
+  maxRecordBytes: number,
+): Promise<StoredLog> {
+  const snapshot = snapshotGen > 0 ? await readSnapshot(fs, joinPath(folder, logFileName("snap", snapshotGen)), maxRecordBytes) : undefined;
+  const records: Uint8Array[] = [];
+  for (const gen of logGens) {
+    const path = joinPath(folder, logFileName("log", gen));
+    const scanned = scanRecords((await fs.read(path)) ?? new Uint8Array(0), path, { maxRecordBytes });
+    if (scanned.tornTail) {
+      throw new ConcordError(
+        "Corrupt",
+        `${path}: the log ends in an incomplete record at byte ${scanned.validLength} although nothing is writing to it; ` +
+          "another process may be using this data folder",
+        { file: path, offset: scanned.validLength },
+      );
+    }
+    for (const r of scanned.records) records.push(r);
+  }
+  return { snapshot, records };
+}
+
 async function readSnapshot(fs: FileSystem, path: string, maxRecordBytes: number): Promise<Uint8Array> {
   const bytes = (await fs.read(path)) ?? new Uint8Array(0);
   const scanned = scanRecords(bytes, path, { maxRecordBytes });

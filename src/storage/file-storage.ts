@@ -9,11 +9,11 @@ import { ConcordError, invariant } from "../errors.js";
 import type { DocId } from "../ids.js";
 import { openDocLog, type LogSink } from "./doc-log.js";
 import { docFolderName, joinPath, logFileName, MAX_GENERATION, parentPath } from "./file-layout.js";
-import { recoverFolder } from "./file-log-recovery.js";
+import { readFolder, recoverFolder } from "./file-log-recovery.js";
 import type { FileSystem } from "./fs.js";
 import { checkDocId, resolveLogLimits, type LogLimitOptions } from "./log-limits.js";
 import { encodeRecord, encodeRecords } from "./record.js";
-import type { DocStorage, Persistence } from "./storage.js";
+import type { DocStorage, Persistence, StoredLog } from "./storage.js";
 
 /**
  * When appended records are fsynced.
@@ -92,7 +92,7 @@ export function fileStorage(dir: string, options: FileStorageOptions = {}): Pers
       const folder = joinPath(dir, docFolderName(doc));
       const fs = await rootReady();
       const recovered = await recoverFolder(fs, folder, limits.maxRecordBytes);
-      const sink = new FileLogSink(fs, folder, recovered.snapshotGen, recovered.logGens);
+      const sink = new FileLogSink(fs, folder, recovered.snapshotGen, recovered.logGens, limits.maxRecordBytes);
       return openDocLog({
         label: `file storage ${dir}, doc ${JSON.stringify(doc)}`,
         recovered: recovered.log,
@@ -114,7 +114,13 @@ class FileLogSink implements LogSink {
   /** The log that receives appends: the newest one. */
   #activeGen: number;
 
-  constructor(fs: FileSystem, folder: string, snapshotGen: number, logGens: readonly number[]) {
+  constructor(
+    fs: FileSystem,
+    folder: string,
+    snapshotGen: number,
+    logGens: readonly number[],
+    private readonly maxRecordBytes: number,
+  ) {
     const activeGen = logGens[logGens.length - 1];
     invariant(activeGen !== undefined, `${folder}: recovery left no log to append to`);
     this.#fs = fs;
@@ -132,6 +138,10 @@ class FileLogSink implements LogSink {
     const path = this.#path("log", this.#activeGen);
     await this.#fs.append(path, encodeRecords(records));
     await this.#fs.sync(path);
+  }
+
+  load(): Promise<StoredLog> {
+    return readFolder(this.#fs, this.#folder, this.#snapshotGen, this.#logGens, this.maxRecordBytes);
   }
 
   async compact(snapshot: Uint8Array): Promise<void> {

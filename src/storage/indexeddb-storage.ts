@@ -11,7 +11,7 @@ import { ConcordError } from "../errors.js";
 import type { DocId } from "../ids.js";
 import { openDocLog } from "./doc-log.js";
 import { checkDocId, resolveLogLimits, type LogLimitOptions } from "./log-limits.js";
-import type { DocStorage, Persistence } from "./storage.js";
+import type { DocStorage, Persistence, StoredLog } from "./storage.js";
 
 /** Options of {@link indexedDbStorage}. */
 export interface IndexedDbStorageOptions extends LogLimitOptions {
@@ -60,27 +60,32 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Persist
       const docKeys = IDBKeyRange.bound([doc], [doc, []]);
       const logKeys = IDBKeyRange.bound([doc, "log"], [doc, "log", []]);
 
-      const [keys, values] = await transaction(label, "read", () =>
-        db("readonly", (os) => Promise.all([promisifyRequest(os.getAllKeys(docKeys)), promisifyRequest(os.getAll(docKeys))])),
-      );
-      let snapshot: Uint8Array | undefined;
-      const records: Uint8Array[] = [];
-      let nextSeq = 0;
-      keys.forEach((key, i) => {
-        const where = { label, key };
-        if (isSnapKey(key, doc)) {
-          snapshot = bytesOf(values[i], where);
-        } else if (isLogKey(key, doc)) {
-          records.push(bytesOf(values[i], where));
-          nextSeq = key[2] + 1;
-        } else {
-          throw corrupt(where, "is not a key this storage writes");
-        }
-      });
+      let lastSeq = -1;
+      const read = async (): Promise<StoredLog> => {
+        const [keys, values] = await transaction(label, "read", () =>
+          db("readonly", (os) => Promise.all([promisifyRequest(os.getAllKeys(docKeys)), promisifyRequest(os.getAll(docKeys))])),
+        );
+        let snapshot: Uint8Array | undefined;
+        const records: Uint8Array[] = [];
+        keys.forEach((key, i) => {
+          const where = { label, key };
+          if (isSnapKey(key, doc)) {
+            snapshot = bytesOf(values[i], where);
+          } else if (isLogKey(key, doc)) {
+            records.push(bytesOf(values[i], where));
+            lastSeq = Math.max(lastSeq, key[2]);
+          } else {
+            throw corrupt(where, "is not a key this storage writes");
+          }
+        });
+        return { snapshot, records };
+      };
+      const recovered = await read();
+      let nextSeq = lastSeq + 1;
 
       return openDocLog({
         label,
-        recovered: { snapshot, records },
+        recovered,
         sink: {
           append: (batch) =>
             transaction(label, "append", () =>
@@ -99,6 +104,7 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Persist
                 return promisifyRequest(os.transaction);
               }),
             ),
+          load: read,
         },
         limits,
         schedule: "always",

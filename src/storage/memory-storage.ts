@@ -44,6 +44,9 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Persistence {
             durable.snapshot = snapshot;
             durable.records = [];
           },
+          async load() {
+            return { snapshot: durable.snapshot, records: durable.records };
+          },
         },
         limits,
         schedule: "always",

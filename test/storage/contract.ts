@@ -214,6 +214,31 @@ export function describeStorageContract(name: string, make: () => Promise<Storag
       expect(s.shouldCompact()).toBe(true);
     });
 
+    it("load includes every append and compaction made before it, durable or not, while writes go on", async () => {
+      const s = await openDoc();
+      const all: string[] = [];
+      const loads: Array<{ upTo: number; log: Promise<StoredLog> }> = [];
+      const acks: Promise<void>[] = [];
+      for (let i = 0; i < 30; i++) {
+        all.push(`r${i}`);
+        acks.push(s.append(bytes(`r${i}`))); // not awaited: loads overlap pending and in-flight writes
+        if (i % 4 === 0) loads.push({ upTo: i + 1, log: s.load() });
+      }
+      for (const { upTo, log } of loads) {
+        const got = texts(await log);
+        expect(got.slice(0, upTo)).toEqual(all.slice(0, upTo)); // everything before the call...
+        expect(all.slice(0, got.length)).toEqual(got); // ...and only a prefix of what came after
+      }
+      await Promise.all(acks);
+      const compacted = s.compact(bytes("snap"));
+      const after = s.append(bytes("after"));
+      const log = await s.load();
+      expect(snapText(log)).toBe("snap");
+      expect(texts(log)).toEqual(["after"]);
+      await Promise.all([compacted, after]);
+      expect(s.stats()).toMatchObject({ records: 1, recordBytes: 5, snapshotBytes: 4, pending: 0 });
+    });
+
     it("copies bytes in and out: callers can't change what is stored", async () => {
       const s = await openDoc();
       const record = bytes("original");
