@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   "eventual-local": () => import("./eventual-local.js"),
   sync: () => import("./sync.js"),
   "retained-heap": () => import("./retained-heap.js"),
+  "raft-core": () => import("./raft-core.js"),
 };
 
 const names = process.argv.slice(2);
