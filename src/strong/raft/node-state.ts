@@ -3,6 +3,7 @@
  * modules (which are free functions over it). Roles are a tagged union (STYLE.md section 5):
  * leader-only state exists only inside the `leader` role.
  */
+import type { LeaderLease } from "./lease.js";
 import type { Message } from "./messages.js";
 import { isVoter, type ConfTracker } from "./membership.js";
 import type { Progress } from "./progress.js";
@@ -24,6 +25,8 @@ export interface LeaderState {
   readonly progress: Map<NodeId, Progress>;
   /** Reads waiting for a heartbeat round (safe mode). */
   readonly reads: ReadOnlyQueue;
+  /** The lease of `readOnly: "lease"` (thesis 6.4.1). */
+  readonly lease: LeaderLease;
   /** Reads that arrived before an entry of this term was committed. */
   deferredReads: DeferredRead[];
   /** Target of a leadership transfer under way (thesis 3.10), or null. */

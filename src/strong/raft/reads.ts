@@ -45,8 +45,9 @@ function leaderReads(node: RaftNode, leader: LeaderState, requests: readonly Def
     leader.deferredReads = leader.deferredReads.concat(requests);
     return;
   }
-  // A transfer lets another server win an election inside our lease: confirm with a round instead.
-  if (node.cfg.readOnly === "lease" && leader.transferee === null) {
+  // A transfer lets another server win an election inside our lease: confirm with a round instead;
+  // so does a lease no quorum-answered round backs (yet, or any more).
+  if (node.cfg.readOnly === "lease" && leader.transferee === null && leader.lease.valid(node.id, node.conf.current().voters, node.cfg.electionTicks)) {
     for (const r of requests) answerRead(node, r.requester, node.log.committed, r.context);
     return;
   }
@@ -57,7 +58,16 @@ function leaderReads(node: RaftNode, leader: LeaderState, requests: readonly Def
   }
   leader.reads.ack(node.id, seq);
   releaseConfirmed(node, leader);
-  if (leader.reads.size > 0) bcastHeartbeat(node, leader, seq);
+  if (leader.reads.size > 0) heartbeatRound(node, leader, seq);
+}
+
+/**
+ * Broadcasts a heartbeat round with sequence `seq` (a fresh one: never reuse a sequence, or a late
+ * answer to an earlier round would pass for an answer to this one), noting its send tick for the lease.
+ */
+export function heartbeatRound(node: RaftNode, leader: LeaderState, seq: number): void {
+  leader.lease.sent(seq);
+  bcastHeartbeat(node, leader, seq);
 }
 
 /** The leader just committed an entry of its term: deferred reads go ahead. */
@@ -70,9 +80,10 @@ export function releaseDeferredReads(node: RaftNode, leader: LeaderState): void 
 
 /** `from` answered a heartbeat whose context was `context`. */
 export function leaderHeartbeatAck(node: RaftNode, leader: LeaderState, from: NodeId, context: Uint8Array | null): void {
-  if (leader.reads.size === 0) return;
   const seq = decodeReadContext(context);
   if (seq === null) return;
+  leader.lease.acked(from, seq);
+  if (leader.reads.size === 0) return;
   leader.reads.ack(from, seq);
   releaseConfirmed(node, leader);
 }

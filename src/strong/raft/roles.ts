@@ -3,6 +3,7 @@
  * `becomeX` resets what the new role must not inherit; leader-only state lives in the leader role
  * and vanishes with it (pending reads, transfer, progress).
  */
+import { LeaderLease } from "./lease.js";
 import { invariant } from "../../errors.js";
 import { appendAsLeader, syncProgressWithConf } from "./leader-log.js";
 import { resetRandomizedElectionTimeout, type LeaderState, type RaftNode } from "./node-state.js";
@@ -55,6 +56,7 @@ export function becomeLeader(node: RaftNode): void {
   const leader: LeaderState = {
     progress: new Map(),
     reads: new ReadOnlyQueue(),
+    lease: new LeaderLease(),
     deferredReads: [],
     transferee: null,
     uncommittedBytes: 0,

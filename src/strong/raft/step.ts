@@ -33,7 +33,11 @@ export function step(node: RaftNode, m: Message): void {
   if (m.term === 0) return;
   if (m.term > node.term) {
     if (m.type === "vote" || m.type === "pre-vote") {
-      const inLease = node.cfg.checkQuorum && node.leader !== null && node.electionElapsed < node.cfg.electionTicks;
+      // Heard from a leader within an election timeout: its lease (check-quorum) holds for votes;
+      // pre-votes are refused then whatever the options (thesis 9.6: a rejoining server can't
+      // pre-win while the others hear a leader).
+      const inLease =
+        (node.cfg.checkQuorum || m.type === "pre-vote") && node.leader !== null && node.electionElapsed < node.cfg.electionTicks;
       if (inLease && !m.transfer) return;
     }
     if (m.type === "pre-vote" || (m.type === "pre-vote-resp" && !m.reject)) {

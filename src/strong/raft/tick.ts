@@ -4,6 +4,7 @@
  * election timeout, checks that a quorum of voters was heard from (check-quorum, thesis 6.2) and
  * abandons a leadership transfer that did not complete (thesis 3.10).
  */
+import { heartbeatRound } from "./reads.js";
 import { assertNever } from "../../errors.js";
 import { hup } from "./election.js";
 import { promotable, type LeaderState, type RaftNode } from "./node-state.js";
@@ -37,6 +38,7 @@ function tickElection(node: RaftNode): void {
 }
 
 function tickHeartbeat(node: RaftNode, leader: LeaderState): void {
+  leader.lease.tick();
   node.heartbeatElapsed++;
   node.electionElapsed++;
   if (node.electionElapsed >= node.cfg.electionTicks) {
@@ -53,6 +55,8 @@ function tickHeartbeat(node: RaftNode, leader: LeaderState): void {
   }
   if (node.heartbeatElapsed >= node.cfg.heartbeatTicks) {
     node.heartbeatElapsed = 0;
-    bcastHeartbeat(node, leader, leader.reads.lastSeq());
+    // Lease mode: every round renews the lease, so each needs its own sequence and send tick.
+    if (node.cfg.readOnly === "lease") heartbeatRound(node, leader, ++node.readSeq);
+    else bcastHeartbeat(node, leader, leader.reads.lastSeq());
   }
 }

@@ -140,14 +140,18 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("snapshot" as const), at: fc.option(node, { nil: null }), keep: fc.nat({ max: 4 }) }) },
 );
 
-const tuning: fc.Arbitrary<RaftTuning> = fc.record({
-  preVote: fc.constantFrom(true, true, true, false),
-  checkQuorum: fc.constantFrom(true, true, true, false),
-  heartbeatTicks: fc.integer({ min: 1, max: 3 }),
-  maxMessageBytes: fc.constantFrom(1, 16, 32, 128, 1 << 20),
-  maxInflightMessages: fc.constantFrom(1, 2, 4, 256),
-  snapshotChunkBytes: fc.constantFrom(16, 64, 1024),
-});
+const tuning: fc.Arbitrary<RaftTuning> = fc
+  .record({
+    preVote: fc.constantFrom(true, true, true, false),
+    checkQuorum: fc.constantFrom(true, true, true, false),
+    heartbeatTicks: fc.integer({ min: 1, max: 3 }),
+    maxMessageBytes: fc.constantFrom(1, 16, 32, 128, 1 << 20),
+    maxInflightMessages: fc.constantFrom(1, 2, 4, 256),
+    snapshotChunkBytes: fc.constantFrom(16, 64, 1024),
+    lease: fc.constantFrom(false, false, true),
+  })
+  // Lease reads require check-quorum (the core refuses the config otherwise).
+  .map(({ lease, ...t }): RaftTuning => ({ ...t, readOnly: lease && t.checkQuorum ? "lease" : "safe" }));
 
 /** Scenarios for a cluster of `size` founding voters (plus one spare), up to `maxSteps` steps. */
 export function scenarioArb(size: number, maxSteps = 60): fc.Arbitrary<Scenario> {
@@ -266,8 +270,7 @@ export async function applyStep(world: RaftWorld, s: Step, nextValue: () => stri
       return;
     }
     case "pause":
-      world.pause(target(s.at), s.ticks);
-      bump(outcomes, "pause");
+      if (world.pause(target(s.at), s.ticks)) bump(outcomes, "pause");
       return;
     case "conf": {
       const leader = world.leader();

@@ -57,6 +57,12 @@ export interface RaftTuning {
   readonly maxMessageBytes: number;
   readonly maxInflightMessages: number;
   readonly snapshotChunkBytes: number;
+  /**
+   * "safe" (default) or "lease" (thesis 6.4.1; requires checkQuorum). A lease is correct only
+   * while every server's clock ticks at the same rate within a tick: the world's clocks do, but a
+   * pause stops one process's clock, so {@link RaftWorld.pause} refuses in lease runs.
+   */
+  readonly readOnly?: "safe" | "lease";
 }
 
 /** Disk write latency in virtual ms: uniform in [minMs, maxMs], or `slowMs` with `slowChance`. */
@@ -284,14 +290,18 @@ export class RaftWorld {
     if (node.inc === null) this.boot(node);
   }
 
-  /** Freezes `node`'s process for `ticks` ticks. */
-  pause(node: SimNode, ticks: number): void {
+  /**
+   * Freezes `node`'s process for `ticks` ticks. Returns false (and does nothing) when it is down,
+   * or in a lease run: a frozen clock is the unbounded drift a lease does not survive.
+   */
+  pause(node: SimNode, ticks: number): boolean {
     const inc = node.inc;
-    if (inc === null) return;
+    if (inc === null || this.options.tuning.readOnly === "lease") return false;
     const until = Math.max(inc.pausedUntil, this.clock.now() + ticks * TICK_MS);
     inc.pausedUntil = until;
     this.note(node, `pause for ${ticks} ticks`, null, 4);
     this.clock.setTimer(until - this.clock.now(), () => this.resume(node, inc, until));
+    return true;
   }
 
   /** Wakes every frozen process now. */
@@ -348,6 +358,7 @@ export class RaftWorld {
       maxMessageBytes: t.maxMessageBytes,
       maxInflightMessages: t.maxInflightMessages,
       snapshotChunkBytes: t.snapshotChunkBytes,
+      readOnly: t.readOnly ?? "safe",
     });
     const transport = this.net.join(asPeerId(node.id));
     const inc: Incarnation = { number: ++node.incarnations, core, transport, sm, write: null, pausedUntil: 0, held: [], alive: true };
