@@ -55,6 +55,12 @@ export interface RaftNode {
   role: Role;
   /** Ticks since the last reset (leader contact, granted vote, role change). */
   electionElapsed: number;
+  /**
+   * Lease mode: a (re)started server refuses votes for its first election timeout, as if it had
+   * just heard a leader, since a leader's lease may count on an answer it gave before the restart
+   * and forgot (thesis 6.4.1). Cleared once an election timeout passed.
+   */
+  startupHold: boolean;
   /** Leader only: ticks since the last heartbeat broadcast. */
   heartbeatElapsed: number;
   /** Follower timeout in [electionTicks, 2 * electionTicks), drawn from the injected Rng. */

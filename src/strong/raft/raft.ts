@@ -111,6 +111,7 @@ function loadNode(cfg: ResolvedConfig): RaftNode {
     leader: null,
     role: { kind: "follower" },
     electionElapsed: 0,
+    startupHold: cfg.readOnly === "lease",
     heartbeatElapsed: 0,
     randomizedElectionTimeout: cfg.electionTicks,
     outbox: [],

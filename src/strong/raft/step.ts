@@ -37,7 +37,9 @@ export function step(node: RaftNode, m: Message): void {
       // pre-votes are refused then whatever the options (thesis 9.6: a rejoining server can't
       // pre-win while the others hear a leader).
       const inLease =
-        (node.cfg.checkQuorum || m.type === "pre-vote") && node.leader !== null && node.electionElapsed < node.cfg.electionTicks;
+        (node.cfg.checkQuorum || m.type === "pre-vote") &&
+        (node.leader !== null || node.startupHold) &&
+        node.electionElapsed < node.cfg.electionTicks;
       if (inLease && !m.transfer) return;
     }
     if (m.type === "pre-vote" || (m.type === "pre-vote-resp" && !m.reject)) {

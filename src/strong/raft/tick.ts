@@ -31,6 +31,7 @@ export function tick(node: RaftNode): void {
 
 function tickElection(node: RaftNode): void {
   node.electionElapsed++;
+  if (node.electionElapsed >= node.cfg.electionTicks) node.startupHold = false;
   if (promotable(node) && node.electionElapsed >= node.randomizedElectionTimeout) {
     node.electionElapsed = 0;
     hup(node, false);

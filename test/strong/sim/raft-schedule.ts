@@ -51,7 +51,8 @@ export type Step =
   | { readonly kind: "campaign"; readonly at: number }
   /**
    * `ticks` ticks of churn driven by a seeded rng: each tick, at a random instant within it, the
-   * leader (or any server) may crash, a crashed server may restart, a leader may be proposed to,
+   * leader (or any server) may crash, a crashed server may restart, any server may bounce (crash
+   * and restart at once), a leader may be proposed to,
    * any server may be asked for a read or snapshot and compact its log, the leader may be
    * isolated or cut one way, and the network may heal. And an adversary reacts: with
    * probability `ambush`, a leader that just won an election or just advanced its commit index is
@@ -384,12 +385,23 @@ async function stormTicks(
       }
     }
     if (rng.chance(s.propose / 3)) {
-      const r = world.read(rng.pick(nodes), `read-${nextValue()}`);
+      // Half the reads go to a server that believes it leads (maybe deposed): lease reads are served there.
+      const r = world.read(leaders.length > 0 && rng.chance(0.5) ? rng.pick(leaders) : rng.pick(nodes), `read-${nextValue()}`);
       bump(outcomes, `storm read ${r?.ok === true ? "ok" : "refused"}`);
     }
     if (rng.chance(0.03)) world.snapshot(rng.pick(nodes), rng.int(0, 2));
     const down = nodes.filter((n) => n.inc === null);
     if (down.length > 0 && rng.chance(0.25)) world.restart(rng.pick(down));
+    // A bounce: a process restarts at once (an operator's restart, a crash loop), losing its memory.
+    if (rng.chance(s.crash)) {
+      const running = nodes.filter((n) => n.inc !== null);
+      if (running.length > 0) {
+        const n = rng.pick(running);
+        world.crash(n);
+        world.restart(n);
+        bump(outcomes, "storm bounce");
+      }
+    }
     if (rng.chance(s.partition)) {
       const l = world.leader();
       const r = rng.next();

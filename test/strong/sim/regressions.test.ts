@@ -1,54 +1,91 @@
 /**
- * Core bugs the Raft simulation found, each replayed exactly (seed + schedule) and named by the
- * property it breaks. They fail until the core is fixed; the diagnosis is in each test's comment.
+ * Core bugs the Raft simulation found, each replayed exactly (seed + schedule in the simulated
+ * world) and named by the property it breaks. A test fails until its bug is fixed, then guards it.
  */
 import { describe, expect, it } from "vitest";
 import { asPeerId } from "../../../src/ids.js";
 import { awaitLiveness, healAll, WARM_UP_TICKS } from "./raft-scenario.js";
 import { DELAYS, DISKS } from "./raft-schedule.js";
-import { RaftWorld } from "./raft-world.js";
+import { RaftWorld, type RaftTuning } from "./raft-world.js";
+
+const TUNING: RaftTuning = {
+  preVote: true,
+  checkQuorum: true,
+  heartbeatTicks: 1,
+  maxMessageBytes: 1 << 20,
+  maxInflightMessages: 256,
+  snapshotChunkBytes: 1024,
+};
+
+function world(seed: number, tuning: RaftTuning): RaftWorld {
+  return new RaftWorld({ seed, size: 3, spares: 0, tuning, disk: DISKS[0]!, delay: DELAYS[0]!, loss: 0, duplicate: 0 });
+}
 
 describe("Raft simulation regressions", () => {
   /**
-   * Liveness (thesis 4.2.2), found by the property test as "leader removes itself, crashes while
-   * persisting the entry" and replayed here without the crash-timing dependency.
+   * Liveness (thesis 4.2.2). Found by the property test as "the leader removes itself and crashes
+   * while persisting that entry"; replayed here without depending on crash timing. FIXED in the
+   * core since (node-state.ts `promotable`: a voter of the committed configuration that an
+   * uncommitted change removes may campaign); kept as a guard.
    *
    * Three voters {a, b, c}, leader a. a removes b (committed: voters {a, c}). a is cut off, then
-   * proposes "remove a": appended and persisted, it can't leave. a's LATEST configuration is now
-   * {c}, uncommitted; check-quorum makes a step down. After the heal:
-   * - a never campaigns: under the core's rule a server uses its latest configuration, committed
-   *   or not, and `promotable` (node-state.ts:90, "a voter of the configuration in force") is false,
-   *   so tick.ts:33 and election.ts:19 refuse;
-   * - c (voters {a, c}) needs a's vote, and a denies it: c's log is shorter (a holds the removal);
-   * - b was removed. Nobody can ever be elected: the cluster is unavailable forever.
-   *
-   * Thesis 4.2.2: a server that is not part of its own latest configuration should still start
-   * elections (it may be needed until that configuration commits); it just doesn't count its own
-   * vote. LogCabin's startNewElection only requires SOME configuration. Here a would win c's vote
-   * ({c} is a's configuration), commit "remove a", and step down, leaving c alone and live.
+   * proposes "remove a": appended and persisted, it can't leave. a's LATEST configuration is {c},
+   * uncommitted; check-quorum makes a step down. Before the fix, `promotable` required being a
+   * voter of the latest configuration, so a never campaigned again; c (voters {a, c}) needed a's
+   * vote and a denied it (c's log is shorter); b was removed: no leader, ever.
    */
   it("liveness: a server whose own uncommitted configuration removes it still campaigns (leader cut off, removes itself)", async () => {
-    const world = new RaftWorld({
-      seed: 1,
-      size: 3,
-      spares: 0,
-      tuning: { preVote: true, checkQuorum: true, heartbeatTicks: 1, maxMessageBytes: 1 << 20, maxInflightMessages: 256, snapshotChunkBytes: 1024 },
-      disk: DISKS[0]!,
-      delay: DELAYS[0]!,
-      loss: 0,
-      duplicate: 0,
-    });
-    world.start();
-    await world.advance(WARM_UP_TICKS);
-    const a = world.leader()!;
-    const [b, c] = world.nodes.filter((n) => n !== a);
-    expect(world.changeMembership(a, { type: "remove", node: b!.id })).toEqual({ ok: true });
-    await world.advance(5);
+    const w = world(1, TUNING);
+    w.start();
+    await w.advance(WARM_UP_TICKS);
+    const a = w.leader()!;
+    const [b, c] = w.nodes.filter((n) => n !== a);
+    expect(w.changeMembership(a, { type: "remove", node: b!.id })).toEqual({ ok: true });
+    await w.advance(5);
     expect(c!.inc!.core.status().conf.voters).toEqual([a.id, c!.id].sort());
-    world.net.isolate(asPeerId(a.id));
-    expect(world.changeMembership(a, { type: "remove", node: a.id })).toEqual({ ok: true });
-    await world.advance(30);
-    healAll(world);
-    await awaitLiveness(world, "after the heal");
+    w.net.isolate(asPeerId(a.id));
+    expect(w.changeMembership(a, { type: "remove", node: a.id })).toEqual({ ok: true });
+    await w.advance(30);
+    healAll(w);
+    await awaitLiveness(w, "after the heal");
+  });
+
+  /**
+   * ReadIndex linearizability with `readOnly: "lease"` (thesis 6.4.1) across a follower restart.
+   *
+   * lease.ts argues: "a follower with check-quorum refuses votes for electionTicks after it last
+   * heard the leader, so no other server can win an election until electionTicks after the leader
+   * SENT a heartbeat that a quorum of voters answered". That memory is volatile: a restarted server
+   * starts with `leader` null (raft.ts `loadNode`), so step.ts's `inLease` (`node.leader !== null &&
+   * node.electionElapsed < electionTicks`) is false and it grants (pre-)votes at once.
+   *
+   * Seed 14, voters n1..n3, leader n3 (term 2, log up to 4). n2 is cut off from n3 (both ways) for
+   * 3 ticks, so it is outside n3's lease quorum and its election timer runs. Then n3 is isolated
+   * right after n1 answered its latest round (n3's lease now runs ~9 more ticks), and n1 crashes and
+   * restarts at once. At 396 ms n2 times out: n1 grants its pre-vote and vote (t3); n2 leads term 3
+   * and commits 5@3 at 405.8 ms. At 410 ms n3, inside its lease, serves a read at index 4: stale,
+   * 5 was committed before the read was asked.
+   *
+   * Suggested fix: a server that starts withholds votes and pre-votes for electionTicks, as if it
+   * had just heard a leader (the lease then holds across restarts; the cost is one election
+   * timeout before a fully restarted cluster elects; it may be limited to lease mode).
+   */
+  it("read-index: a lease read is never stale, even when a follower restarts and forgets the leader it heard", async () => {
+    const w = world(14, { ...TUNING, readOnly: "lease" });
+    w.start();
+    await w.advance(WARM_UP_TICKS);
+    const leader = w.leader()!;
+    const [f1, f2] = w.nodes.filter((n) => n !== leader);
+    w.net.cut(asPeerId(leader.id), asPeerId(f2!.id));
+    w.net.cut(asPeerId(f2!.id), asPeerId(leader.id));
+    await w.advance(3);
+    w.net.isolate(asPeerId(leader.id));
+    w.crash(f1!);
+    w.restart(f1!);
+    // Reads at the old leader for the rest of its lease; the checker throws at a stale one.
+    for (let t = 0; t < 8; t++) {
+      await w.advance(1);
+      w.read(leader, `read-${t}`);
+    }
   });
 });

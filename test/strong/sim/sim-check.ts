@@ -44,7 +44,8 @@ const baseSeed = ((): number => {
 function replayCommand(seed: number, path: string | undefined): string {
   const state = expect.getState();
   const file = state.testPath ? state.testPath.replace(`${process.cwd()}/`, "") : "<test file>";
-  const name = (state.currentTestName ?? "").split(" > ").pop() ?? "";
+  // `vitest -t` takes a regular expression.
+  const name = ((state.currentTestName ?? "").split(" > ").pop() ?? "").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const runs = process.env["SIM_RUNS"] ? `SIM_RUNS=${process.env["SIM_RUNS"]} ` : "";
   return `${runs}SIM_SEED=${seed}${path ? ` SIM_PATH=${path}` : ""} npx vitest run ${file} -t ${JSON.stringify(name)}`;
 }
