@@ -50,6 +50,11 @@ export interface RaftConfig {
    * (so a leader without a quorum can't grow memory without bound). 0 = no limit. Default 0.
    */
   readonly maxUncommittedBytes?: number;
+  /**
+   * Max payload bytes of committed entries handed out in one Ready (at least one entry; 0 = no
+   * limit), so a server catching up applies a long log in bounded steps. Default 64 MiB.
+   */
+  readonly maxCommittedBytesPerReady?: number;
   /** Bytes per InstallSnapshot chunk. Default 1 MiB. */
   readonly snapshotChunkBytes?: number;
   /** When true, a follower drops proposals instead of forwarding them to the leader. Default false. */

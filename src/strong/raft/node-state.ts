@@ -33,6 +33,11 @@ export interface LeaderState {
   transferee: NodeId | null;
   /** Payload bytes of entries this leader appended that are not yet applied (maxUncommittedBytes). */
   uncommittedBytes: number;
+  /**
+   * Proposals were appended since the last broadcast. They go out as one append per peer when the
+   * next Ready is built, so proposals that arrive while a Ready is being persisted share a message.
+   */
+  appendsPending: boolean;
 }
 
 /** The role of a server, with the state that only that role has. */

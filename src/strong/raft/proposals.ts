@@ -77,8 +77,13 @@ export function leaderPropose(node: RaftNode, leader: LeaderState, proposals: re
   }
   leader.uncommittedBytes += bytes;
   appendAsLeader(node, leader, entries);
-  // Removing a voter shrinks the quorum: entries already held by the new quorum may commit now.
-  if (changes.length === 0 || !maybeCommitAndPropagate(node, leader)) bcastAppend(node, leader);
+  if (changes.length === 0) {
+    // Batching: sent with whatever else is proposed before the next Ready is built.
+    leader.appendsPending = true;
+  } else if (!maybeCommitAndPropagate(node, leader)) {
+    // Removing a voter shrinks the quorum: entries already held by the new quorum may commit now.
+    bcastAppend(node, leader);
+  }
   return OK;
 }
 

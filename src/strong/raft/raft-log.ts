@@ -201,10 +201,14 @@ export class RaftLog {
     return this.unstable.snapshot === null && this.committed > this.applying;
   }
 
-  /** Committed entries not yet handed out: `(applying, committed]`. */
-  nextCommitted(): Entry[] {
+  /**
+   * Committed entries not yet handed out, from `applying + 1`: at least one when there are any,
+   * then as many as fit in `maxBytes` of payload (0 = all up to the commit index).
+   */
+  nextCommitted(maxBytes: number): Entry[] {
     if (!this.hasNextCommitted()) return [];
-    const out = this.slice(asIndex(this.applying + 1), asIndex(this.committed + 1), Number.POSITIVE_INFINITY);
+    const limit = maxBytes === 0 ? Number.POSITIVE_INFINITY : maxBytes;
+    const out = this.slice(asIndex(this.applying + 1), asIndex(this.committed + 1), limit);
     invariant(out !== "compacted", `committed entries after ${this.applying} were compacted before being applied`);
     return out;
   }

@@ -27,6 +27,7 @@ import {
   type RaftNode,
 } from "./node-state.js";
 import { leaderPropose, leaderTransfer } from "./proposals.js";
+import { bcastAppend } from "./replication.js";
 import { RaftLog } from "./raft-log.js";
 import { leaderRead } from "./reads.js";
 import type { Ready } from "./ready.js";
@@ -233,6 +234,7 @@ class Core implements RaftCore {
       u.nextSnapshot() !== null ||
       u.offsetInProgress < u.offset + u.entries.length ||
       node.outbox.length > 0 ||
+      leaderStateOf(node)?.appendsPending === true ||
       node.readStates.length > 0 ||
       node.log.hasNextCommitted()
     );
@@ -241,11 +243,13 @@ class Core implements RaftCore {
   ready(): Ready {
     invariant(this.outstanding === null, "ready() called again before advance() of the previous Ready");
     const node = this.node;
+    const leader = leaderStateOf(node);
+    if (leader?.appendsPending === true) bcastAppend(node, leader);
     const soft = softStateOf(node);
     const hard = hardStateOf(node);
     const snapshot = node.log.unstable.nextSnapshot();
     const entries = node.log.unstable.nextEntries();
-    const committed = node.log.nextCommitted();
+    const committed = node.log.nextCommitted(node.cfg.maxCommittedBytesPerReady);
     const rd: Ready = {
       softState: sameSoft(soft, this.prevSoft) ? null : soft,
       hardState: sameHard(hard, this.prevHard) ? null : hard,

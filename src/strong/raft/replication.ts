@@ -55,6 +55,7 @@ export function sendAppend(node: RaftNode, leader: LeaderState, to: NodeId): boo
  * the commit index.
  */
 export function bcastAppend(node: RaftNode, leader: LeaderState): void {
+  leader.appendsPending = false;
   for (const id of peersOf(node, leader)) {
     if (!sendAppend(node, leader, id)) continue;
     while (maybeSendAppend(node, leader, id, false)) {

@@ -23,6 +23,7 @@ export interface ResolvedConfig {
   readonly maxInflightMessages: number;
   readonly maxInflightBytes: number;
   readonly maxUncommittedBytes: number;
+  readonly maxCommittedBytesPerReady: number;
   readonly snapshotChunkBytes: number;
   readonly disableProposalForwarding: boolean;
 }
@@ -101,6 +102,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     maxInflightMessages: int("maxInflightMessages", config.maxInflightMessages, 1, 256),
     maxInflightBytes: int("maxInflightBytes", config.maxInflightBytes, 0, 0),
     maxUncommittedBytes: int("maxUncommittedBytes", config.maxUncommittedBytes, 0, 0),
+    maxCommittedBytesPerReady: int("maxCommittedBytesPerReady", config.maxCommittedBytesPerReady, 0, 64 * MIB),
     snapshotChunkBytes: int("snapshotChunkBytes", config.snapshotChunkBytes, 1, MIB),
     disableProposalForwarding: bool("disableProposalForwarding", config.disableProposalForwarding, false),
   };

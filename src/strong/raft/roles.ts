@@ -60,6 +60,7 @@ export function becomeLeader(node: RaftNode): void {
     deferredReads: [],
     transferee: null,
     uncommittedBytes: 0,
+    appendsPending: false,
   };
   node.leader = node.id;
   node.role = { kind: "leader", leader };

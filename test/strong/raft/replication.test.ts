@@ -131,6 +131,22 @@ describe("flow control", () => {
     expect(toB.map((m) => m.entries.length)).toEqual([2, 1, 1]);
   });
 
+  it("3.5 proposals made between two Readys leave as one append per follower, sent with the Ready that persists them", () => {
+    const s = solo("a", ABC);
+    makeLeader(s, "a", ["b", "c"]);
+    ackAll(s, "a", ["b", "c"]);
+    for (const word of ["one", "two", "three"]) expect(s.core.propose(bytes(word))).toEqual({ ok: true });
+    s.readies.length = 0;
+    drain(s);
+    const rd = s.readies[0]!;
+    expect(rd.entries).toHaveLength(3);
+    const appends = rd.messages.filter((m) => m.type === "append");
+    expect(appends.map((m) => [m.to, m.entries.map((e) => e.index)])).toEqual([
+      ["b", rd.entries.map((e) => e.index)],
+      ["c", rd.entries.map((e) => e.index)],
+    ]);
+  });
+
   it("3.5 reportUnreachable sends a replicating follower back to probing", () => {
     const s = solo("a", ABC);
     makeLeader(s, "a", ["b", "c"]);

@@ -8,7 +8,7 @@ import type { RaftConfig } from "../../../src/strong/raft/config.js";
 import { MemoryRaftStorage } from "../../../src/strong/raft/memory-storage.js";
 import { createRaft } from "../../../src/strong/raft/raft.js";
 import type { Ready } from "../../../src/strong/raft/ready.js";
-import { asIndex, asNodeId } from "../../../src/strong/raft/types.js";
+import { asIndex, asNodeId, entryPayloadSize } from "../../../src/strong/raft/types.js";
 import { bytes, TestCluster } from "./cluster.js";
 import { appendResp, drain, makeLeader, solo, stepAll, storageWithLog, take, voteReq } from "./harness.js";
 
@@ -40,6 +40,19 @@ describe("restart from storage", () => {
     const fromZero = solo("a", ABC, { storage });
     drain(fromZero);
     expect(fromZero.committed.map((e) => e.index)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("maxCommittedBytesPerReady hands a long committed log out in bounded steps, in order, at least one entry each", () => {
+    const storage = storageWithLog(ABC, [2, 2, 2, 2, 2, 2], 2);
+    storage.setHardState({ ...storage.hardState(), commit: storage.lastIndex() });
+    const s = solo("a", ABC, { storage, config: { maxCommittedBytesPerReady: 4 } });
+    drain(s);
+    const batches = s.readies.map((rd) => rd.committed).filter((c) => c.length > 0);
+    expect(batches.length).toBeGreaterThan(2);
+    for (const batch of batches) {
+      expect(batch.length === 1 || batch.reduce((n, e) => n + entryPayloadSize(e), 0) <= 4).toBe(true);
+    }
+    expect(batches.flat().map((e) => e.index)).toEqual(Array.from({ length: storage.lastIndex() }, (_, i) => i + 1));
   });
 
   it("a vote cast before a crash is remembered: no second vote in that term", () => {
@@ -87,6 +100,7 @@ describe("configuration validation", () => {
     ["zero in-flight window", { maxInflightMessages: 0 }, /maxInflightMessages/],
     ["zero chunk size", { snapshotChunkBytes: 0 }, /snapshotChunkBytes/],
     ["negative uncommitted cap", { maxUncommittedBytes: -1 }, /maxUncommittedBytes/],
+    ["negative committed-per-Ready cap", { maxCommittedBytesPerReady: -1 }, /maxCommittedBytesPerReady/],
     ["unknown read mode", { readOnly: "fast" }, /readOnly/],
     ["lease without check-quorum", { readOnly: "lease", checkQuorum: false }, /requires checkQuorum/],
     ["non-boolean preVote", { preVote: "yes" }, /preVote/],

@@ -149,6 +149,7 @@ const tuning: fc.Arbitrary<RaftTuning> = fc
     maxMessageBytes: fc.constantFrom(1, 16, 32, 128, 1 << 20),
     maxInflightMessages: fc.constantFrom(1, 2, 4, 256),
     snapshotChunkBytes: fc.constantFrom(16, 64, 1024),
+    maxCommittedBytesPerReady: fc.constantFrom(0, 1, 16, 1 << 26),
     lease: fc.constantFrom(false, false, true),
   })
   // Lease reads require check-quorum (the core refuses the config otherwise).

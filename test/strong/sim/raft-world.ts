@@ -57,6 +57,8 @@ export interface RaftTuning {
   readonly maxMessageBytes: number;
   readonly maxInflightMessages: number;
   readonly snapshotChunkBytes: number;
+  /** Committed payload bytes per Ready (0 = no limit); default the core's. */
+  readonly maxCommittedBytesPerReady?: number;
   /**
    * "safe" (default) or "lease" (thesis 6.4.1; requires checkQuorum). A lease is correct only
    * while every server's clock ticks at the same rate within a tick: the world's clocks do, but a
@@ -358,6 +360,7 @@ export class RaftWorld {
       maxMessageBytes: t.maxMessageBytes,
       maxInflightMessages: t.maxInflightMessages,
       snapshotChunkBytes: t.snapshotChunkBytes,
+      ...(t.maxCommittedBytesPerReady === undefined ? {} : { maxCommittedBytesPerReady: t.maxCommittedBytesPerReady }),
       readOnly: t.readOnly ?? "safe",
     });
     const transport = this.net.join(asPeerId(node.id));
