@@ -11,6 +11,7 @@ import { committedIndex } from "./quorum.js";
 import { releaseDeferredReads } from "./reads.js";
 import { bcastAppend, peersOf, sendTimeoutNow } from "./replication.js";
 import { becomeFollower } from "./roles.js";
+import { syncProgressWithConf } from "./leader-log.js";
 
 /**
  * Advances the commit index if a quorum of voters durably holds an entry of the current term
@@ -22,7 +23,9 @@ export function maybeCommitAndPropagate(node: RaftNode, leader: LeaderState): bo
   const index = committedIndex(conf.voters, (id) => leader.progress.get(id)?.match);
   if (!node.log.maybeCommit(index, node.term)) return false;
   releaseDeferredReads(node, leader);
+  // Leaving servers hear this commit before they are dropped (see syncProgressWithConf).
   bcastAppend(node, leader);
+  syncProgressWithConf(node, leader);
   if (!isVoter(conf, node.id) && node.log.committed >= node.conf.latestIndex()) stepDownAfterRemoval(node, leader);
   return true;
 }

@@ -29,20 +29,28 @@ export function newProgress(node: RaftNode, id: NodeId, isLearner: boolean): Pro
 }
 
 /**
- * Makes `leader.progress` hold exactly the members of the configuration in force: adds the new
- * ones, drops the removed ones (aborting a transfer to them), updates learner flags.
+ * Makes `leader.progress` hold exactly the members of the configuration in force plus the members
+ * of the committed configuration that an uncommitted change removes ("leaving" servers), drops
+ * everyone else (aborting a transfer to them), and updates learner flags.
+ *
+ * A leaving server is never counted (quorums are taken over the configuration in force) but keeps
+ * receiving appends and heartbeats until its removal commits, including the append that carries
+ * that commit. Otherwise it would time out while the leader is still committing its removal and,
+ * without pre-vote and check-quorum, depose that leader with a higher term, again and again while
+ * a slow catch-up (a snapshot transfer) needs a stable leader (thesis 4.2.3, found by simulation).
  */
 export function syncProgressWithConf(node: RaftNode, leader: LeaderState): void {
   const conf = node.conf.current();
-  const ids = new Set(members(conf));
+  const committed = node.conf.confAt(node.log.committed);
+  const ids = new Set([...members(conf), ...members(committed)]);
   for (const id of [...leader.progress.keys()]) {
     if (!ids.has(id)) {
       leader.progress.delete(id);
       if (leader.transferee === id) leader.transferee = null;
     }
   }
-  for (const id of members(conf)) {
-    const learner = conf.learners.includes(id);
+  for (const id of ids) {
+    const learner = !conf.voters.includes(id);
     const pr = leader.progress.get(id);
     if (pr === undefined) leader.progress.set(id, newProgress(node, id, learner));
     else pr.isLearner = learner;

@@ -7,7 +7,7 @@
 import type { RequestResult } from "./core.js";
 import { appendAsLeader } from "./leader-log.js";
 import { maybeCommitAndPropagate } from "./leader-commit.js";
-import { applyConfChange, isVoter } from "./membership.js";
+import { applyConfChange, isVoter, members } from "./membership.js";
 import type { Proposal } from "./messages.js";
 import type { LeaderState, RaftNode } from "./node-state.js";
 import { committedInCurrentTerm } from "./reads.js";
@@ -49,7 +49,7 @@ export function leaderPropose(node: RaftNode, leader: LeaderState, proposals: re
   if (leader.transferee !== null) {
     return { ok: false, reason: "transferring", detail: `leadership is being transferred to ${leader.transferee}` };
   }
-  if (!leader.progress.has(node.id)) {
+  if (!members(node.conf.current()).includes(node.id)) {
     return { ok: false, reason: "not-member", detail: "this leader removed itself and steps down once that commits" };
   }
   const changes = proposals.filter((p) => p.kind === "conf-change");

@@ -170,6 +170,30 @@ describe("thesis 4.2: adding and removing servers", () => {
     c.assertSafety();
   });
 
+  it("4.2.3 a server an uncommitted change removes keeps hearing the leader (not counted) until the removal commits, and hears that commit", () => {
+    const s = solo("a", ABC);
+    const term = makeLeader(s, "a", ["b", "c"]);
+    ackAll(s, "a", ["b", "c"]);
+    expect(s.core.proposeMembershipChange(change("remove", "c"))).toEqual({ ok: true });
+    drain(s);
+    const removal = s.core.status().lastIndex;
+    // Uncommitted: c still gets the entries and the heartbeats, so it does not time out and campaign.
+    expect(take(s, "append").map((m) => m.to)).toContain("c");
+    s.core.tick();
+    expect(take(s, "heartbeat").map((m) => m.to)).toEqual(["b", "c"]);
+    // c's ack does not count toward the new configuration's quorum.
+    stepAll(s, appendResp("c", "a", term, removal));
+    expect(s.core.status().commit).toBe(removal - 1);
+    // b's does: the removal commits, c hears that commit, then the leader stops sending to it.
+    stepAll(s, appendResp("b", "a", term, removal));
+    expect(s.core.status().commit).toBe(removal);
+    const last = take(s, "append").filter((m) => m.to === "c");
+    expect(last.map((m) => m.commit)).toEqual([removal]);
+    s.core.tick();
+    expect(take(s, "heartbeat").map((m) => m.to)).toEqual(["b"]);
+    expect([...(s.core.status().progress?.keys() ?? [])]).toEqual(["a", "b"]);
+  });
+
   it("4.2.2 removing the leader: it leads without counting itself until the removal commits, then steps down", () => {
     const c = new TestCluster({ voters: ABC, seed: 16 });
     c.elect("a");
