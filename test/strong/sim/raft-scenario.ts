@@ -8,7 +8,7 @@
  */
 import { DELAYS, DISKS, applyStep, type Outcomes, type Scenario } from "./raft-schedule.js";
 import { RaftWorld, TICK_MS, type SimNode } from "./raft-world.js";
-import { asIndex } from "../../../src/strong/raft/types.js";
+import { asIndex, asNodeId } from "../../../src/strong/raft/types.js";
 import type { CheckerStats } from "./raft-invariants.js";
 
 /**
@@ -76,7 +76,7 @@ export function healAll(world: RaftWorld): void {
 }
 
 /**
- * Stops the servers outside `leader`'s configuration, as an operator does once a removal
+ * Stops the voters outside `leader`'s configuration, as an operator does once a removal
  * committed; does nothing unless that configuration is known committed (no entry of the leader
  * waits to be persisted, and no change follows its commit index in its log). Needed only with
  * neither pre-vote nor check-quorum: a removed server that never learned of its removal then
@@ -91,7 +91,13 @@ export function stopRemoved(world: RaftWorld, leader: SimNode): void {
   const tail = lo <= s.lastIndex() ? s.entries(asIndex(lo), asIndex(s.lastIndex() + 1), Number.POSITIVE_INFINITY) : [];
   if (typeof tail === "string" || tail.some((e) => e.kind === "conf-change")) return;
   const members = new Set<string>([...st.conf.voters, ...st.conf.learners]);
-  for (const n of world.nodes) if (n.inc !== null && !members.has(n.id)) world.crash(n);
+  for (const n of world.nodes) {
+    // A spare that never joined holds nothing and can't campaign; it must keep running, since a
+    // proposal adding it may still be on its way (found by the 100 000-schedule hunt).
+    const own = n.inc?.core.status();
+    if (own === undefined || members.has(n.id) || own.lastIndex === 0 || own.conf.learners.includes(asNodeId(n.id))) continue;
+    world.crash(n);
+  }
 }
 
 const applied = (node: SimNode | undefined, value: string): boolean => node?.inc?.sm.values.includes(value) ?? false;

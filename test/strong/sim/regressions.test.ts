@@ -103,4 +103,16 @@ describe("Raft simulation regressions", () => {
     const report = await runScenario(scenario);
     expect(report.finalConf.voters).not.toContain("n1");
   });
+  /**
+   * Liveness of the harness, not the core. Found by the 100 000-schedule hunt (SIM_SEED=23261176,
+   * chunk 42): with neither pre-vote nor check-quorum the liveness phase stops servers outside the
+   * leader's configuration (`stopRemoved`). It stopped the spare n4 while the proposal adding it as
+   * a learner was still being forwarded; once added, the learner never applied anything. FIXED in
+   * `stopRemoved`: a server that holds nothing (or is a learner) is never stopped.
+   */
+  it("liveness: a spare being added as a learner is not stopped as a removed server", async () => {
+    const scenario: Scenario = {"seed": 1630715644, "size": 3, "tuning": {"preVote": false, "checkQuorum": false, "heartbeatTicks": 1, "maxMessageBytes": 1, "maxInflightMessages": 1, "snapshotChunkBytes": 16, "maxCommittedBytesPerReady": 0, "readOnly": "safe"}, "disk": 0, "delay": 0, "loss": 0, "duplicate": 0, "durableStateMachine": false, "disconnectOnPartition": false, "steps": [{"kind": "conf", "change": "add-learner", "pick": 0, "via": 0}, {"kind": "one-way", "mode": "link", "at": null, "to": 0}]};
+    const report = await runScenario(scenario);
+    expect(report.finalConf.learners).toContain("n4");
+  });
 });
