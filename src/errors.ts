@@ -16,6 +16,8 @@ export type ErrorCode =
   | "Unavailable" // not enough of the system is reachable to do this safely
   | "NotLeader"
   | "ReadOnlyReplica"
+  | "Stale" // a replica is further behind its primary than the read allows
+  | "Fenced" // a newer primary exists (a promotion happened): this node no longer takes writes
   | "Timeout"
   | "Unauthorized"
   | "Io"; // the operating system refused an I/O operation

@@ -1,7 +1,7 @@
 /**
  * The codec of the Raft log's records: entries, membership, hard state and snapshot metadata.
  * Messages embed them (`codec.ts`); the Raft storage persists them standalone. Primitives (`uint`,
- * `node`, `bytes`, `list`, `opt`) are described in `codec-primitives.ts`.
+ * `node` (an `id`), `bytes`, `list`, `opt`) are described in `src/codec/primitives.ts`.
  *
  * Embedded forms:
  * - `entry`: `u8 kind` (1 normal, 2 noop, 3 conf-change), `uint term`, `uint index`, then
@@ -18,22 +18,12 @@
  * Decoders throw ONLY a `ConcordError`: `TooLarge` over `limits.maxBytes`, otherwise `Protocol`
  * naming the field and byte offset. Decoded entry data is a COPY (the log retains it).
  */
-import type * as encoding from "lib0/encoding";
 import { InvariantError, assertNever } from "../../errors.js";
-import {
-  Reader,
-  decodeVersioned,
-  encodeVersioned,
-  tagLookup,
-  writeBool,
-  writeBytes,
-  writeNode,
-  writeTag,
-  writeUint,
-  type DecodeLimits,
-} from "./codec-primitives.js";
+import { Reader, Writer, decodeVersioned, encodeVersioned, tagLookup } from "../../codec/primitives.js";
+import { RAFT_FORMAT, type DecodeLimits } from "./codec-primitives.js";
 import {
   asIndex,
+  asNodeId,
   asTerm,
   type ConfChange,
   type ConfState,
@@ -62,12 +52,12 @@ const CONF_CHANGE_BY_TAG = tagLookup(CONF_CHANGE_TAGS);
  * conf change, an {@link InvariantError} for a term or index that is not a non-negative safe integer.
  */
 export function encodeEntry(entry: Entry): Uint8Array {
-  return encodeVersioned((e) => writeEntry(e, entry, "entry"));
+  return encodeVersioned(RAFT_FORMAT, (w) => writeEntry(w, entry, "entry"));
 }
 
 /** Decodes a record of {@link encodeEntry}. */
 export function decodeEntry(bytes: Uint8Array, limits?: DecodeLimits): Entry {
-  return decodeVersioned("raft entry", bytes, limits, (r) => readEntry(r, "entry"));
+  return decodeVersioned(RAFT_FORMAT, "raft entry", bytes, limits, (r) => readEntry(r, "entry"));
 }
 
 /**
@@ -75,19 +65,19 @@ export function decodeEntry(bytes: Uint8Array, limits?: DecodeLimits): Entry {
  * Ready hands out to persist); anything else is an {@link InvariantError}. An empty run is fine.
  */
 export function encodeEntries(entries: readonly Entry[]): Uint8Array {
-  return encodeVersioned((e) => {
-    writeListCount(e, entries.length);
+  return encodeVersioned(RAFT_FORMAT, (w) => {
+    w.count(entries.length, "entries");
     entries.forEach((entry, i) => {
       const problem = i === 0 ? null : runOrderProblem(entries[i - 1]!, entry, i - 1);
       if (problem !== null) throw new InvariantError(`raft codec: entries[${i}] ${problem}`);
-      writeEntry(e, entry, `entries[${i}]`);
+      writeEntry(w, entry, `entries[${i}]`);
     });
   });
 }
 
 /** Decodes a record of {@link encodeEntries}, refusing a run that skips an index or whose terms decrease. */
 export function decodeEntries(bytes: Uint8Array, limits?: DecodeLimits): Entry[] {
-  return decodeVersioned("raft entries", bytes, limits, (r) => {
+  return decodeVersioned(RAFT_FORMAT, "raft entries", bytes, limits, (r) => {
     const count = r.count("entries");
     const entries: Entry[] = [];
     for (let i = 0; i < count; i++) {
@@ -109,31 +99,31 @@ function runOrderProblem(previous: Entry, entry: Entry, previousAt: number): str
 
 /** Encodes a hard state as a standalone record. */
 export function encodeHardState(hs: HardState): Uint8Array {
-  return encodeVersioned((e) => {
-    writeUint(e, hs.term, "hardState.term");
-    writeBool(e, hs.vote !== null);
-    if (hs.vote !== null) writeNode(e, hs.vote, "hardState.vote");
-    writeUint(e, hs.commit, "hardState.commit");
+  return encodeVersioned(RAFT_FORMAT, (w) => {
+    w.uint(hs.term, "hardState.term");
+    w.bool(hs.vote !== null);
+    if (hs.vote !== null) w.id(hs.vote, "hardState.vote");
+    w.uint(hs.commit, "hardState.commit");
   });
 }
 
 /** Decodes a record of {@link encodeHardState}. */
 export function decodeHardState(bytes: Uint8Array, limits?: DecodeLimits): HardState {
-  return decodeVersioned("raft hard state", bytes, limits, (r) => ({
+  return decodeVersioned(RAFT_FORMAT, "raft hard state", bytes, limits, (r) => ({
     term: asTerm(r.uint("hardState.term")),
-    vote: r.bool("hardState.vote present") ? r.node("hardState.vote") : null,
+    vote: r.bool("hardState.vote present") ? asNodeId(r.id("hardState.vote")) : null,
     commit: asIndex(r.uint("hardState.commit")),
   }));
 }
 
 /** Encodes snapshot metadata as a standalone record. */
 export function encodeSnapshotMeta(meta: SnapshotMeta): Uint8Array {
-  return encodeVersioned((e) => writeSnapshotMeta(e, meta, "meta"));
+  return encodeVersioned(RAFT_FORMAT, (w) => writeSnapshotMeta(w, meta, "meta"));
 }
 
 /** Decodes a record of {@link encodeSnapshotMeta}. */
 export function decodeSnapshotMeta(bytes: Uint8Array, limits?: DecodeLimits): SnapshotMeta {
-  return decodeVersioned("raft snapshot meta", bytes, limits, (r) => readSnapshotMeta(r, "meta"));
+  return decodeVersioned(RAFT_FORMAT, "raft snapshot meta", bytes, limits, (r) => readSnapshotMeta(r, "meta"));
 }
 
 /**
@@ -141,32 +131,28 @@ export function decodeSnapshotMeta(bytes: Uint8Array, limits?: DecodeLimits): Sn
  * in one list) is an {@link InvariantError}. Order is kept as given (types.ts says sorted; not checked).
  */
 export function encodeConfState(conf: ConfState): Uint8Array {
-  return encodeVersioned((e) => writeConfState(e, conf, "conf"));
+  return encodeVersioned(RAFT_FORMAT, (w) => writeConfState(w, conf, "conf"));
 }
 
 /** Decodes a record of {@link encodeConfState}, refusing a node listed twice. */
 export function decodeConfState(bytes: Uint8Array, limits?: DecodeLimits): ConfState {
-  return decodeVersioned("raft conf state", bytes, limits, (r) => readConfState(r, "conf"));
+  return decodeVersioned(RAFT_FORMAT, "raft conf state", bytes, limits, (r) => readConfState(r, "conf"));
 }
 
 // ---- embedded forms, for messages ----
 
-export function writeListCount(e: encoding.Encoder, count: number): void {
-  writeUint(e, count, "list count");
-}
-
-export function writeEntry(e: encoding.Encoder, entry: Entry, field: string): void {
-  writeTag(e, ENTRY_KIND_TAGS[entry.kind]);
-  writeUint(e, entry.term, `${field}.term`);
-  writeUint(e, entry.index, `${field}.index`);
+export function writeEntry(w: Writer, entry: Entry, field: string): void {
+  w.tag(ENTRY_KIND_TAGS[entry.kind]);
+  w.uint(entry.term, `${field}.term`);
+  w.uint(entry.index, `${field}.index`);
   switch (entry.kind) {
     case "normal":
-      writeBytes(e, entry.data);
+      w.bytes(entry.data);
       break;
     case "noop":
       break;
     case "conf-change":
-      writeConfChange(e, entry.change, `${field}.change`);
+      writeConfChange(w, entry.change, `${field}.change`);
       break;
     default:
       assertNever(entry, "entry");
@@ -192,9 +178,9 @@ export function readEntry(r: Reader, field: string): Entry {
   }
 }
 
-export function writeConfChange(e: encoding.Encoder, change: ConfChange, field: string): void {
-  writeTag(e, CONF_CHANGE_TAGS[change.type]);
-  writeNode(e, change.node, `${field}.node`);
+export function writeConfChange(w: Writer, change: ConfChange, field: string): void {
+  w.tag(CONF_CHANGE_TAGS[change.type]);
+  w.id(change.node, `${field}.node`);
 }
 
 export function readConfChange(r: Reader, field: string): ConfChange {
@@ -202,13 +188,13 @@ export function readConfChange(r: Reader, field: string): ConfChange {
   const tag = r.u8(`${field}.type`);
   const type = CONF_CHANGE_BY_TAG.get(tag);
   if (type === undefined) return r.fail(`${field}.type`, `has the unknown tag ${tag}`, at);
-  return { type, node: r.node(`${field}.node`) };
+  return { type, node: asNodeId(r.id(`${field}.node`)) };
 }
 
-export function writeSnapshotMeta(e: encoding.Encoder, meta: SnapshotMeta, field: string): void {
-  writeUint(e, meta.index, `${field}.index`);
-  writeUint(e, meta.term, `${field}.term`);
-  writeConfState(e, meta.conf, `${field}.conf`);
+export function writeSnapshotMeta(w: Writer, meta: SnapshotMeta, field: string): void {
+  w.uint(meta.index, `${field}.index`);
+  w.uint(meta.term, `${field}.term`);
+  writeConfState(w, meta.conf, `${field}.conf`);
 }
 
 export function readSnapshotMeta(r: Reader, field: string): SnapshotMeta {
@@ -219,14 +205,14 @@ export function readSnapshotMeta(r: Reader, field: string): SnapshotMeta {
   };
 }
 
-function writeConfState(e: encoding.Encoder, conf: ConfState, field: string): void {
+function writeConfState(w: Writer, conf: ConfState, field: string): void {
   const seen = new Set<string>();
   for (const [list, ids] of [["voters", conf.voters], ["learners", conf.learners]] as const) {
-    writeListCount(e, ids.length);
+    w.count(ids.length, `${field}.${list}`);
     ids.forEach((id, i) => {
       if (seen.has(id)) throw new InvariantError(`raft codec: ${field}.${list}[${i}] names node ${JSON.stringify(id)} a second time`);
       seen.add(id);
-      writeNode(e, id, `${field}.${list}[${i}]`);
+      w.id(id, `${field}.${list}[${i}]`);
     });
   }
 }
@@ -238,7 +224,7 @@ function readConfState(r: Reader, field: string): ConfState {
     const ids: NodeId[] = [];
     for (let i = 0; i < count; i++) {
       const at = r.offset;
-      const id = r.node(`${field}.${list}[${i}]`);
+      const id = asNodeId(r.id(`${field}.${list}[${i}]`));
       if (seen.has(id)) r.fail(`${field}.${list}[${i}]`, `names node ${JSON.stringify(id)} a second time (voters and learners are disjoint)`, at);
       seen.add(id);
       ids.push(id);

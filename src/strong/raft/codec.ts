@@ -1,8 +1,9 @@
 /**
  * The binary codec of Raft messages ({@link Message}, STYLE.md section 4): versioned, symmetric
  * (every write has its read, in the same order) and canonical (a decoded message re-encodes to the
- * very bytes it came from). Primitives are in `codec-primitives.ts`; entries, membership, hard
- * state and snapshot metadata, which the storage also persists, in `codec-entries.ts`.
+ * very bytes it came from). Primitives are in `src/codec/primitives.ts` (bound to this format in
+ * `codec-primitives.ts`); entries, membership, hard state and snapshot metadata, which the storage
+ * also persists, in `codec-entries.ts`.
  *
  * A message is `u8 version (1)`, `u8 type`, `node from`, `node to`, `uint term`, then the body:
  * the variant's own fields in the order `messages.ts` declares them.
@@ -31,7 +32,6 @@
  * Any layout change MUST bump `RAFT_CODEC_VERSION`: golden bytes in `test/strong/raft-codec.test.ts`
  * fail on an accidental one.
  */
-import type * as encoding from "lib0/encoding";
 import { InvariantError, assertNever } from "../../errors.js";
 import {
   ENTRY_KIND_BY_TAG,
@@ -41,24 +41,12 @@ import {
   readSnapshotMeta,
   writeConfChange,
   writeEntry,
-  writeListCount,
   writeSnapshotMeta,
 } from "./codec-entries.js";
-import {
-  Reader,
-  decodeVersioned,
-  encodeVersioned,
-  tagLookup,
-  writeBool,
-  writeBytes,
-  writeNode,
-  writeOptionalBytes,
-  writeTag,
-  writeUint,
-  type DecodeLimits,
-} from "./codec-primitives.js";
+import { Reader, Writer, decodeVersioned, encodeVersioned, tagLookup } from "../../codec/primitives.js";
+import { RAFT_FORMAT, type DecodeLimits } from "./codec-primitives.js";
 import type { Envelope, Message, MessageType, Proposal } from "./messages.js";
-import { asIndex, asTerm, type Entry, type LogIndex, type Term } from "./types.js";
+import { asIndex, asNodeId, asTerm, type Entry, type LogIndex, type Term } from "./types.js";
 
 /** Wire tag of each message type. Compile-time exhaustive: a new variant must get a tag here. */
 export const MESSAGE_TYPE_TAGS: { readonly [T in MessageType]: number } = {
@@ -92,80 +80,80 @@ const MESSAGE_TYPE_BY_TAG = tagLookup(MESSAGE_TYPE_TAGS);
  * above 2^53 - 1; a conf state that names a node twice.
  */
 export function encodeMessage(m: Message): Uint8Array {
-  return encodeVersioned((e) => {
-    writeTag(e, MESSAGE_TYPE_TAGS[m.type]);
-    writeNode(e, m.from, "from");
-    writeNode(e, m.to, "to");
-    writeUint(e, m.term, "term");
-    writeBody(e, m);
+  return encodeVersioned(RAFT_FORMAT, (w) => {
+    w.tag(MESSAGE_TYPE_TAGS[m.type]);
+    w.id(m.from, "from");
+    w.id(m.to, "to");
+    w.uint(m.term, "term");
+    writeBody(w, m);
   });
 }
 
-function writeBody(e: encoding.Encoder, m: Message): void {
+function writeBody(w: Writer, m: Message): void {
   switch (m.type) {
     case "vote":
     case "pre-vote":
-      writeUint(e, m.lastIndex, `${m.type}.lastIndex`);
-      writeUint(e, m.lastTerm, `${m.type}.lastTerm`);
-      writeBool(e, m.transfer);
+      w.uint(m.lastIndex, `${m.type}.lastIndex`);
+      w.uint(m.lastTerm, `${m.type}.lastTerm`);
+      w.bool(m.transfer);
       return;
     case "vote-resp":
     case "pre-vote-resp":
-      writeBool(e, m.reject);
+      w.bool(m.reject);
       return;
     case "append":
-      writeUint(e, m.prevIndex, "append.prevIndex");
-      writeUint(e, m.prevTerm, "append.prevTerm");
-      writeListCount(e, m.entries.length);
+      w.uint(m.prevIndex, "append.prevIndex");
+      w.uint(m.prevTerm, "append.prevTerm");
+      w.count(m.entries.length, "append.entries");
       m.entries.forEach((entry, i) => {
         const problem = appendOrderProblem(m, i === 0 ? null : m.entries[i - 1]!, entry, i);
         if (problem !== null) throw new InvariantError(`raft codec: append.entries[${i}] ${problem}`);
-        writeEntry(e, entry, `append.entries[${i}]`);
+        writeEntry(w, entry, `append.entries[${i}]`);
       });
-      writeUint(e, m.commit, "append.commit");
+      w.uint(m.commit, "append.commit");
       return;
     case "append-resp":
-      writeBool(e, m.reject);
-      writeUint(e, m.index, "append-resp.index");
-      writeUint(e, m.hintIndex, "append-resp.hintIndex");
-      writeUint(e, m.hintTerm, "append-resp.hintTerm");
+      w.bool(m.reject);
+      w.uint(m.index, "append-resp.index");
+      w.uint(m.hintIndex, "append-resp.hintIndex");
+      w.uint(m.hintTerm, "append-resp.hintTerm");
       return;
     case "heartbeat":
-      writeUint(e, m.commit, "heartbeat.commit");
-      writeOptionalBytes(e, m.context);
+      w.uint(m.commit, "heartbeat.commit");
+      w.optionalBytes(m.context);
       return;
     case "heartbeat-resp":
-      writeOptionalBytes(e, m.context);
+      w.optionalBytes(m.context);
       return;
     case "snapshot":
-      writeSnapshotMeta(e, m.meta, "snapshot.meta");
-      writeUint(e, m.offset, "snapshot.offset");
+      writeSnapshotMeta(w, m.meta, "snapshot.meta");
+      w.uint(m.offset, "snapshot.offset");
       if (!Number.isSafeInteger(m.offset + m.data.byteLength)) {
         throw new InvariantError(`raft codec: snapshot.data ends at offset ${m.offset} + ${m.data.byteLength} bytes, beyond 2^53 - 1`);
       }
-      writeBytes(e, m.data);
-      writeBool(e, m.done);
+      w.bytes(m.data);
+      w.bool(m.done);
       return;
     case "snapshot-resp":
-      writeUint(e, m.index, "snapshot-resp.index");
-      writeUint(e, m.offset, "snapshot-resp.offset");
-      writeBool(e, m.reject);
+      w.uint(m.index, "snapshot-resp.index");
+      w.uint(m.offset, "snapshot-resp.offset");
+      w.bool(m.reject);
       return;
     case "timeout-now":
       return;
     case "propose":
-      writeListCount(e, m.proposals.length);
-      m.proposals.forEach((p, i) => writeProposal(e, p, `propose.proposals[${i}]`));
+      w.count(m.proposals.length, "propose.proposals");
+      m.proposals.forEach((p, i) => writeProposal(w, p, `propose.proposals[${i}]`));
       return;
     case "read-index":
-      writeBytes(e, m.context);
+      w.bytes(m.context);
       return;
     case "read-index-resp":
-      writeUint(e, m.index, "read-index-resp.index");
-      writeBytes(e, m.context);
+      w.uint(m.index, "read-index-resp.index");
+      w.bytes(m.context);
       return;
     case "transfer-leader":
-      writeNode(e, m.target, "transfer-leader.target");
+      w.id(m.target, "transfer-leader.target");
       return;
     default:
       assertNever(m, "raft message");
@@ -184,12 +172,12 @@ function writeBody(e: encoding.Encoder, m: Message): void {
  * message never aliases `bytes`, so the caller may reuse that buffer and the core may retain entries.
  */
 export function decodeMessage(bytes: Uint8Array, limits?: DecodeLimits): Message {
-  return decodeVersioned("raft message", bytes, limits, (r: Reader): Message => {
+  return decodeVersioned(RAFT_FORMAT, "raft message", bytes, limits, (r: Reader): Message => {
     const at = r.offset;
     const tag = r.u8("type");
     const type = MESSAGE_TYPE_BY_TAG.get(tag);
     if (type === undefined) return r.fail("type", `has the unknown tag ${tag} (known: 1 to ${MESSAGE_TYPE_BY_TAG.size})`, at);
-    const envelope: Envelope = { from: r.node("from"), to: r.node("to"), term: asTerm(r.uint("term")) };
+    const envelope: Envelope = { from: asNodeId(r.id("from")), to: asNodeId(r.id("to")), term: asTerm(r.uint("term")) };
     return readBody(r, type, envelope);
   });
 }
@@ -267,7 +255,7 @@ function readBody(r: Reader, type: MessageType, env: Envelope): Message {
     case "read-index-resp":
       return { ...env, type, index: asIndex(r.uint("read-index-resp.index")), context: r.bytes("read-index-resp.context") };
     case "transfer-leader":
-      return { ...env, type, target: r.node("transfer-leader.target") };
+      return { ...env, type, target: asNodeId(r.id("transfer-leader.target")) };
     default:
       return assertNever(type, "raft message type");
   }
@@ -292,14 +280,14 @@ function appendOrderProblem(
   return null;
 }
 
-function writeProposal(e: encoding.Encoder, p: Proposal, field: string): void {
-  writeTag(e, ENTRY_KIND_TAGS[p.kind]);
+function writeProposal(w: Writer, p: Proposal, field: string): void {
+  w.tag(ENTRY_KIND_TAGS[p.kind]);
   switch (p.kind) {
     case "normal":
-      writeBytes(e, p.data);
+      w.bytes(p.data);
       return;
     case "conf-change":
-      writeConfChange(e, p.change, `${field}.change`);
+      writeConfChange(w, p.change, `${field}.change`);
       return;
     default:
       assertNever(p, "proposal");
