@@ -22,6 +22,34 @@ export type ErrorCode =
   | "Unauthorized"
   | "Io"; // the operating system refused an I/O operation
 
+/** Each {@link ErrorCode} once; keyed by the type, so a code added there fails `tsc` until it is added here. */
+const ERROR_CODE_KEYS: { readonly [C in ErrorCode]: null } = {
+  InvalidValue: null,
+  InvalidArgument: null,
+  Closed: null,
+  Corrupt: null,
+  Protocol: null,
+  TooLarge: null,
+  Unavailable: null,
+  NotLeader: null,
+  ReadOnlyReplica: null,
+  Stale: null,
+  Fenced: null,
+  Timeout: null,
+  Unauthorized: null,
+  Io: null,
+};
+
+/** Every {@link ErrorCode}, for checking a code that arrives as a string (a wire message). */
+export const ERROR_CODES: readonly ErrorCode[] = Object.freeze(Object.keys(ERROR_CODE_KEYS) as ErrorCode[]);
+
+const ERROR_CODE_SET: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** True when `s` is one of the {@link ERROR_CODES}. */
+export function isErrorCode(s: string): s is ErrorCode {
+  return ERROR_CODE_SET.has(s);
+}
+
 /** An expected failure with a stable `code` and a message a person can act on. */
 export class ConcordError extends Error {
   override readonly name = "ConcordError";

@@ -15,46 +15,11 @@ import { KV_CODEC_VERSION, KV_OP_TAGS, decodeOp, encodeOp, type KvOp, type KvWri
 import type { Change } from "../../src/store.js";
 import { codecContract, type Codec } from "./codec-contract.js";
 import { checkProperty } from "./prop.js";
+import { jsonArb as jsonArbOf, jsonStringArb } from "./json-arb.js";
 
 /** Any well-formed string (`binary`: every code point, pairs included), and the edges of key order. */
-const stringArb = fc.oneof(
-  { weight: 3, arbitrary: fc.string({ unit: "grapheme-ascii", maxLength: 6 }) },
-  fc.string({ unit: "binary", maxLength: 8 }),
-  fc.constantFrom("", "\uFEFF", "\u0000", "😀", "\uFF5E", "__proto__", "0", "10", "9"),
-);
-
-/** Numbers at the edges of the integer tags and f64: -0, the safe range, just past it, fractions, huge. */
-const numberArb = fc.oneof(
-  fc.integer({ min: -300, max: 300 }),
-  fc.constantFrom(-0, 127, 128, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53, -(2 ** 53), 0.5, -1e300, Number.MIN_VALUE),
-  fc.maxSafeInteger(),
-  fc.double({ noNaN: true, noDefaultInfinity: true }),
-);
-
-/**
- * JSON values as the store's gate (`toFrozenJson`) lets them through: deep-frozen, -0 as 0, no
- * "__proto__" keys (values that have one are dropped).
- */
-const jsonArb: fc.Arbitrary<Json> = fc
-  .letrec((tie) => ({
-    json: fc.oneof(
-      { maxDepth: 4, depthSize: "small" },
-      fc.constantFrom<Json>(null, true, false),
-      numberArb,
-      stringArb,
-      fc.array(tie("json"), { maxLength: 4 }),
-      fc.dictionary(stringArb, tie("json"), { maxKeys: 4 }),
-    ),
-  }))
-  .json.filter((v) => {
-    try {
-      toFrozenJson(v);
-      return true;
-    } catch {
-      return false;
-    }
-  })
-  .map((v) => toFrozenJson(v));
+const stringArb = jsonStringArb;
+const jsonArb = jsonArbOf();
 
 /**
  * Few values, each a fresh (deep-frozen) instance every time it is drawn, so sequences write values
