@@ -58,9 +58,15 @@ export type NodeRole = "primary" | "replica";
 /** Where a read was served from and how fresh it is. */
 export interface ReadInfo {
   readonly role: NodeRole;
+  /** The newest epoch this node knows. */
   readonly epoch: Epoch;
   /** The LSN the state is at. */
   readonly lsn: Lsn;
+  /**
+   * The record the state is at: its LSN and the epoch that wrote it (not always `epoch`: a replica
+   * catching up holds records of older epochs). What a session sends back as `after`.
+   */
+  readonly position: Position;
   /** Records behind the primary as last heard (0 on the primary). */
   readonly lagLsn: number;
   /** ms since the primary was last heard (0 on the primary, Infinity when never). */
@@ -83,7 +89,13 @@ const isForPrimary = (m: ReplMessage): m is ReplicaToPrimary => m.type === "hell
 
 type Active = { readonly role: "primary"; readonly driver: PrimaryDriver } | { readonly role: "replica"; readonly driver: ReplicaDriver };
 
-type ChangeListener = (changes: readonly Change[], lsn: Lsn) => void;
+/** Hears the keys one record (or one snapshot install) changed, and the position it brought the state to. */
+type ChangeListener = (changes: readonly Change[], position: Position) => void;
+
+/** The position of record `lsn` under `history` (epoch 0 for LSN 0, before any record). */
+function positionAt(history: EpochHistory, lsn: Lsn): Position {
+  return { epoch: lsn === 0 || history.length === 0 ? asEpoch(0) : epochAt(history, lsn), lsn };
+}
 
 export class ReplicationNode {
   readonly #o: ReplicationNodeOptions;
@@ -166,10 +178,11 @@ export class ReplicationNode {
     const a = this.#active;
     if (a.role === "primary") {
       const st = a.driver.status();
-      return { role: "primary", epoch: st.epoch, lsn: st.durableLsn, lagLsn: 0, silentMs: 0 };
+      return { role: "primary", epoch: st.epoch, lsn: st.durableLsn, position: positionAt(st.history, st.durableLsn), lagLsn: 0, silentMs: 0 };
     }
     const st = a.driver.status();
-    return { role: "replica", epoch: st.epoch, lsn: st.appliedLsn, lagLsn: st.lagLsn, silentMs: st.silentMs };
+    const lsn = st.appliedLsn;
+    return { role: "replica", epoch: st.epoch, lsn, position: positionAt(st.history, lsn), lagLsn: st.lagLsn, silentMs: st.silentMs };
   }
 
   /** True when this node's state includes the record at `pos` (same LSN, same epoch). */
@@ -396,20 +409,20 @@ export class ReplicationNode {
     this.#discarded += install.discarded;
     this.#o.observe?.install(install);
     this.#log("replica.snapshot_installed", { epoch: install.epoch, lsn: install.lsn, discarded: install.discarded });
-    this.#tell(changes, install.lsn);
+    this.#tell(changes, positionAt(install.history, install.lsn));
   }
 
   #applied(record: ReplRecord, changes: readonly Change[]): void {
     this.#o.observe?.record(record);
-    this.#tell(changes, record.lsn);
+    this.#tell(changes, { epoch: record.epoch, lsn: record.lsn });
   }
 
   /** Hands `changes` (if any) to every subscriber; a throwing subscriber is logged, the rest still hear. */
-  #tell(changes: readonly Change[], lsn: Lsn): void {
+  #tell(changes: readonly Change[], position: Position): void {
     if (changes.length === 0) return;
     for (const l of [...this.#listeners]) {
       try {
-        l(changes, lsn);
+        l(changes, position);
       } catch (e) {
         this.#log("node.listener_error", { error: e instanceof Error ? e.message : String(e) });
       }

@@ -35,6 +35,19 @@ describe("promote()", () => {
     expect(receipt).toMatchObject({ epoch: 2, lsn: 4 });
   });
 
+  it("reports positions by the epoch that wrote the record, so a session's position survives the promotion", async () => {
+    const { p1, r1 } = await inStep(3);
+    const before = p1.readInfo().position;
+    expect(before).toStrictEqual({ epoch: 1, lsn: 3 });
+    await g.drive(r1.promote());
+    // r1 now leads epoch 2 but its state is still at epoch 1's record 3.
+    expect(r1.readInfo()).toMatchObject({ epoch: 2, lsn: 3, position: { epoch: 1, lsn: 3 } });
+    expect(r1.holds(before)).toBe(true);
+    await g.drive(r1.waitFor(before, 10));
+    await g.drive(r1.write(set("b", 1)));
+    expect(r1.readInfo().position).toStrictEqual({ epoch: 2, lsn: 4 });
+  });
+
   it("refuses to promote the primary", async () => {
     const { p1 } = await inStep(1);
     const error = await rejection(p1.promote());

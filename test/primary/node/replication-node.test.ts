@@ -188,10 +188,13 @@ describe("readInfo on a replica", () => {
 });
 
 describe("change subscriptions and observe hooks", () => {
-  it("tell a replica's subscribers every change with its LSN, in order", async () => {
+  it("tell a replica's subscribers every change with its position (epoch, LSN), in order", async () => {
     const { p1, r1 } = await pair();
     const heard: [readonly Change[], number][] = [];
-    const unsubscribe = r1.subscribe((changes, lsn) => heard.push([changes, lsn]));
+    const unsubscribe = r1.subscribe((changes, pos) => {
+      expect(pos.epoch).toBe(1);
+      heard.push([changes, pos.lsn]);
+    });
     await g.drive(p1.write({ kind: "set", key: "a", value: 1 }));
     await g.drive(p1.write({ kind: "set", key: "a", value: 1 })); // no change: not heard
     await g.drive(p1.write({ kind: "delete", key: "a" }));
@@ -212,7 +215,7 @@ describe("change subscriptions and observe hooks", () => {
       throw new Error("listener bug");
     });
     const after: number[] = [];
-    p1.subscribe((_changes, lsn) => after.push(lsn));
+    p1.subscribe((_changes, pos) => after.push(pos.lsn));
     await g.drive(p1.write({ kind: "set", key: "a", value: 1 }));
     await g.drive(p1.write({ kind: "set", key: "b", value: 2 }));
     expect(after).toStrictEqual([1, 2]);

@@ -1,0 +1,347 @@
+/**
+ * The server side of the client protocol (`protocol.ts`) for a `primary`-mode
+ * {@link ReplicationNode}, independent of any transport: one {@link ClientSession} per client
+ * connection turns each {@link Request} into exactly one {@link Response} and pushes `changes` for
+ * the connection's subscriptions. A transport feeds it requests (`handle`) or frames
+ * (`handleBytes`) and carries what it hands to `send`.
+ *
+ * Ordering: a read without an unmet `after`, `subscribe`, `unsubscribe`, `status` and every
+ * refusal the session decides itself are answered before `handle` returns; a write (even one the
+ * node refuses) and a read waiting for `after` are answered later, so answers may arrive in another
+ * order than their requests (clients match them by `id`). A subscription's `subscribed` answer is
+ * sent before any of its `changes`.
+ */
+import { ConcordError, InvariantError, assertNever, isConcordError, type ErrorCode } from "../errors.js";
+import type { Json } from "../json.js";
+import type { KvOp } from "../kv/ops.js";
+import type { ReadInfo, ReplicationNode } from "../primary/replication-node.js";
+import { asEpoch, asLsn, type Durability, type Lsn, type Position } from "../primary/replication/types.js";
+import type { Change } from "../store.js";
+import type { Request, Response, WireDurability, WirePosition, WireReadInfo, WriteOp } from "./protocol.js";
+import { decodeRequest } from "./protocol-codec.js";
+
+/** Subscriptions one session may hold at once, by default. */
+export const DEFAULT_MAX_SUBSCRIPTIONS = 64;
+/** Longest request frame {@link ClientSession.handleBytes} decodes, by default (16 MiB). */
+export const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+
+export interface ClientSessionOptions {
+  /** Subscriptions held at once; one more is refused with `TooLarge`. Default {@link DEFAULT_MAX_SUBSCRIPTIONS}. */
+  readonly maxSubscriptions?: number;
+  /** Longest frame `handleBytes` decodes; a longer one is answered `TooLarge`. Default {@link DEFAULT_MAX_REQUEST_BYTES}. */
+  readonly maxBytes?: number;
+  /**
+   * Structured events: `session.bad_request` (a frame that did not decode), `session.bug` (an
+   * unexpected exception, answered `Unavailable`), `session.send_failed` (`send` threw). MAY throw:
+   * a throwing sink is ignored.
+   */
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+type Read = Extract<Request, { readonly type: "get" | "entries" }>;
+
+/**
+ * One client connection to a node. Owns its subscriptions (dropped by {@link close}); does not own
+ * the node. Never throws from `handle`/`handleBytes`: every failure becomes an `error` answer.
+ */
+export class ClientSession {
+  readonly #node: ReplicationNode;
+  readonly #send: (r: Response) => void;
+  readonly #maxSubscriptions: number;
+  readonly #maxBytes: number;
+  readonly #log: ClientSessionOptions["log"];
+  /** Each subscription's id and the function that removes its node listener. */
+  readonly #subscriptions = new Map<number, () => void>();
+  #lastSubscription = 0;
+  #closed = false;
+
+  /**
+   * `send` carries one response to the client. It MAY throw (a closed connection): the session
+   * logs it and, for an answer, tries an `error` answer in its place.
+   */
+  constructor(node: ReplicationNode, send: (r: Response) => void, options: ClientSessionOptions = {}) {
+    this.#node = node;
+    this.#send = send;
+    this.#maxSubscriptions = limit(options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS, "maxSubscriptions");
+    this.#maxBytes = limit(options.maxBytes, DEFAULT_MAX_REQUEST_BYTES, "maxBytes");
+    this.#log = options.log;
+  }
+
+  /** Subscriptions this session holds. */
+  get subscriptions(): number {
+    return this.#subscriptions.size;
+  }
+
+  /**
+   * Serves `req`: answers it exactly once through `send`, now or later (see the module comment).
+   * Ignored after {@link close}.
+   */
+  handle(req: Request): void {
+    if (this.#closed) return;
+    try {
+      this.#dispatch(req);
+    } catch (e) {
+      this.#refuse(req.id, e);
+    }
+  }
+
+  /**
+   * Decodes one request frame and serves it. A frame that does not decode (`Protocol`) or is over
+   * `maxBytes` (`TooLarge`) is answered with an `error` of id 0 and the decoder's message; the
+   * session keeps serving. Ignored after {@link close}.
+   */
+  handleBytes(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    let req: Request;
+    try {
+      req = decodeRequest(bytes, { maxBytes: this.#maxBytes });
+    } catch (e) {
+      if (isConcordError(e, "Protocol") || isConcordError(e, "TooLarge")) {
+        this.#emit("session.bad_request", { code: e.code, error: e.message, bytes: bytes.byteLength });
+        this.#answer({ type: "error", id: 0, code: e.code, message: e.message, redirect: null });
+      } else {
+        this.#refuse(0, e);
+      }
+      return;
+    }
+    this.handle(req);
+  }
+
+  /**
+   * Ends the session: drops every subscription; answers still pending (writes, waiting reads) are
+   * not sent. Writes already handed to the node go on: closing does not cancel them. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const unsubscribe of this.#subscriptions.values()) unsubscribe();
+    this.#subscriptions.clear();
+  }
+
+  #dispatch(req: Request): void {
+    switch (req.type) {
+      case "get":
+      case "entries":
+        return this.#read(req);
+      case "write":
+        return this.#write(req.id, req.ops, req.durability);
+      case "subscribe":
+        return this.#subscribe(req.id, req.prefix);
+      case "unsubscribe":
+        return this.#unsubscribe(req.id, req.subscription);
+      case "status":
+        this.#answer({ type: "status", id: req.id, status: statusJson(this.#node.status()) ?? null });
+        return;
+      default:
+        assertNever(req, "client request");
+    }
+  }
+
+  #read(req: Read): void {
+    const after = req.read.after;
+    if (after === null || this.#node.holds(toPosition(after))) {
+      this.#serveRead(req);
+      return;
+    }
+    this.#node.waitFor(toPosition(after), req.read.timeoutMs).then(
+      () => this.#serveRead(req),
+      (e: unknown) => this.#refuse(req.id, e),
+    );
+  }
+
+  /** Answers `req` from the node's state as it is now, unless the node is staler than it allows. */
+  #serveRead(req: Read): void {
+    try {
+      const info = this.#node.readInfo();
+      const max = req.read.maxStalenessMs;
+      if (max !== null && info.role === "replica" && info.silentMs > max) {
+        const primary = this.#node.status().primary;
+        const heard = info.silentMs === Number.POSITIVE_INFINITY ? "has never heard its primary" : `last heard its primary ${Math.ceil(info.silentMs)} ms ago`;
+        throw new ConcordError("Stale", `replica ${this.#node.id} ${heard} (${primary}); the read allows at most ${max} ms`, {
+          silentMs: info.silentMs,
+          maxStalenessMs: max,
+          primary,
+        });
+      }
+      const state = this.#node.state;
+      if (req.type === "get") this.#answer({ type: "value", id: req.id, value: state.get(req.key), info: wireInfo(info) });
+      else this.#answer({ type: "entries", id: req.id, entries: state.entries(req.prefix), info: wireInfo(info) });
+    } catch (e) {
+      this.#refuse(req.id, e);
+    }
+  }
+
+  #write(id: number, ops: readonly WriteOp[], durability: WireDurability): void {
+    // A single op goes as itself; none or several as a batch (an empty batch still takes an LSN).
+    const op: KvOp = ops.length === 1 ? ops[0]! : { kind: "batch", ops };
+    // node.write may throw synchronously (an op its codec refuses) as well as reject: both end in #refuse.
+    this.#node.write(op, toDurability(durability)).then(
+      (receipt) => this.#answer({ type: "written", id, position: { epoch: receipt.epoch, lsn: receipt.lsn }, replicas: receipt.replicas }),
+      (e: unknown) => this.#refuse(id, e),
+    );
+  }
+
+  #subscribe(id: number, prefix: string): void {
+    if (this.#subscriptions.size >= this.#maxSubscriptions) {
+      throw new ConcordError("TooLarge", `this session already holds ${this.#subscriptions.size} subscriptions, the most it may (maxSubscriptions)`, {
+        maxSubscriptions: this.#maxSubscriptions,
+      });
+    }
+    const subscription = ++this.#lastSubscription;
+    const unsubscribe = this.#node.subscribe((changes, position) => this.#push(subscription, prefix, changes, position));
+    this.#subscriptions.set(subscription, unsubscribe);
+    const info = this.#node.readInfo();
+    const sent = this.#answer({ type: "subscribed", id, subscription, position: info.position });
+    if (!sent) {
+      // The client was told `error`: it must not hear of this subscription.
+      unsubscribe();
+      this.#subscriptions.delete(subscription);
+    }
+  }
+
+  #unsubscribe(id: number, subscription: number): void {
+    const unsubscribe = this.#subscriptions.get(subscription);
+    if (unsubscribe === undefined) throw new ConcordError("InvalidArgument", `this session holds no subscription ${subscription}`, { subscription });
+    unsubscribe();
+    this.#subscriptions.delete(subscription);
+    this.#answer({ type: "unsubscribed", id });
+  }
+
+  /** Runs inside the node's change delivery: never throws. */
+  #push(subscription: number, prefix: string, changes: readonly Change[], position: Position): void {
+    // The node tells a copy of its listeners: a `send` that closed this session during this very
+    // delivery does not stop this call.
+    if (this.#closed) return;
+    const matching = changes.filter((c) => c.key.startsWith(prefix));
+    if (matching.length === 0) return;
+    try {
+      this.#send({ type: "changes", subscription, position, changes: matching });
+    } catch (e) {
+      this.#emit("session.send_failed", { type: "changes", subscription, error: describe(e) });
+    }
+  }
+
+  /**
+   * The `error` answer for `e`: its code and message for a ConcordError (with the primary as
+   * `redirect` for ReadOnlyReplica/Fenced), `Unavailable` naming a server bug for anything else.
+   */
+  #refuse(id: number, e: unknown): void {
+    this.#answer(errorResponse(id, e, (fields) => this.#emit("session.bug", { id, ...fields })));
+  }
+
+  /**
+   * Sends `r`. When `send` throws, logs it and sends an `error` in its place (once; a throw from that
+   * is only logged). True when `r` itself went out. The one gate of answers after close: pending
+   * reads and writes settle into this and are dropped here.
+   */
+  #answer(r: Response): boolean {
+    if (this.#closed) return false;
+    try {
+      this.#send(r);
+      return true;
+    } catch (e) {
+      this.#emit("session.send_failed", { type: r.type, error: describe(e) });
+      if (r.type === "error" || r.type === "changes") return false;
+      try {
+        this.#send(errorResponse(r.id, e, (fields) => this.#emit("session.bug", { id: r.id, ...fields })));
+      } catch (again) {
+        this.#emit("session.send_failed", { type: "error", error: describe(again) });
+      }
+      return false;
+    }
+  }
+
+  #emit(event: string, fields: Record<string, unknown>): void {
+    try {
+      this.#log?.(event, { node: this.#node.id, ...fields });
+    } catch {
+      // A log sink may throw (ClientSessionOptions.log); serving goes on.
+    }
+  }
+}
+
+const REDIRECTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["ReadOnlyReplica", "Fenced"]);
+
+function errorResponse(id: number, e: unknown, bug: (fields: Record<string, unknown>) => void): Response {
+  if (e instanceof ConcordError) {
+    const primary = e.details["primary"];
+    const redirect = REDIRECTED.has(e.code) && typeof primary === "string" ? primary : null;
+    return { type: "error", id, code: e.code, message: e.message, redirect };
+  }
+  bug({ error: describe(e), kind: e instanceof InvariantError ? "invariant" : "exception" });
+  return { type: "error", id, code: "Unavailable", message: `the server failed on this request (a bug in Concord, please report it): ${describe(e)}`, redirect: null };
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+function limit(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) throw new ConcordError("InvalidArgument", `${name} must be a non-negative integer, got ${value}`, { [name]: value });
+  return value;
+}
+
+function toPosition(p: WirePosition): Position {
+  return { epoch: asEpoch(p.epoch), lsn: asLsn(p.lsn) };
+}
+
+function toDurability(d: WireDurability): Durability {
+  switch (d.level) {
+    case "local":
+      return "local";
+    case "replicas":
+      return { replicas: d.n };
+    case "committed":
+      throw new ConcordError("InvalidArgument", `durability "committed" is strong mode's level; a primary-mode node takes "local" or { replicas: n }`, {
+        durability: d.level,
+      });
+    default:
+      return assertNever(d, "durability");
+  }
+}
+
+/** `silentMs` on the wire: -1 for never heard, otherwise whole ms rounded up (a real clock has fractions). */
+function wireInfo(info: ReadInfo): WireReadInfo {
+  return {
+    role: info.role,
+    position: info.position,
+    lagLsn: info.lagLsn,
+    silentMs: info.silentMs === Number.POSITIVE_INFINITY ? -1 : Math.ceil(info.silentMs),
+  };
+}
+
+/** Nesting past which {@link statusJson} drops a value (a cycle, or a status gone wrong). */
+const MAX_STATUS_DEPTH = 32;
+
+/**
+ * `value` as JSON for a status answer: `Infinity` (the "never" of silentMs) becomes -1; what JSON
+ * can't hold (NaN, -Infinity, undefined, functions, symbols, bigints, class instances, nesting past
+ * {@link MAX_STATUS_DEPTH}) is dropped from objects and becomes `null` in arrays, as
+ * `JSON.stringify` does. `undefined` when `value` itself is dropped.
+ */
+function statusJson(value: unknown, depth = 0): Json | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      if (Number.isFinite(value)) return value;
+      return value === Number.POSITIVE_INFINITY ? -1 : undefined;
+    case "object": {
+      if (value === null) return null;
+      if (depth >= MAX_STATUS_DEPTH) return undefined;
+      if (Array.isArray(value)) return value.map((v: unknown) => statusJson(v, depth + 1) ?? null);
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return undefined;
+      const out: { [key: string]: Json } = {};
+      for (const [k, v] of Object.entries(value)) {
+        const json = statusJson(v, depth + 1);
+        if (json !== undefined && k !== "__proto__") out[k] = json;
+      }
+      return out;
+    }
+    default:
+      return undefined;
+  }
+}
