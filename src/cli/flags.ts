@@ -1,4 +1,5 @@
 /** Command-line flag parsing shared by every `concord` subcommand. */
+import { atLeast, LOG_LEVELS, stderrLogSink, type LogLevel, type LogSink } from "../server/log.js";
 
 /** Bad usage: the CLI prints the message and the usage text, and exits 2. */
 export class UsageError extends Error {
@@ -19,4 +20,31 @@ export function parseFlags(args: readonly string[], known: readonly string[]): M
     i++;
   }
   return flags;
+}
+
+/** The integer `--<name>` gives (`fallback` when absent); a {@link UsageError} unless it is from `min` to `max`. */
+export function integerFlag(flags: ReadonlyMap<string, string>, name: string, fallback: number, min: number, max: number): number {
+  const raw = flags.get(name);
+  if (raw === undefined) return fallback;
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/** The non-empty `--<name>` (`fallback` when absent); a {@link UsageError} for an empty one. */
+export function textFlag(flags: ReadonlyMap<string, string>, name: string, fallback: string, what: string): string {
+  const value = flags.get(name) ?? fallback;
+  if (value.length === 0) throw new UsageError(`--${name} needs a non-empty ${what}`);
+  return value;
+}
+
+/** Where `--log-level` (default info) lets log entries through: JSON lines on stderr. */
+export function logSinkFlag(flags: ReadonlyMap<string, string>): LogSink {
+  const level = flags.get("log-level") ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
+  }
+  return atLeast(level as LogLevel, stderrLogSink);
 }

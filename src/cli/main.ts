@@ -15,6 +15,13 @@ Usage:
                 [--idle-unload-ms 30000] [--max-message-bytes 10485760]
                      run the sync server (y-websocket protocol) until SIGINT/SIGTERM;
                      concord serve --help explains each flag
+  concord node --mode primary|replica --id <id> [--port 5001] [--host 127.0.0.1]
+               [--data ./concord-node-<id>] [--primary <id>=ws://host:port]
+               [--peers <id>=ws://host:port,...] [--min-replicas 0] [--max-lag-ms 10000]
+                     run one node of a primary-mode group (a primary or a read replica) until
+                     SIGINT/SIGTERM; concord node --help explains each flag
+  concord promote --node ws://host:port [--timeout-ms 10000]
+                     make a running replica the primary of a new epoch (fences the old primary)
   concord dump --data <dir> --doc <name> [--prefix <p>]
                      print a document stored in <dir> as JSON lines ([key, value])
   concord --version  print the version
@@ -39,6 +46,14 @@ async function main(argv: readonly string[]): Promise<number> {
     case "serve": {
       const { serve } = await import("./serve.js");
       return serve(rest);
+    }
+    case "node": {
+      const { node } = await import("./node.js");
+      return node(rest);
+    }
+    case "promote": {
+      const { promote } = await import("./promote.js");
+      return promote(rest);
     }
     case "dump": {
       const { dump } = await import("./dump.js");

@@ -9,9 +9,10 @@
 import { readFileSync } from "node:fs";
 import { isConcordError } from "../errors.js";
 import { loadAuthFile, type AuthConfig } from "../server/auth.js";
-import { parseFlags, UsageError } from "./flags.js";
+import { integerFlag, logSinkFlag, parseFlags, textFlag, UsageError } from "./flags.js";
+import { catchShutdownSignals } from "./shutdown-signals.js";
 import { DEFAULT_AUTH_TIMEOUT_MS } from "../server/admission.js";
-import { atLeast, LOG_LEVELS, ServerLog, stderrLogSink, type LogLevel } from "../server/log.js";
+import { ServerLog } from "../server/log.js";
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_HOST,
@@ -104,21 +105,15 @@ export async function serve(args: readonly string[]): Promise<number> {
   }
   const flags = parseFlags(args, FLAGS);
   const port = integerFlag(flags, "port", DEFAULT_PORT, 0, 65535);
-  const host = flags.get("host") ?? DEFAULT_HOST;
-  if (host.length === 0) throw new UsageError("--host needs a non-empty address");
-  const dataDir = flags.get("data") ?? DEFAULT_DATA_DIR;
-  if (dataDir.length === 0) throw new UsageError("--data needs a non-empty folder");
+  const host = textFlag(flags, "host", DEFAULT_HOST, "address");
+  const dataDir = textFlag(flags, "data", DEFAULT_DATA_DIR, "folder");
   const idleUnloadMs = integerFlag(flags, "idle-unload-ms", DEFAULT_IDLE_UNLOAD_MS, 0, Number.MAX_SAFE_INTEGER);
   const maxMessageBytes = integerFlag(flags, "max-message-bytes", DEFAULT_SERVER_MAX_MESSAGE_BYTES, 1, 2 ** 32 - 1);
   const maxConnections = integerFlag(flags, "max-connections", DEFAULT_MAX_CONNECTIONS, 1, Number.MAX_SAFE_INTEGER);
   const maxDocBytes = integerFlag(flags, "max-doc-bytes", DEFAULT_MAX_DOC_BYTES, 1, Number.MAX_SAFE_INTEGER);
   const maxBufferedBytes = integerFlag(flags, "max-buffered-bytes", DEFAULT_MAX_BUFFERED_BYTES, 1, Number.MAX_SAFE_INTEGER);
   const authTimeoutMs = integerFlag(flags, "auth-timeout-ms", DEFAULT_AUTH_TIMEOUT_MS, 1, Number.MAX_SAFE_INTEGER);
-  const logLevel = flags.get("log-level") ?? "info";
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(logLevel)}`);
-  }
-  const sink = atLeast(logLevel as LogLevel, stderrLogSink);
+  const sink = logSinkFlag(flags);
   const authFile = flags.get("auth");
   let auth: AuthConfig | undefined;
   if (authFile !== undefined) {
@@ -134,14 +129,7 @@ export async function serve(args: readonly string[]): Promise<number> {
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together: give both, or neither");
   const tls = tlsCert !== undefined && tlsKey !== undefined ? { cert: readPem("tls-cert", tlsCert), key: readPem("tls-key", tlsKey) } : undefined;
 
-  // Listen for signals BEFORE saying we are ready: whoever reads "listening on" may signal at once.
-  let signalledEarly: NodeJS.Signals | undefined;
-  let onSignal = (signal: NodeJS.Signals): void => {
-    signalledEarly ??= signal;
-  };
-  const handler = (signal: NodeJS.Signals): void => onSignal(signal);
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
+  const signals = catchShutdownSignals("serve");
   let server: SyncServer;
   try {
     server = await startServer({
@@ -160,8 +148,7 @@ export async function serve(args: readonly string[]): Promise<number> {
       onLog: sink,
     });
   } catch (e) {
-    process.off("SIGINT", handler);
-    process.off("SIGTERM", handler);
+    signals.release();
     // Only the certificate or key can still be refused here (everything else was checked above).
     if (isConcordError(e, "InvalidArgument")) throw new UsageError(e.message);
     throw e;
@@ -187,26 +174,7 @@ export async function serve(args: readonly string[]): Promise<number> {
     }
   };
   process.on("SIGHUP", onHangup);
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    onSignal = (signal) => {
-      if (stopping) {
-        log.warn("serve.signal", { signal, action: "exiting without waiting for the shutdown" });
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log.info("serve.signal", { signal, action: "shutting down gracefully; send it again to exit at once" });
-      running.close().then(
-        () => resolve(0),
-        (error: unknown) => {
-          log.error("serve.shutdown_failed", { error });
-          resolve(1);
-        },
-      );
-    };
-    if (signalledEarly !== undefined) onSignal(signalledEarly);
-  });
+  return signals.closeOnSignal(() => running.close(), log);
 }
 
 /** The contents of a PEM file named by `--<flag>`; a {@link UsageError} if it can't be read. */
@@ -219,14 +187,4 @@ function readPem(flag: string, path: string): Buffer {
   }
   if (pem.length === 0) throw new UsageError(`--${flag}: ${path} is empty`);
   return pem;
-}
-
-function integerFlag(flags: Map<string, string>, name: string, fallback: number, min: number, max: number): number {
-  const raw = flags.get(name);
-  if (raw === undefined) return fallback;
-  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
 }

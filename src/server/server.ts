@@ -32,7 +32,6 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { systemClock, type Clock } from "../clock.js";
@@ -41,6 +40,7 @@ import { asPeerId } from "../ids.js";
 import { fileStorage } from "../storage/file-storage.js";
 import { MAX_DOC_ID_LENGTH } from "../storage/log-limits.js";
 import type { Persistence } from "../storage/storage.js";
+import { listenOn, pathOf, respond } from "./http-endpoint.js";
 import { Admission, DEFAULT_AUTH_TIMEOUT_MS, type AuthReload } from "./admission.js";
 import { loadAuthFile, parseAuthConfig, type Access, type AuthConfig } from "./auth.js";
 import { ServerLog, stderrLogSink, type LogSink } from "./log.js";
@@ -324,21 +324,10 @@ class SyncServerImpl implements SyncServer {
 
   async listen(): Promise<void> {
     const { host, port } = this.#options;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException): void => {
-        const code = error.code ?? "error";
-        reject(new ConcordError("Io", `could not listen on ${host}:${port}: ${code} (${error.message})`, { host, port, code }, { cause: error }));
-      };
-      this.#http.once("error", onError);
-      this.#http.listen(port, host, () => {
-        this.#http.off("error", onError);
-        resolve();
-      });
-    });
+    const listening = await listenOn(this.#http, host, port, this.#options.tls !== undefined);
     this.#http.on("error", (error) => this.#log.error("server.error", { error }));
-    const address = this.#http.address() as AddressInfo;
-    this.port = address.port;
-    this.url = `${this.#options.tls ? "wss" : "ws"}://${address.family === "IPv6" || host.includes(":") ? `[${host}]` : host}:${this.port}`;
+    this.port = listening.port;
+    this.url = listening.url;
     this.#log.info("server.listening", {
       url: this.url,
       storage: this.#options.persistence.name,
@@ -396,7 +385,7 @@ class SyncServerImpl implements SyncServer {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     try {
-      const path = (req.url ?? "/").split(/[?#]/, 1)[0];
+      const path = pathOf(req.url);
       const method = req.method ?? "GET";
       if ((method === "GET" || method === "HEAD") && path === "/healthz") {
         const closing = this.#closing !== undefined;
@@ -524,12 +513,3 @@ class SyncServerImpl implements SyncServer {
   }
 }
 
-/** The path of a request URL, without its query (which may hold a token) or fragment. */
-function pathOf(requestUrl: string | undefined): string {
-  return (requestUrl ?? "").split(/[?#]/, 1)[0] ?? "";
-}
-
-function respond(res: ServerResponse, method: string, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
-  res.end(method === "HEAD" ? undefined : body);
-}

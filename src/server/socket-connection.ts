@@ -8,6 +8,7 @@ import type { CancelTimer, Clock } from "../clock.js";
 import { ConcordError } from "../errors.js";
 import type { PeerId } from "../ids.js";
 import { encodeMessage } from "../eventual/sync/protocol.js";
+import { wouldOverflow } from "./http-endpoint.js";
 import type { ServerLog } from "./log.js";
 import type { ServerMetrics, RejectReason } from "./metrics.js";
 import { CloseCode, type ClientConnection, type RoomMember } from "./rooms.js";
@@ -45,11 +46,10 @@ export class SocketConnection implements ClientConnection {
    */
   send(bytes: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    const buffered = this.ws.bufferedAmount;
-    if (buffered > 0 && buffered + bytes.byteLength > this.maxBufferedBytes) {
+    if (wouldOverflow(this.ws, bytes.byteLength, this.maxBufferedBytes)) {
       if (this.#closeStarted) return;
       this.metrics.slowConsumer();
-      this.log.warn("conn.slow_consumer", { doc: this.doc, conn: this.peer, bufferedBytes: buffered, maxBufferedBytes: this.maxBufferedBytes });
+      this.log.warn("conn.slow_consumer", { doc: this.doc, conn: this.peer, bufferedBytes: this.ws.bufferedAmount, maxBufferedBytes: this.maxBufferedBytes });
       this.close(CloseCode.tryAgainLater, `too slow: more than ${this.maxBufferedBytes} bytes waiting to be sent; reconnect`);
       return;
     }

@@ -7,7 +7,8 @@
  *
  * Ordering: a read without an unmet `after`, `subscribe`, `unsubscribe`, `status` and every
  * refusal the session decides itself are answered before `handle` returns; a write (even one the
- * node refuses) and a read waiting for `after` are answered later, so answers may arrive in another
+ * node refuses), a `promote` (admin: the node's promotion, or its refusal as an `error`) and a read
+ * waiting for `after` are answered later, so answers may arrive in another
  * order than their requests (clients match them by `id`). A subscription's `subscribed` answer is
  * sent before any of its `changes`.
  */
@@ -132,6 +133,8 @@ export class ClientSession {
       case "status":
         this.#answer({ type: "status", id: req.id, status: statusJson(this.#node.status()) ?? null });
         return;
+      case "promote":
+        return this.#promote(req.id);
       default:
         assertNever(req, "client request");
     }
@@ -177,6 +180,13 @@ export class ClientSession {
     // node.write may throw synchronously (an op its codec refuses) as well as reject: both end in #refuse.
     this.#node.write(op, toDurability(durability)).then(
       (receipt) => this.#answer({ type: "written", id, position: { epoch: receipt.epoch, lsn: receipt.lsn }, replicas: receipt.replicas }),
+      (e: unknown) => this.#refuse(id, e),
+    );
+  }
+
+  #promote(id: number): void {
+    this.#node.promote().then(
+      (p) => this.#answer({ type: "promoted", id, position: { epoch: p.epoch, lsn: p.lsn } }),
       (e: unknown) => this.#refuse(id, e),
     );
   }

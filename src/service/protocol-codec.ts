@@ -16,6 +16,7 @@
  * | 4 | subscribe | `uint id`, `string prefix` |
  * | 5 | unsubscribe | `uint id`, `uint subscription` |
  * | 6 | status | `uint id` |
+ * | 7 | promote | `uint id` |
  *
  * | tag | response | body |
  * |---|---|---|
@@ -27,6 +28,7 @@
  * | 6 | status | `uint id`, `json status` |
  * | 7 | error | `uint id`, `string code`, `string message`, `opt<id> redirect` |
  * | 8 | changes | `uint subscription`, `position position`, `list<change> changes` |
+ * | 9 | promoted | `uint id`, `position position` |
  *
  * - `key`: a non-empty `string` (the rule and the reader/writer of `src/kv/ops.ts`). A `prefix` is
  *   any `string`, the empty one included.
@@ -44,7 +46,8 @@
  * milliseconds are `uint`s. List order is the value's (entries are not re-sorted); JSON object
  * members come back sorted by key (see json-value.ts). Only the shape is checked: whether entries
  * are sorted or a subscription exists is for the endpoints to judge. An error code added to
- * `ErrorCode` is refused as `Protocol` by decoders of earlier releases. Any layout change MUST bump
+ * `ErrorCode`, and a message type added with the next free tag (as `promote`/`promoted` were), are
+ * refused as `Protocol` by decoders of earlier releases: appending a tag is not a layout change. Any layout change MUST bump
  * {@link PROTOCOL_CODEC_VERSION}: the golden bytes of test/service/protocol-codec.test.ts fail on
  * an accidental one.
  */
@@ -79,6 +82,7 @@ export const REQUEST_TAGS: { readonly [T in RequestType]: number } = {
   subscribe: 4,
   unsubscribe: 5,
   status: 6,
+  promote: 7,
 };
 
 /** Wire tag of each response type. Compile-time exhaustive: a new variant must get a tag here. */
@@ -91,6 +95,7 @@ export const RESPONSE_TAGS: { readonly [T in ResponseType]: number } = {
   status: 6,
   error: 7,
   changes: 8,
+  promoted: 9,
 };
 
 const ROLE_TAGS: { readonly [R in WireReadInfo["role"]]: number } = { primary: 1, replica: 2, leader: 3, follower: 4 };
@@ -135,6 +140,7 @@ export function encodeRequest(m: Request): Uint8Array {
         w.uint(m.subscription, "unsubscribe.subscription");
         return;
       case "status":
+      case "promote":
         return;
       default:
         assertNever(m, "client request");
@@ -169,6 +175,7 @@ export function decodeRequest(bytes: Uint8Array, limits?: DecodeLimits): Request
       case "unsubscribe":
         return { type, id, subscription: r.uint("unsubscribe.subscription") };
       case "status":
+      case "promote":
         return { type, id };
       default:
         return assertNever(type, "client request type");
@@ -237,6 +244,10 @@ export function encodeResponse(m: Response): Uint8Array {
           writeOptionalJson(w, change.value, `changes.changes[${i}].value`);
         });
         return;
+      case "promoted":
+        w.uint(m.id, "promoted.id");
+        writePosition(w, m.position, "promoted.position");
+        return;
       default:
         assertNever(m, "client response");
     }
@@ -297,6 +308,8 @@ export function decodeResponse(bytes: Uint8Array, limits?: DecodeLimits): Respon
         }
         return { type, subscription, position, changes };
       }
+      case "promoted":
+        return { type, id: r.uint("promoted.id"), position: readPosition(r, "promoted.position") };
       default:
         return assertNever(type, "client response type");
     }

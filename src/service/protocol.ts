@@ -47,7 +47,13 @@ export type Request =
   | { readonly type: "write"; readonly id: number; readonly ops: readonly WriteOp[]; readonly durability: WireDurability }
   | { readonly type: "subscribe"; readonly id: number; readonly prefix: string }
   | { readonly type: "unsubscribe"; readonly id: number; readonly subscription: number }
-  | { readonly type: "status"; readonly id: number };
+  | { readonly type: "status"; readonly id: number }
+  /**
+   * Admin: make this node (a replica) the primary of a new epoch (ReplicationNode.promote). The
+   * old primary is fenced once it hears of the new epoch. Refused (`error`) on a primary, during
+   * another role change, or on a closed or failed node.
+   */
+  | { readonly type: "promote"; readonly id: number };
 
 export type Response =
   | { readonly type: "value"; readonly id: number; readonly value: Json | undefined; readonly info: WireReadInfo }
@@ -57,6 +63,11 @@ export type Response =
   | { readonly type: "unsubscribed"; readonly id: number }
   /** The node's status as JSON (shape per mode; for people and dashboards). */
   | { readonly type: "status"; readonly id: number; readonly status: Json }
+  /**
+   * A promotion done: `position.epoch` is the new epoch this node now leads, `position.lsn` the
+   * last record it held when promoted (the new epoch's first record is the next LSN).
+   */
+  | { readonly type: "promoted"; readonly id: number; readonly position: WirePosition }
   /**
    * A refusal or failure with a stable code. `redirect` names where to go instead (the primary
    * for `ReadOnlyReplica`/`Fenced`, the leader for `NotLeader`), when known.

@@ -92,6 +92,7 @@ const requestArbs: { readonly [T in RequestType]: fc.Arbitrary<RequestVariant<T>
   subscribe: fc.record({ type: fc.constant("subscribe"), id: uintArb, prefix: stringArb }),
   unsubscribe: fc.record({ type: fc.constant("unsubscribe"), id: uintArb, subscription: uintArb }),
   status: fc.record({ type: fc.constant("status"), id: uintArb }),
+  promote: fc.record({ type: fc.constant("promote"), id: uintArb }),
 };
 
 /** One arbitrary per response type; keyed by `ResponseType`, so a new variant fails `tsc` here. */
@@ -120,6 +121,7 @@ const responseArbs: { readonly [T in ResponseType]: fc.Arbitrary<ResponseVariant
     position: positionArb,
     changes: fc.array(fc.record({ key: keyArb, value: optionalJsonArb }), { maxLength: 4 }),
   }),
+  promoted: fc.record({ type: fc.constant("promoted"), id: uintArb, position: positionArb }),
 };
 
 const requestArb: fc.Arbitrary<Request> = fc.oneof(...Object.values<fc.Arbitrary<Request>>(requestArbs));

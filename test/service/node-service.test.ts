@@ -372,6 +372,31 @@ describe("status", () => {
   });
 });
 
+describe("promote (admin)", () => {
+  it("promotes a replica: answers `promoted` with the new epoch and the LSN it starts after; the old primary is fenced", async () => {
+    const { p1, r1 } = await pair();
+    await g.drive(p1.write({ kind: "set", key: "a", value: 1 }, { replicas: 1 }));
+    const c = client(r1);
+    c.session.handle({ type: "promote", id: 1 });
+    expect(await c.answer(1)).toStrictEqual({ type: "promoted", id: 1, position: { epoch: 2, lsn: 1 } });
+    expect(r1.role).toBe("primary");
+    await g.until(() => p1.role === "replica", "p1 hears of epoch 2 and follows r1");
+    expect(p1.status().primary).toBe("r1");
+  });
+
+  it("refuses on the primary, and on a second promotion, with an error naming why", async () => {
+    const { p1, r1 } = await pair();
+    const c = client(p1);
+    c.session.handle({ type: "promote", id: 1 });
+    expect(await c.answer(1)).toStrictEqual({ type: "error", id: 1, code: "InvalidArgument", message: "node p1 is already the primary", redirect: null });
+    const d = client(r1);
+    d.session.handle({ type: "promote", id: 2 });
+    d.session.handle({ type: "promote", id: 3 });
+    expect(await d.answer(2)).toMatchObject({ type: "promoted", id: 2 });
+    expect(await d.answer(3)).toMatchObject({ type: "error", id: 3, code: "InvalidArgument", message: expect.stringMatching(/node r1 is already (changing role|the primary)/) });
+  });
+});
+
 describe("frames and failures", () => {
   it("answers garbage bytes with an error of id 0 and the decoder's message, and keeps serving", async () => {
     const { p1 } = await pair();

@@ -54,6 +54,7 @@ const GOLDEN_REQUESTS: { readonly [T in RequestType]: { readonly message: Reques
   subscribe: { message: { type: "subscribe", id: 10, prefix: "a/" }, hex: "01 | 04 | 0a | 02612f" },
   unsubscribe: { message: { type: "unsubscribe", id: 11, subscription: 4 }, hex: "01 | 05 | 0b | 04" },
   status: { message: { type: "status", id: 12 }, hex: "01 | 06 | 0c" },
+  promote: { message: { type: "promote", id: 13 }, hex: "01 | 07 | 0d" },
 };
 
 /** Same rule as {@link GOLDEN_REQUESTS}. */
@@ -104,6 +105,7 @@ const GOLDEN_RESPONSES: { readonly [T in ResponseType]: { readonly message: Resp
     },
     hex: "01 | 08 | 04 | 03 d101 | 02 | 0161 01 0302 | 0162 00",
   },
+  promoted: { message: { type: "promoted", id: 14, position: { epoch: 4, lsn: 209 } }, hex: "01 | 09 | 0e | 04 d101" },
 };
 
 describe("client protocol golden bytes (a failure here means the format changed: bump the version)", () => {
@@ -155,9 +157,9 @@ describe("client protocol decoder refuses malformed input with Protocol, naming 
     expect(() => decodeRequest(hex("02 06 0c"))).toThrow(protocol(/^malformed client request: version is 2, but this code reads only version 1 .* \(at byte 0 of 3\)$/));
     expect(() => decodeResponse(hex("00 05 0b"))).toThrow(protocol(/^malformed client response: version is 0, but this code reads only version 1/));
     expect(() => decodeRequest(new Uint8Array())).toThrow(protocol(/version is missing: the input ends here \(at byte 0 of 0\)/));
-    expect(() => decodeRequest(hex("01 07 00"))).toThrow(protocol(/^malformed client request: type has the unknown tag 7 \(known: 1 to 6\) \(at byte 1 of 3\)$/));
-    expect(() => decodeRequest(hex("01 00 00"))).toThrow(protocol(/type has the unknown tag 0 \(known: 1 to 6\)/));
-    expect(() => decodeResponse(hex("01 09 00"))).toThrow(protocol(/^malformed client response: type has the unknown tag 9 \(known: 1 to 8\)/));
+    expect(() => decodeRequest(hex("01 08 00"))).toThrow(protocol(/^malformed client request: type has the unknown tag 8 \(known: 1 to 7\) \(at byte 1 of 3\)$/));
+    expect(() => decodeRequest(hex("01 00 00"))).toThrow(protocol(/type has the unknown tag 0 \(known: 1 to 7\)/));
+    expect(() => decodeResponse(hex("01 0a 00"))).toThrow(protocol(/^malformed client response: type has the unknown tag 10 \(known: 1 to 9\)/));
   });
 
   it("names unknown tags of embedded fields", () => {
@@ -172,6 +174,8 @@ describe("client protocol decoder refuses malformed input with Protocol, naming 
     expect(() => decodeRequest(hex("01 04 0a 05612f"))).toThrow(protocol(/subscribe\.prefix declares 5 bytes, but only 2 remain \(at byte 3 of 6\)/));
     expect(() => decodeResponse(hex("01 03 09 03 d001 7f 00"))).toThrow(protocol(/written\.replicas count is 127, but only 1 bytes remain/));
     expect(() => decodeRequest(hex("01 06 0c 00"))).toThrow(protocol(/^malformed client request: its last field is followed by 1 trailing byte \(at byte 3 of 4\)$/));
+    expect(() => decodeRequest(hex("01 07 0d 00"))).toThrow(protocol(/its last field is followed by 1 trailing byte \(at byte 3 of 4\)/));
+    expect(() => decodeResponse(hex("01 09 0e 04"))).toThrow(protocol(/promoted\.position\.lsn is cut off: the input ends inside the number \(at byte 4 of 4\)/));
     expect(() => decodeResponse(hex("01 05 0b 0000"))).toThrow(protocol(/its last field is followed by 2 trailing bytes \(at byte 3 of 5\)/));
   });
 

@@ -1,0 +1,88 @@
+/**
+ * `concord promote --node ws://host:port`: asks a running replica (`concord node`) to become the
+ * primary of a new epoch, over its client endpoint (`<url>/client`, a `promote` request). Prints
+ * `concord promote: <url> is now the primary of epoch <e> (from LSN <n>)` and exits 0; a refusal
+ * (the node already leads, is changing role, failed) prints the node's error on stderr and exits 1,
+ * as does a node that can't be reached or does not answer within --timeout-ms.
+ */
+import { WebSocket } from "ws";
+import { ConcordError } from "../errors.js";
+import type { Response } from "../service/protocol.js";
+import { decodeResponse, encodeRequest } from "../service/protocol-codec.js";
+import { integerFlag, parseFlags, UsageError } from "./flags.js";
+
+export const PROMOTE_USAGE = `Usage: concord promote --node ws://host:port [--timeout-ms 10000]
+
+Makes the replica at --node (a running \`concord node\`) the primary of a new epoch. The old
+primary is fenced as soon as it hears of the new epoch (it then follows the new primary).
+
+  --node <url>         the replica's base URL, as \`concord node\` printed it.
+  --timeout-ms <ms>    how long to wait for the node's answer. Default 10000.
+`;
+
+/** Runs `concord promote`; resolves with the exit code. */
+export async function promote(args: readonly string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(PROMOTE_USAGE);
+    return 0;
+  }
+  const flags = parseFlags(args, ["node", "timeout-ms"]);
+  const node = flags.get("node");
+  if (node === undefined) throw new UsageError("concord promote needs --node <url>, the replica to promote (e.g. --node ws://127.0.0.1:5002)");
+  const endpoint = clientEndpoint(node);
+  const timeoutMs = integerFlag(flags, "timeout-ms", 10_000, 1, 2 ** 31 - 1);
+  const answer = await requestOnce(endpoint, timeoutMs);
+  if (answer.type === "promoted") {
+    process.stdout.write(`concord promote: ${node} is now the primary of epoch ${answer.position.epoch} (from LSN ${answer.position.lsn})\n`);
+    return 0;
+  }
+  if (answer.type === "error") {
+    process.stderr.write(`concord promote: ${node} refused: ${answer.code}: ${answer.message}\n`);
+    return 1;
+  }
+  throw new ConcordError("Protocol", `${node} answered a promote request with ${answer.type}`);
+}
+
+/** `<url>/client` for a node's base URL; a {@link UsageError} for anything but ws:// or wss://host:port. */
+function clientEndpoint(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--node must be a URL such as ws://127.0.0.1:5002, got ${JSON.stringify(url)}`);
+  }
+  if ((parsed.protocol !== "ws:" && parsed.protocol !== "wss:") || (parsed.pathname !== "/" && parsed.pathname !== "") || parsed.search !== "") {
+    throw new UsageError(`--node must be a node's base URL, ws://host:port (or wss://), got ${JSON.stringify(url)}`);
+  }
+  return `${parsed.protocol}//${parsed.host}/client`;
+}
+
+/** Sends one `promote` request on a fresh connection and resolves with its answer. */
+function requestOnce(endpoint: string, timeoutMs: number): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    const ws = new WebSocket(endpoint);
+    const fail = (error: ConcordError): void => {
+      clearTimeout(timer);
+      ws.terminate();
+      reject(error);
+    };
+    const timer = setTimeout(() => fail(new ConcordError("Timeout", `no answer from ${endpoint} within ${timeoutMs} ms`)), timeoutMs);
+    ws.binaryType = "nodebuffer";
+    ws.on("open", () => ws.send(encodeRequest({ type: "promote", id: 1 })));
+    ws.on("message", (data: Buffer) => {
+      let r: Response;
+      try {
+        r = decodeResponse(data);
+      } catch (e) {
+        fail(e instanceof ConcordError ? e : new ConcordError("Protocol", String(e)));
+        return;
+      }
+      if (r.type === "changes" || r.id !== 1) return;
+      clearTimeout(timer);
+      ws.close(1000);
+      resolve(r);
+    });
+    ws.on("error", (e) => fail(new ConcordError("Unavailable", `cannot reach ${endpoint}: ${e.message}`)));
+    ws.on("close", (code, reason) => fail(new ConcordError("Unavailable", `${endpoint} closed the connection (${code} ${reason.toString("utf8")}) before answering`)));
+  });
+}

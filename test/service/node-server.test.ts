@@ -1,0 +1,181 @@
+/**
+ * The node server (src/service/node-server.ts) in process, on real sockets on loopback and real
+ * files: a primary and a replica linked over WebSockets replicate; client sockets are answered by
+ * their node (reads, writes, subscriptions, redirects, promote); /healthz; garbage frames are
+ * answered and survived; close is graceful and durable; bad options and a busy port are refused
+ * before the data folder is touched. Every wait is on an event (an answer, a push, a log entry,
+ * a close), bounded by a timeout: no sleeps.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { isConcordError } from "../../src/errors.js";
+import type { LogEntry } from "../../src/server/log.js";
+import { startNodeServer, type NodeServer, type NodeServerOptions } from "../../src/service/node-server.js";
+import type { ReadOptions } from "../../src/service/protocol.js";
+import { onCleanup, runCleanups, tempDir, within } from "../reliability/harness.js";
+import { connectClient, expectAnswer, type NodeClient } from "./node-client.js";
+
+const READ: ReadOptions = { maxStalenessMs: null, after: null, timeoutMs: 5_000 };
+/** Fast timers: a replica is heard every 20 ms and stale after 2 s. */
+const FAST = { primaryOptions: { heartbeatMs: 20, maxLagMs: 2_000 }, replicaOptions: { ackMs: 20, helloMs: 100 } } as const;
+
+afterEach(runCleanups);
+
+/** A node's log entries, with a wait for one to come. */
+class Logs {
+  readonly entries: LogEntry[] = [];
+  readonly #waits: { match: (e: LogEntry) => boolean; done: (e: LogEntry) => void }[] = [];
+  readonly sink = (e: LogEntry): void => {
+    this.entries.push(e);
+    for (const w of [...this.#waits]) {
+      if (w.match(e)) {
+        this.#waits.splice(this.#waits.indexOf(w), 1);
+        w.done(e);
+      }
+    }
+  };
+
+  event(event: string): Promise<LogEntry> {
+    const seen = this.entries.find((e) => e.event === event);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return within(`log event ${event}`, new Promise((done) => this.#waits.push({ match: (e) => e.event === event, done })));
+  }
+
+  events(): string[] {
+    return this.entries.map((e) => e.event);
+  }
+}
+
+interface Started {
+  readonly server: NodeServer;
+  readonly logs: Logs;
+  readonly dataDir: string;
+}
+
+async function start(id: string, role: NodeServerOptions["role"], o: Partial<NodeServerOptions> = {}): Promise<Started> {
+  const logs = new Logs();
+  const dataDir = o.dataDir ?? tempDir("concord-node-");
+  const server = await startNodeServer({ id, port: 0, dataDir, role, log: logs.sink, ...FAST, ...o });
+  onCleanup(() => server.close());
+  return { server, logs, dataDir };
+}
+
+async function client(server: NodeServer): Promise<NodeClient> {
+  const c = await connectClient(server.url);
+  onCleanup(() => c.ws.terminate());
+  return c;
+}
+
+/** A primary p1 and its replica r1, with r1 known to follow (it applied a first write). */
+async function pair(): Promise<{ p: Started; r: Started; cp: NodeClient; cr: NodeClient; subscription: number }> {
+  const p = await start("p1", "primary");
+  const r = await start("r1", { replicaOf: { id: "p1", url: p.server.url } });
+  const [cp, cr] = [await client(p.server), await client(r.server)];
+  const subscription = expectAnswer(await cr.request({ type: "subscribe", id: 1, prefix: "" }), "subscribed").subscription;
+  const first = expectAnswer(await cp.request({ type: "write", id: 1, ops: [{ kind: "set", key: "first", value: 0 }], durability: { level: "local" } }), "written");
+  await cr.pushedAt(subscription, first.position);
+  return { p, r, cp, cr, subscription };
+}
+
+describe("node server", { timeout: 30_000 }, () => {
+  it("a primary and a replica over real WebSockets replicate; client sockets are answered by their node", async () => {
+    const { cp, cr, subscription } = await pair();
+    const a = expectAnswer(await cp.request({ type: "write", id: 2, ops: [{ kind: "set", key: "a", value: { n: 1 } }], durability: { level: "replicas", n: 1 } }), "written");
+    expect(a).toMatchObject({ position: { epoch: 1, lsn: 2 }, replicas: ["r1"] });
+    const pushed = await cr.pushedAt(subscription, a.position);
+    expect(pushed.changes).toStrictEqual([{ key: "a", value: { n: 1 } }]);
+
+    const read = expectAnswer(await cr.request({ type: "get", id: 2, key: "a", read: { ...READ, after: a.position } }), "value");
+    expect(read).toMatchObject({ value: { n: 1 }, info: { role: "replica", position: { epoch: 1, lsn: 2 }, lagLsn: 0 } });
+    expect(await cr.request({ type: "write", id: 3, ops: [{ kind: "delete", key: "a" }], durability: { level: "local" } })).toMatchObject({
+      type: "error",
+      code: "ReadOnlyReplica",
+      redirect: "p1",
+    });
+    const status = expectAnswer(await cp.request({ type: "status", id: 3 }), "status");
+    expect(status.status).toMatchObject({ id: "p1", role: "primary", epoch: 1, lsn: 2, replicas: [{ id: "r1", fresh: true }] });
+  });
+
+  it("answers GET /healthz with the node's role, epoch and position; anything else is 404", async () => {
+    const { p, r } = await pair();
+    const http = (s: NodeServer, path: string) => fetch(`${s.url.replace(/^ws:/, "http:")}${path}`);
+    const health = await http(p.server, "/healthz");
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: "ok", id: "p1", role: "primary", primary: "p1", epoch: 1, lsn: 1, fenced: false, discarded: 0 });
+    expect(await (await http(r.server, "/healthz")).json()).toMatchObject({ status: "ok", id: "r1", role: "replica", primary: "p1", epoch: 1, lsn: 1 });
+    expect((await http(p.server, "/nope")).status).toBe(404);
+  });
+
+  it("answers a garbage client frame with an error of id 0 and keeps serving that socket and the others", async () => {
+    const { p, cp } = await pair();
+    cp.sendRaw(Uint8Array.of(0xde, 0xad, 0xbe, 0xef));
+    const error = await cp.until("the error answer to garbage", (r) => r.type === "error" && r.id === 0);
+    expect(error).toMatchObject({ type: "error", id: 0, code: "Protocol", redirect: null });
+    expect(p.logs.events()).toContain("session.bad_request");
+    expect(await cp.request({ type: "status", id: 9 })).toMatchObject({ type: "status", id: 9 });
+    const other = await client(p.server);
+    expect(await other.request({ type: "get", id: 1, key: "first", read: READ })).toMatchObject({ type: "value", value: 0 });
+  });
+
+  it("promotes the replica over /client: it leads epoch 2, the old primary is fenced and follows it", async () => {
+    const { p, r, cp, cr } = await pair();
+    expect(await cr.request({ type: "promote", id: 5 })).toStrictEqual({ type: "promoted", id: 5, position: { epoch: 2, lsn: 1 } });
+    await p.logs.event("node.fenced");
+    const s = expectAnswer(await cp.request({ type: "subscribe", id: 5, prefix: "" }), "subscribed").subscription;
+    const b = expectAnswer(await cr.request({ type: "write", id: 6, ops: [{ kind: "set", key: "b", value: 2 }], durability: { level: "local" } }), "written");
+    expect(b.position).toStrictEqual({ epoch: 2, lsn: 2 });
+    await cp.pushedAt(s, b.position);
+    expect(p.server.node.status()).toMatchObject({ role: "replica", primary: "r1", epoch: 2 });
+    expect(await cp.request({ type: "write", id: 7, ops: [{ kind: "set", key: "c", value: 3 }], durability: { level: "local" } })).toMatchObject({
+      type: "error",
+      code: "ReadOnlyReplica",
+      redirect: "r1",
+    });
+    expect(await cr.request({ type: "promote", id: 8 })).toMatchObject({ type: "error", code: "InvalidArgument", message: "node r1 is already the primary" });
+    expect(r.logs.events()).toContain("node.promoted");
+  });
+
+  it("closes gracefully: clients get 1001, the log is flushed, and a restart on the same folder holds every write", async () => {
+    const { p, cp } = await pair();
+    const a = expectAnswer(await cp.request({ type: "write", id: 2, ops: [{ kind: "set", key: "a", value: "kept" }], durability: { level: "local" } }), "written");
+    await p.server.close();
+    expect(await within("the client socket to close", cp.closed)).toStrictEqual({ code: 1001, reason: "node shutting down" });
+    const events = p.logs.events();
+    expect(events.indexOf("node.closing")).toBeLessThan(events.indexOf("node.closed"));
+    expect(events[events.length - 1]).toBe("node.closed");
+    await p.server.close(); // idempotent
+
+    const again = await start("p1", "primary", { dataDir: p.dataDir });
+    expect(again.server.node.status()).toMatchObject({ role: "primary", epoch: 1, lsn: a.position.lsn });
+    const c = await client(again.server);
+    expect(await c.request({ type: "get", id: 1, key: "a", read: READ })).toMatchObject({ type: "value", value: "kept" });
+  });
+
+  it("refuses bad options with InvalidArgument, and a busy port with Io before touching the data folder", async () => {
+    const refused = async (o: Partial<NodeServerOptions>): Promise<unknown> => {
+      try {
+        await startNodeServer({ id: "n1", port: 0, dataDir: tempDir("concord-node-"), role: "primary", log: () => undefined, ...o });
+      } catch (e) {
+        return e;
+      }
+      throw new Error(`started with ${JSON.stringify(o)}`);
+    };
+    const invalid = (message: RegExp) => expect.objectContaining({ code: "InvalidArgument", message: expect.stringMatching(message) });
+    expect(await refused({ id: "" })).toEqual(invalid(/id must be a node id/));
+    expect(await refused({ role: { replicaOf: { id: "p1", url: "http://127.0.0.1:1" } } })).toEqual(invalid(/role\.replicaOf \(p1\) must be a node's base URL/));
+    expect(await refused({ role: { replicaOf: { id: "p1", url: "ws://127.0.0.1:1/x" } } })).toEqual(invalid(/with no path or query/));
+    expect(await refused({ role: { replicaOf: { id: "n1", url: "ws://127.0.0.1:1" } } })).toEqual(invalid(/n1 cannot follow itself/));
+    expect(await refused({ peers: new Map([["r1", "not a url"]]) })).toEqual(invalid(/peers \(r1\) must be a ws:\/\/ or wss:\/\/ URL/));
+    expect(
+      await refused({ role: { replicaOf: { id: "p1", url: "ws://127.0.0.1:1" } }, peers: new Map([["p1", "ws://127.0.0.1:2"]]) }),
+    ).toEqual(invalid(/the URL p1 has elsewhere \(ws:\/\/127\.0\.0\.1:1\)/));
+
+    const { server } = await start("p1", "primary");
+    const dataDir = join(tempDir("concord-node-"), "never");
+    const busy = await refused({ port: Number(new URL(server.url).port), dataDir });
+    expect(isConcordError(busy, "Io")).toBe(true);
+    expect(String((busy as Error).message)).toMatch(/could not listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+});
