@@ -115,6 +115,12 @@ export async function awaitLiveness(world: RaftWorld, value: string, stopRemoved
     const leader = world.leader();
     if (leader !== null && stopRemovedServers) stopRemoved(world, leader);
     const st = leader?.inc?.core.status();
+    // A member that is down was stopped as removed and has been added again since: an operator
+    // adding a server starts it (found by the 100 000-schedule hunt).
+    for (const id of st === undefined ? [] : [...st.conf.voters, ...st.conf.learners]) {
+      const n = world.node(id);
+      if (n !== undefined && n.inc === null) world.restart(n);
+    }
     if (leader !== null && st !== undefined) {
       const members = [...st.conf.voters, ...st.conf.learners];
       if (members.every((id) => applied(world.node(id), value))) return t;
