@@ -17,6 +17,17 @@ export type {
   WriteOptions,
 } from "./store.js";
 export type { EventualOptions, EventualStatus, EventualStore } from "./eventual/eventual-store.js";
+export type {
+  PrimaryDurability,
+  PrimaryNodes,
+  PrimaryNodeStatus,
+  PrimaryOptions,
+  PrimaryReadInfo,
+  PrimaryStatus,
+  PrimaryStore,
+  PrimaryWriteAck,
+  PrimaryWriteOptions,
+} from "./primary/primary-client.js";
 export type { TransportSyncOptions } from "./eventual/sync-driver.js";
 export type { SyncOptions, UrlSyncOptions } from "./eventual/sync-options.js";
 export type { ServerStatus } from "./eventual/server-acks.js";

@@ -1,0 +1,252 @@
+/**
+ * One client connection to one node's `/client` endpoint (the client protocol of
+ * `service/protocol.ts`): requests go out with fresh ids and settle with the response of that id.
+ * The socket and its reconnect backoff are the eventual mode's WebSocket transport
+ * (`net/websocket-client.ts`); this adds request ids, timeouts and the link's up/down state.
+ *
+ * Contracts:
+ * - Every request settles exactly once: with its answer (an `error` answer rejects with a
+ *   ConcordError of its code, the node's message and `details.redirect`), with `Timeout` after
+ *   `timeoutMs`, with `Unavailable` when the link is down when it is made or goes down before the
+ *   answer, or with `Closed` after {@link NodeLink.close}.
+ * - A request made while the link's FIRST connection is still being opened waits for it (within
+ *   its timeout); once a connection has failed, requests made while it is down reject at once.
+ * - Pushed `changes` go to `onChanges`; `onUp` runs each time a connection opens, BEFORE the
+ *   requests queued for it are sent.
+ */
+import type { CancelTimer, Clock } from "../clock.js";
+import { ConcordError } from "../errors.js";
+import { asPeerId, type PeerId } from "../ids.js";
+import type { Rng } from "../rng.js";
+import { webSocketClient, type WebSocketBackoffOptions, type WebSocketClientTransport, type WebSocketConstructorLike } from "../net/websocket-client.js";
+import type { Request, Response } from "../service/protocol.js";
+import { decodeResponse, encodeRequest } from "../service/protocol-codec.js";
+
+/** A response that answers a request and is not a refusal. */
+export type Answer = Exclude<Response, { readonly type: "changes" | "error" }>;
+/** A request before the link gives it its id. */
+export type LinkRequest = Request extends infer R ? (R extends Request ? Omit<R, "id"> : never) : never;
+/** A push of a subscription. */
+export type Changes = Extract<Response, { readonly type: "changes" }>;
+
+/** Options of a {@link NodeLink}. */
+export interface NodeLinkOptions {
+  /** The node's base URL, ws://host:port. */
+  readonly url: string;
+  /** Times request timeouts and the reconnect backoff. */
+  readonly clock: Clock;
+  /** Reconnect jitter. */
+  readonly rng?: Rng;
+  readonly backoff?: WebSocketBackoffOptions;
+  readonly WebSocket?: WebSocketConstructorLike;
+  /** Hears every push. MUST NOT throw. */
+  readonly onChanges: (c: Changes) => void;
+  /** Runs when a connection opens, before queued requests go out. MUST NOT throw. */
+  readonly onUp: () => void;
+}
+
+interface Pending {
+  readonly type: LinkRequest["type"];
+  readonly resolve: (r: Answer) => void;
+  readonly reject: (e: ConcordError) => void;
+  readonly cancelTimer: CancelTimer;
+  /** Sent on a socket (false while queued for the first connection). */
+  sent: boolean;
+}
+
+const SERVER = asPeerId("node");
+
+/**
+ * The link's state: `connecting` until the first connection opens or fails; `open`; `down` (a
+ * connection failed, reconnecting with backoff); `closed` for good.
+ */
+export type LinkState = "connecting" | "open" | "down" | "closed";
+
+/** A self-reconnecting request/response connection to one node (see the module comment). Owns its socket. */
+export class NodeLink {
+  readonly url: string;
+  readonly #o: NodeLinkOptions;
+  readonly #transport: WebSocketClientTransport;
+  readonly #pending = new Map<number, Pending>();
+  /** Requests waiting for the first connection, in order. */
+  readonly #queued: { id: number; bytes: Uint8Array }[] = [];
+  #lastId = 0;
+  #state: LinkState = "connecting";
+  #lastError = "";
+  readonly #openWaiters: { resolve: () => void; reject: (e: ConcordError) => void }[] = [];
+
+  constructor(o: NodeLinkOptions) {
+    this.url = o.url;
+    this.#o = o;
+    this.#transport = webSocketClient({
+      url: `${o.url}/client`,
+      self: asPeerId("client"),
+      serverPeer: SERVER,
+      clock: o.clock,
+      ...(o.rng === undefined ? {} : { rng: o.rng }),
+      ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
+      ...(o.WebSocket === undefined ? {} : { WebSocket: o.WebSocket }),
+      onClose: (info) => {
+        this.#lastError = `${info.code}${info.reason === "" ? "" : ` ${info.reason}`}`;
+        if (this.#state !== "closed") this.#state = "down";
+        this.#failQueued();
+      },
+    });
+    this.#transport.listen({
+      up: () => this.#up(),
+      down: () => this.#down(),
+      message: (_from: PeerId, bytes: Uint8Array) => this.#message(bytes),
+    });
+  }
+
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  /** Requests awaiting their answer. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sends `req` and resolves with its answer (never an `error`: that rejects). `timeoutMs` bounds
+   * the wait on the client side, whatever the node does.
+   */
+  request(req: LinkRequest, timeoutMs: number): Promise<Answer> {
+    if (this.#state === "closed") return Promise.reject(new ConcordError("Closed", `the connection to ${this.url} is closed`));
+    if (this.#state === "down") return Promise.reject(this.#unavailable(req.type, false));
+    const id = ++this.#lastId;
+    const bytes = encodeRequest({ ...req, id } as Request);
+    return new Promise<Answer>((resolve, reject) => {
+      const cancelTimer = this.#o.clock.setTimer(timeoutMs, () => {
+        const p = this.#pending.get(id);
+        if (p === undefined) return;
+        this.#settle(id);
+        const what = p.sent ? "no answer" : "no connection";
+        reject(
+          new ConcordError("Timeout", `${req.type} to ${this.url}: ${what} within ${timeoutMs} ms${fateOf(req.type, p.sent)}`, {
+            node: this.url,
+            timeoutMs,
+            ...(req.type === "write" ? { outcome: p.sent ? "unknown" : "not-applied" } : {}),
+          }),
+        );
+      });
+      const p: Pending = { type: req.type, resolve, reject, cancelTimer, sent: false };
+      this.#pending.set(id, p);
+      if (this.#state === "open") this.#send(p, bytes);
+      else this.#queued.push({ id, bytes });
+    });
+  }
+
+  /** Stops the link: pending requests reject with `Closed` (a write's fate is then unknown). Idempotent. */
+  close(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#transport.close();
+    this.#queued.length = 0;
+    for (const waiter of this.#openWaiters.splice(0)) waiter.reject(new ConcordError("Closed", `the connection to ${this.url} was closed`));
+    for (const [id, p] of [...this.#pending]) {
+      this.#settle(id);
+      p.reject(new ConcordError("Closed", `the store was closed before ${this.url} answered this ${p.type}${fateOf(p.type, p.sent)}`, writeOutcome(p)));
+    }
+  }
+
+  #send(p: Pending, bytes: Uint8Array): void {
+    p.sent = true;
+    this.#transport.send(SERVER, bytes);
+  }
+
+  #up(): void {
+    if (this.#state === "closed") return;
+    this.#state = "open";
+    // Before the queued requests: a subscription made before a write is in place when it lands.
+    this.#o.onUp();
+    for (const { id, bytes } of this.#queued.splice(0)) {
+      const p = this.#pending.get(id);
+      if (p !== undefined) this.#send(p, bytes);
+    }
+    for (const waiter of this.#openWaiters.splice(0)) waiter.resolve();
+  }
+
+  /** Resolves once a connection is open (now, or later); rejects with `Closed` if the link closes first. */
+  whenOpen(): Promise<void> {
+    if (this.#state === "open") return Promise.resolve();
+    if (this.#state === "closed") return Promise.reject(new ConcordError("Closed", `the connection to ${this.url} is closed`));
+    return new Promise((resolve, reject) => this.#openWaiters.push({ resolve, reject }));
+  }
+
+  #down(): void {
+    if (this.#state === "closed") return;
+    this.#state = "down";
+    for (const [id, p] of [...this.#pending]) {
+      if (!p.sent) continue;
+      this.#settle(id);
+      p.reject(this.#unavailable(p.type, true));
+    }
+  }
+
+  /** The first connection failed: what waited for it fails too. */
+  #failQueued(): void {
+    for (const { id } of this.#queued.splice(0)) {
+      const p = this.#pending.get(id);
+      if (p === undefined) continue;
+      this.#settle(id);
+      p.reject(this.#unavailable(p.type, false));
+    }
+  }
+
+  #message(bytes: Uint8Array): void {
+    let r: Response;
+    try {
+      r = decodeResponse(bytes);
+    } catch {
+      return; // A frame of a newer release or garbage: its request times out.
+    }
+    if (r.type === "changes") {
+      this.#o.onChanges(r);
+      return;
+    }
+    const p = this.#pending.get(r.id);
+    if (p === undefined) return; // timed out already, or id 0 (a frame the node could not decode)
+    this.#settle(r.id);
+    if (r.type === "error") {
+      p.reject(
+        new ConcordError(r.code, `${r.message}${r.redirect === null ? "" : ` (the primary is ${r.redirect})`}`, {
+          node: this.url,
+          redirect: r.redirect,
+          ...(p.type === "write" ? { outcome: "refused" } : {}),
+        }),
+      );
+    } else {
+      p.resolve(r);
+    }
+  }
+
+  #settle(id: number): void {
+    const p = this.#pending.get(id);
+    if (p === undefined) return;
+    p.cancelTimer();
+    this.#pending.delete(id);
+  }
+
+  #unavailable(type: LinkRequest["type"], sent: boolean): ConcordError {
+    const why = this.#lastError === "" ? "" : ` (last close: ${this.#lastError})`;
+    const what = sent ? "the connection dropped before it answered" : "it is not connected; reconnecting in the background";
+    return new ConcordError("Unavailable", `${type} to ${this.url}: ${what}${why}${fateOf(type, sent)}`, {
+      node: this.url,
+      ...(type === "write" ? { outcome: sent ? "unknown" : "not-applied" } : {}),
+    });
+  }
+}
+
+/** What a failed request's message must say about a write's fate. */
+function fateOf(type: LinkRequest["type"], sent: boolean): string {
+  if (type !== "write") return "";
+  return sent
+    ? "; the write may or may not have been applied: read it back before retrying"
+    : "; the write was not sent, so it was not applied";
+}
+
+function writeOutcome(p: Pending): Record<string, unknown> {
+  return p.type === "write" ? { outcome: p.sent ? "unknown" : "not-applied" } : {};
+}
