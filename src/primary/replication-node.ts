@@ -309,34 +309,10 @@ export class ReplicationNode {
     else a.driver.stop();
   }
 
-  #startPrimary(epoch: Epoch, history: EpochHistory, lastLsn: Lsn, state: KvState, records: readonly ReplRecord[]): void {
-    const peers = (this.#o.peers ?? []).filter((p) => p !== this.id);
-    this.#active = {
-      role: "primary",
-      driver: new PrimaryDriver({
-        id: this.id,
-        epoch,
-        history,
-        lastLsn,
-        state,
-        records,
-        storage: this.#o.storage,
-        clock: this.#o.clock,
-        send: (to, bytes) => this.#o.transport.send(to, bytes),
-        followers: peers,
-        ...(this.#o.primary === undefined ? {} : { options: this.#o.primary }),
-        onApplied: (record, changes) => this.#applied(record, changes),
-        onProgress: () => this.#progressed(),
-        onFailure: (e) => this.#fail(e),
-      }),
-    };
-    for (const peer of this.#o.transport.peers()) this.#active.driver.peerUp(peer);
-  }
-
-  #startReplica(primary: PeerId, epoch: Epoch, history: EpochHistory, lastLsn: Lsn, state: KvState, records: readonly ReplRecord[]): void {
-    const driver = new ReplicaDriver({
+  /** What both drivers are started with: the log's state, this node's storage, clock and transport, and its callbacks. */
+  #driverBase(epoch: Epoch, history: EpochHistory, lastLsn: Lsn, state: KvState, records: readonly ReplRecord[]) {
+    return {
       id: this.id,
-      primary,
       epoch,
       history,
       lastLsn,
@@ -344,13 +320,33 @@ export class ReplicationNode {
       records,
       storage: this.#o.storage,
       clock: this.#o.clock,
-      send: (to, bytes) => this.#o.transport.send(to, bytes),
+      send: (to: PeerId, bytes: Uint8Array) => this.#o.transport.send(to, bytes),
+      onApplied: (record: ReplRecord, changes: readonly Change[]) => this.#applied(record, changes),
+      onProgress: () => this.#progressed(),
+      onFailure: (e: ConcordError) => this.#fail(e),
+    };
+  }
+
+  #startPrimary(epoch: Epoch, history: EpochHistory, lastLsn: Lsn, state: KvState, records: readonly ReplRecord[]): void {
+    const peers = (this.#o.peers ?? []).filter((p) => p !== this.id);
+    this.#active = {
+      role: "primary",
+      driver: new PrimaryDriver({
+        ...this.#driverBase(epoch, history, lastLsn, state, records),
+        followers: peers,
+        ...(this.#o.primary === undefined ? {} : { options: this.#o.primary }),
+      }),
+    };
+    for (const peer of this.#o.transport.peers()) this.#active.driver.peerUp(peer);
+  }
+
+  #startReplica(primary: PeerId, epoch: Epoch, history: EpochHistory, lastLsn: Lsn, state: KvState, records: readonly ReplRecord[]): void {
+    const driver = new ReplicaDriver({
+      ...this.#driverBase(epoch, history, lastLsn, state, records),
+      primary,
       ...(this.#o.replica === undefined ? {} : { options: this.#o.replica }),
-      onApplied: (record, changes) => this.#applied(record, changes),
       onInstalling: (install) => this.#o.observe?.installing?.(install),
       onInstalled: (install, changes) => this.#installed(install, changes),
-      onProgress: () => this.#progressed(),
-      onFailure: (e) => this.#fail(e),
     });
     this.#active = { role: "replica", driver };
     for (const peer of this.#o.transport.peers()) driver.peerUp(peer);

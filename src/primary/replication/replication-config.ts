@@ -7,34 +7,13 @@ import { ConcordError } from "../../errors.js";
 import type { PeerId } from "../../ids.js";
 import type { PrimaryConfig, PrimaryLog, ReplicaConfig } from "./core.js";
 import { historyProblem, lastEpoch } from "./history.js";
-import type { Epoch, EpochHistory, Lsn } from "./types.js";
+import type { EpochHistory } from "./types.js";
 
 /** A {@link PrimaryConfig} with every default filled in and every field checked. */
-export interface ResolvedPrimaryConfig {
-  readonly id: PeerId;
-  readonly epoch: Epoch;
-  readonly history: EpochHistory;
-  readonly log: PrimaryLog;
-  readonly followers: readonly PeerId[];
-  readonly minReplicas: number;
-  readonly maxLagMs: number;
-  readonly heartbeatMs: number;
-  readonly maxMessageBytes: number;
-  readonly maxInflightRecords: number;
-  readonly snapshotChunkBytes: number;
-}
+export type ResolvedPrimaryConfig = Readonly<Required<PrimaryConfig>>;
 
 /** A {@link ReplicaConfig} with every default filled in and every field checked. */
-export interface ResolvedReplicaConfig {
-  readonly id: PeerId;
-  readonly primary: PeerId;
-  readonly history: EpochHistory;
-  readonly epoch: Epoch;
-  readonly lastLsn: Lsn;
-  readonly appliedLsn: Lsn;
-  readonly ackMs: number;
-  readonly helloMs: number;
-}
+export type ResolvedReplicaConfig = Readonly<Required<ReplicaConfig>>;
 
 const MIB = 1024 * 1024;
 
