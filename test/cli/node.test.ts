@@ -8,34 +8,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Response, WirePosition } from "../../src/service/protocol.js";
 import { encodeRequest } from "../../src/service/protocol-codec.js";
-import { freePort, isEvent, onCleanup, runCleanups, spawnChild, tempDir, within, type Child } from "../reliability/harness.js";
-import { connectClient, expectAnswer, type NodeClient } from "../service/node-client.js";
+import { freePort, isEvent, runCleanups, tempDir, within } from "../reliability/harness.js";
+import { expectAnswer, type NodeClient } from "../service/node-client.js";
+import { client, health, startNode } from "./node-process.js";
 import { concord } from "./run-cli.js";
 
 afterEach(runCleanups);
-
-interface NodeProcess extends Child {
-  readonly url: string;
-  /** The line it printed once serving. */
-  readonly started: string;
-}
-
-/** Starts `concord node ...args` and resolves once it printed where it listens. */
-async function startNode(args: readonly string[]): Promise<NodeProcess> {
-  const proc = spawnChild(["dist/cli/main.js", "node", ...args], `concord node ${args.join(" ")}`);
-  const started = await proc.line(/^concord node: \S+ listening on ws:\/\/\S+ as /, 0, '"listening on"');
-  return { ...proc, url: /listening on (ws:\/\/\S+) /.exec(started)![1]!, started };
-}
-
-async function client(url: string): Promise<NodeClient> {
-  const c = await connectClient(url);
-  onCleanup(() => c.ws.terminate());
-  return c;
-}
-
-async function health(url: string): Promise<Record<string, unknown>> {
-  return (await (await fetch(`${url.replace(/^ws:/, "http:")}/healthz`)).json()) as Record<string, unknown>;
-}
 
 let nextId = 100;
 

@@ -74,6 +74,7 @@ export async function runScenario(s: Scenario): Promise<PrimaryWorld> {
       case "session": {
         const lastAcked = [...w.writes].reverse().find((x) => x.status === "acked");
         if (lastAcked !== undefined) await w.sessionRead(w.nodes[st.node]!, lastAcked, st.timeoutMs);
+        await w.monotonicRead(w.nodes[st.node]!, st.timeoutMs);
         break;
       }
       case "faults":

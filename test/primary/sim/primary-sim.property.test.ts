@@ -1,7 +1,8 @@
 /**
  * `primary` mode under deterministic simulation: fast-check drives client writes at every
  * durability level, session reads on replicas, crashes with loss of unsynced writes, partitions,
- * lossy and duplicating links, and promotions during faults; the world (primary-world.ts) checks
+ * lossy and duplicating links, and promotions during faults, with session reads checked for
+ * read-your-writes and monotonic reads; the world (primary-world.ts) checks
  * the replication properties after every event; after a final heal the group must converge.
  *
  * `npm test` runs 300 schedules (PROP_RUNS changes it); PROP_SEED / PROP_PATH replay one (the
@@ -43,7 +44,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
 const RUNS = propRuns(300);
 
 describe("primary mode under deterministic simulation", () => {
-  it(`replicas are prefixes of their epoch's primary, acked writes survive, fencing holds, sessions read their writes, all converge after heal (${RUNS} schedules)`, async () => {
+  it(`replicas are prefixes of their epoch's primary, acked writes survive, fencing holds, sessions read their writes and never go back, all converge after heal (${RUNS} schedules)`, async () => {
     const total: Record<string, number> = {};
     await checkProperty(
       fc.asyncProperty(scenario, async (s) => {
@@ -54,7 +55,7 @@ describe("primary mode under deterministic simulation", () => {
     );
     if (process.env["SIM_VERBOSE"]) console.log(`primary simulation, ${RUNS} schedules:`, total);
     // The runs must exercise what they claim to.
-    for (const k of ["acked", "failed", "promotions", "crashes", "installs", "discarded", "sessionReads", "fencedWrites"]) {
+    for (const k of ["acked", "failed", "promotions", "crashes", "installs", "discarded", "sessionReads", "monotonicReads", "fencedWrites"]) {
       expect(total[k], `no run exercised ${k}`).toBeGreaterThan(0);
     }
   }, 600_000);

@@ -12,7 +12,9 @@
  *   their promotion; a write acknowledged at `local` by a primary survives its restarts until a
  *   newer primary makes it discard it;
  * - fencing: no node acknowledges a write of an epoch older than one it has logged;
- * - sessions: a replica read that waited for a session's last write sees it.
+ * - sessions: a replica read that waited for a session's last write sees it (read-your-writes);
+ *   a read that waited for the position of the session's previous read sees everything that read
+ *   saw (monotonic reads, across nodes and failovers).
  */
 import { SimDisk } from "../../../src/sim/sim-disk.js";
 import { SimNetwork, type NetworkFaults } from "../../../src/sim/sim-network.js";
@@ -23,7 +25,7 @@ import { decodeOp } from "../../../src/kv/ops.js";
 import { KvState } from "../../../src/kv/kv-state.js";
 import { ReplicationNode } from "../../../src/primary/replication-node.js";
 import type { SnapshotInstall } from "../../../src/primary/replication/core.js";
-import type { Durability, Epoch, Lsn, ReplRecord } from "../../../src/primary/replication/types.js";
+import type { Durability, Epoch, Lsn, Position, ReplRecord } from "../../../src/primary/replication/types.js";
 import { recover } from "../../../src/primary/wal.js";
 import { seededRng, type Rng } from "../../../src/rng.js";
 import { fileStorage } from "../../../src/storage/file-storage.js";
@@ -91,9 +93,11 @@ export class PrimaryWorld {
   readonly epochLogs = new Map<number, Slot[]>();
   readonly events: string[] = [];
   readonly errors: unknown[] = [];
-  readonly stats = { acked: 0, failed: 0, promotions: 0, crashes: 0, installs: 0, discarded: 0, sessionReads: 0, fencedWrites: 0 };
+  readonly stats = { acked: 0, failed: 0, promotions: 0, crashes: 0, installs: 0, discarded: 0, sessionReads: 0, monotonicReads: 0, fencedWrites: 0 };
   readonly #rng: Rng;
   readonly #o: PrimaryWorldOptions;
+  /** The session's newest read: where it was and what it saw. */
+  #session: { readonly position: Position; readonly seen: ReadonlyMap<string, number> } | null = null;
 
   constructor(o: PrimaryWorldOptions) {
     this.#o = o;
@@ -280,6 +284,36 @@ export class PrimaryWorld {
       }
     }
     return true;
+  }
+
+  /**
+   * A monotonic read at `n`: waits until `n` holds the position of the session's previous read,
+   * then must see every value that read saw (keys are written once, so none may vanish), and
+   * becomes the session's newest read.
+   */
+  async monotonicRead(n: SimNode, timeoutMs: number): Promise<void> {
+    const node = n.node;
+    if (node === null) return;
+    const last = this.#session;
+    if (last !== null) {
+      try {
+        await this.drive(node.waitFor(last.position, timeoutMs), timeoutMs + 1_000);
+      } catch (e) {
+        if (!isConcordError(e)) throw e;
+        // Past that LSN with another record there: what the session read was discarded in a
+        // failover, and its reads can only time out; the client starts a new session.
+        if (n.node === node && node.readInfo().lsn >= last.position.lsn) this.#session = null;
+        return;
+      }
+      if (n.node !== node) return;
+      for (const [k, v] of last.seen) {
+        if (node.state.get(k) !== v) {
+          this.fail(`monotonic reads: ${n.id} holds ${JSON.stringify(last.position)}, which an earlier read of this session saw with ${k} = ${v}, but reads ${JSON.stringify(node.state.get(k))}`);
+        }
+      }
+    }
+    this.stats.monotonicReads++;
+    this.#session = { position: node.readInfo().position, seen: new Map(node.state.entries() as [string, number][]) };
   }
 
   /** A session read at `n` after the session's write `w`: waits for its LSN, then must see it. */
