@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   sync: () => import("./sync.js"),
   "retained-heap": () => import("./retained-heap.js"),
   "raft-core": () => import("./raft-core.js"),
+  primary: () => import("./primary.js"),
 };
 
 const names = process.argv.slice(2);

@@ -12,6 +12,7 @@ import type { EventualStore } from "../src/eventual/eventual-store.js";
 import type { Json } from "../src/json.js";
 import { openStore } from "../src/open-store.js";
 import { memoryStorage } from "../src/storage/memory-storage.js";
+import { withTimeout } from "./harness.js";
 
 export type ClientKind = "stock" | "concord";
 
@@ -138,13 +139,4 @@ export async function loadRoom(url: string, room: string, keys: number, value: (
       c?.doc.destroy();
     }
   }
-}
-
-/** `promise`, or a rejection naming `what` after `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

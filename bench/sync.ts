@@ -21,9 +21,10 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type * as Y from "yjs";
-import { median, round, writeResults } from "./harness.js";
-import { loadRoom, openPair, withTimeout, type ClientKind, type PeerPair } from "./sync-peers.js";
-import { benchTempDir, ensureBuilt, removeTempDir, staleBuildFiles, startServerProcess, type ServerKind, type ServerProcess } from "./sync-servers.js";
+import { compare, latencySummary, median, pollUntil, printComparison, round, withTimeout, writeResults, type ComparisonRow, type LatencySummary } from "./harness.js";
+import { loadRoom, openPair, type ClientKind, type PeerPair } from "./sync-peers.js";
+import { benchTempDir, ensureBuilt, removeTempDir, staleBuildFiles } from "./processes.js";
+import { startServerProcess, type ServerKind, type ServerProcess } from "./sync-servers.js";
 
 const REPS = Number(process.env["BENCH_REPS"] ?? 3);
 const LATENCY_N = Number(process.env["BENCH_SYNC_LATENCY_N"] ?? 2_000);
@@ -58,19 +59,8 @@ const VARIANTS: readonly Variant[] = [
 const SERVER_NAME: Record<ServerKind, string> = { stock: "stock y-websocket server", concord: "concord serve" };
 const variantName = (v: Variant) => `${v.clients} clients -> ${SERVER_NAME[v.server]}`;
 
-interface LatencySample {
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-}
-
-/** Nearest-rank percentile of sorted `xs`. */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 /** `n` sets in sequence: each on A, then wait until B's map holds it. Times in ms. */
-async function measureLatency(pair: PeerPair, n: number): Promise<LatencySample> {
+async function measureLatency(pair: PeerPair, n: number): Promise<LatencySummary> {
   const times: number[] = [];
   let want = -1;
   let sentAt = 0;
@@ -94,8 +84,7 @@ async function measureLatency(pair: PeerPair, n: number): Promise<LatencySample>
   } finally {
     pair.seen.unobserve(onChange);
   }
-  times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p99: percentile(times, 99), max: times[times.length - 1]! };
+  return latencySummary(times);
 }
 
 /** `n` single-set transactions from A; ms until B holds every one. */
@@ -136,7 +125,7 @@ async function withPair<T>(v: Variant, server: ServerProcess, room: string, fn: 
 
 interface SpeedResult {
   readonly variant: Variant;
-  readonly latency: LatencySample[];
+  readonly latency: LatencySummary[];
   readonly throughputMs: number[];
 }
 
@@ -204,14 +193,16 @@ async function loadRooms(server: ServerProcess, prefix: string): Promise<number>
 
 /** Polls our `/healthz` until it reports `documents` loaded rooms. */
 async function waitForDocuments(server: ServerProcess, documents: number, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
   let last = "";
-  while (performance.now() < deadline) {
-    last = await server.get("/healthz");
-    if ((JSON.parse(last) as { documents: number }).documents === documents) return;
-    await sleep(50);
-  }
-  throw new Error(`concord serve still reports ${last} after ${timeoutMs} ms (waiting for ${documents} documents)`);
+  await pollUntil(
+    () => `concord serve to report ${documents} documents (last /healthz: ${last})`,
+    async () => {
+      last = await server.get("/healthz");
+      return (JSON.parse(last) as { documents: number }).documents === documents;
+    },
+    50,
+    timeoutMs,
+  );
 }
 
 async function memoryPhase(kind: ServerKind, idleUnloadMs?: number): Promise<MemoryResult> {
@@ -262,31 +253,6 @@ function newestFile(dir: string, suffix: string): string | undefined {
   return files[0];
 }
 
-type Better = "lower" | "higher";
-
-interface ComparisonRow {
-  readonly metric: string;
-  readonly stock: number;
-  readonly ours: number;
-  /** ours / stock. */
-  readonly ratio: number;
-  readonly better: Better;
-  /** ours no worse than stock. */
-  readonly goalMet: boolean;
-}
-
-function compare(metric: string, stock: number, ours: number, better: Better, digits: number): ComparisonRow {
-  const ratio = ours / stock;
-  return {
-    metric,
-    stock: round(stock, digits),
-    ours: round(ours, digits),
-    ratio: round(ratio, 2),
-    better,
-    goalMet: better === "lower" ? ours <= stock : ours >= stock,
-  };
-}
-
 function summarize(r: SpeedResult): { p50: number; p99: number; setsPerSec: number } {
   return {
     p50: median(r.latency.map((l) => l.p50)),
@@ -334,20 +300,12 @@ export async function run(): Promise<void> {
     compare(`server peak RSS while loading ${load}, MB`, memStock.peakMB, memOurs.peakMB, "lower", 1),
   ];
 
-  console.log(`\nsync: stock y-websocket 3.1 clients (BroadcastChannel off) against both servers; median of ${REPS} rounds, interleaved`);
-  console.log(
-    "  NOTE: the stock server persists NOTHING (documents live in its memory only); concord serve persists every update\n" +
+  printComparison(
+    `sync: stock y-websocket 3.1 clients (BroadcastChannel off) against both servers; median of ${REPS} rounds, interleaved\n` +
+      "  NOTE: the stock server persists NOTHING (documents live in its memory only); concord serve persists every update\n" +
       "  durably (file storage, fsync per update, batched behind a sync in flight) BEFORE it forwards it. Not the same work: ours does more.",
-  );
-  console.table(
-    rows.map((r) => ({
-      metric: r.metric,
-      stock: r.stock,
-      ours: r.ours,
-      "ours/stock": `${r.ratio}x`,
-      goal: r.better === "lower" ? "<= 1x (lower is better)" : ">= 1x (higher is better)",
-      met: r.goalMet ? "yes" : "NO",
-    })),
+    "stock",
+    rows,
   );
 
   const clientRows = speed.results.map((r) => {

@@ -19,10 +19,13 @@ export class WriteQueue<T> {
   #failure: ConcordError | null = null;
   #idle: (() => void)[] = [];
   #compacting = false;
+  /** A release is queued: writes the storage settles together are reported in one `durable` call. */
+  #releaseQueued = false;
 
   /**
-   * `durable` hears items in append order once they (and all before them) are durable; `failed`
-   * hears the first failure, once.
+   * `durable` hears items in append order once they (and all before them) are durable, those the
+   * storage settled together in one call (a group commit is one batch for the driver: one apply,
+   * one replication message, one ack); `failed` hears the first failure, once.
    */
   constructor(storage: DocStorage, durable: (items: T[]) => void, failed: (error: ConcordError) => void) {
     this.#storage = storage;
@@ -90,7 +93,14 @@ export class WriteQueue<T> {
     started.then(
       () => {
         entry.done = true;
-        this.#release();
+        if (this.#releaseQueued) return;
+        this.#releaseQueued = true;
+        // Behind the callbacks of every write that settled in the same turn (a storage resolves a
+        // whole group commit at once): they are all marked done by the time this runs.
+        queueMicrotask(() => {
+          this.#releaseQueued = false;
+          this.#release();
+        });
       },
       (e: unknown) => this.#fail(e),
     );

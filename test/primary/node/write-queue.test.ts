@@ -98,6 +98,16 @@ describe("WriteQueue reports writes durable in queue order", () => {
     expect(durable).toStrictEqual([["a"], ["b", "c"]]);
   });
 
+  it("reports writes the storage settles together (a group commit) in one call", async () => {
+    const { storage, durable, append } = setup();
+    append("a");
+    append("b");
+    append("c");
+    for (const call of storage.calls) call.resolve();
+    await flushPromises();
+    expect(durable).toStrictEqual([["a", "b", "c"]]);
+  });
+
   it("starts every write at once, in queue order, compactions included", () => {
     const { storage, queue, append } = setup();
     append("a");
