@@ -3,9 +3,9 @@
  * (DESIGN.md section 3): the node DIALS the peers whose address it knows (one self-reconnecting
  * {@link webSocketClient} each) and ACCEPTS the peers that dial it (sockets its HTTP server hands
  * over). Every link opens with a hello frame naming the dialer, so both ends know who is at the
- * other end. A peer is `up` while at least one link to it is open; `send` uses any open link (a
- * dialed one first), so a replica that dials its primary needs no address of its own to be
- * answered, and a promoted primary dials the peers it must tell.
+ * other end. A peer is `up` while at least one link to it is open; `send` uses one of them (a
+ * dialed one first, else the one accepted last), so a replica that dials its primary needs no
+ * address of its own to be answered, and a promoted primary dials the peers it must tell.
  *
  * The peer endpoint carries replication between trusted nodes: it is not meant to face the
  * internet (the hello names a peer; it does not prove it).
@@ -99,8 +99,10 @@ class Mesh implements WebSocketMesh {
   send(to: PeerId, bytes: Uint8Array): void {
     const links = this.#links.get(to);
     if (links === undefined || this.#closed) return;
+    // Links in the order they came up: a peer that dialed again is answered on its new link, while
+    // the old one may linger half-open (or be held by another socket that said the same hello).
     let chosen: Link | undefined;
-    for (const l of links) if (chosen === undefined || (l.dialed && !chosen.dialed)) chosen = l;
+    for (const l of links) if (chosen === undefined || l.dialed || !chosen.dialed) chosen = l;
     chosen?.send(bytes);
   }
 

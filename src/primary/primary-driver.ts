@@ -17,7 +17,7 @@ import type { Change } from "../store.js";
 import type { DocStorage } from "../storage/storage.js";
 import type { PrimaryCore, PrimaryLog, PrimaryStatus } from "./replication/core.js";
 import { encodeReplMessage } from "./replication/codec.js";
-import type { ReplicaToPrimary } from "./replication/messages.js";
+import type { ToPrimary } from "./replication/messages.js";
 import { createPrimary } from "./replication/primary-core.js";
 import { asLsn, type Durability, type Epoch, type EpochHistory, type Lsn, type ReplRecord } from "./replication/types.js";
 import { encodeWalEntry, encodeWalSnapshot } from "./wal-codec.js";
@@ -37,7 +37,10 @@ export interface PrimaryOptions {
   readonly maxLagMs?: number;
   readonly heartbeatMs?: number;
   readonly maxMessageBytes?: number;
-  /** Records kept in memory for replicas that reconnect (Redis's repl-backlog). Default 100 000. */
+  /**
+   * Records kept in memory for replicas that reconnect (Redis's repl-backlog): at least the newest
+   * this many, at most a quarter more (the backlog is trimmed in steps, not on every write). Default 100 000.
+   */
   readonly backlogRecords?: number;
 }
 
@@ -162,7 +165,7 @@ export class PrimaryDriver {
     return promise;
   }
 
-  step(from: PeerId, msg: ReplicaToPrimary): void {
+  step(from: PeerId, msg: ToPrimary): void {
     this.#loop.input((c, now) => c.step(from, msg, now));
   }
 
@@ -224,7 +227,8 @@ export class PrimaryDriver {
       this.#backlog.push(r);
       this.#cfg.onApplied?.(r, changes);
     }
-    if (this.#backlog.length > this.#backlogMax) this.#backlog = this.#backlog.slice(-this.#backlogMax);
+    // Trimming copies the backlog: in steps of a quarter of it, or a full backlog would cost a copy of it per batch.
+    if (this.#backlog.length > this.#backlogMax + (this.#backlogMax >> 2)) this.#backlog = this.#backlog.slice(-this.#backlogMax);
     this.#loop.core.persisted(this.#durable, this.#loop.now());
     this.#cfg.onProgress?.();
     if (this.#loop.stopped) return;

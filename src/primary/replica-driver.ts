@@ -5,10 +5,10 @@
  */
 import type { Clock } from "../clock.js";
 import { CoreLoop } from "./core-loop.js";
-import { ConcordError } from "../errors.js";
+import { ConcordError, invariant } from "../errors.js";
 import type { PeerId } from "../ids.js";
 import { KvState } from "../kv/kv-state.js";
-import { decodeOp } from "../kv/ops.js";
+import { decodeOp, type KvOp } from "../kv/ops.js";
 import type { Change } from "../store.js";
 import type { DocStorage } from "../storage/storage.js";
 import { encodeReplMessage } from "./replication/codec.js";
@@ -24,7 +24,10 @@ export interface ReplicaOptions {
   readonly ackMs?: number;
   /** Hello again after this many ms without progress. Default 1 000. */
   readonly helloMs?: number;
-  /** Recent records kept in memory for after a promotion. Default 100 000. */
+  /**
+   * Recent records kept in memory for after a promotion: at least the newest this many, at most a
+   * quarter more (trimmed in steps, not on every write). Default 100 000.
+   */
   readonly backlogRecords?: number;
 }
 
@@ -55,6 +58,17 @@ export interface ReplicaDriverConfig {
   readonly onFailure: (error: ConcordError) => void;
 }
 
+/** True when `decode` returns; false when it throws a ConcordError (bytes it refuses). */
+function decodes(decode: () => void): boolean {
+  try {
+    decode();
+    return true;
+  } catch (e) {
+    if (e instanceof ConcordError) return false;
+    throw e;
+  }
+}
+
 type WalItem =
   | { readonly kind: "record"; readonly record: ReplRecord }
   | { readonly kind: "install"; readonly install: SnapshotInstall; readonly state: KvState }
@@ -73,6 +87,10 @@ export class ReplicaDriver {
   /** Epoch entries appended and not yet durable; sends wait for them (a restart must not forget an epoch it acted on). */
   #epochWrites = 0;
   #held: { to: PeerId; bytes: Uint8Array }[] = [];
+  /** Records' ops as the core had them checked, by their data: applied without decoding again. */
+  readonly #checkedOps = new WeakMap<Uint8Array, KvOp>();
+  /** The last snapshot the core had checked, decoded: what its install hands out (decoded once). */
+  #checkedSnapshot: { readonly data: Uint8Array; readonly state: KvState } | null = null;
 
   constructor(cfg: ReplicaDriverConfig) {
     this.#cfg = cfg;
@@ -91,6 +109,13 @@ export class ReplicaDriver {
       appliedLsn: cfg.lastLsn,
       ...(o.ackMs === undefined ? {} : { ackMs: o.ackMs }),
       ...(o.helloMs === undefined ? {} : { helloMs: o.helloMs }),
+      checkData: {
+        record: (data) => decodes(() => this.#checkedOps.set(data, decodeOp(data))),
+        snapshot: (data) =>
+          decodes(() => {
+            this.#checkedSnapshot = { data, state: KvState.decode(data) };
+          }),
+      },
     });
     this.#loop = new CoreLoop(core, cfg.clock, Math.min(cfg.options?.ackMs ?? 100, 100), () => this.#pump());
     this.#pump();
@@ -166,13 +191,11 @@ export class ReplicaDriver {
    * it; records queued after it (the stream that follows) are applied only after it is durable.
    */
   #install(install: SnapshotInstall): void {
-    let state: KvState;
-    try {
-      state = KvState.decode(install.data);
-    } catch (e) {
-      this.#fail(e instanceof ConcordError ? e : new ConcordError("Protocol", `the primary's snapshot does not decode: ${String(e)}`));
-      return;
-    }
+    const checked = this.#checkedSnapshot;
+    this.#checkedSnapshot = null;
+    // The core hands out only snapshots that passed checkData.snapshot, which decoded them.
+    invariant(checked !== null && checked.data === install.data, `the snapshot at LSN ${install.lsn} to install was not checked`);
+    const state = checked.state;
     const primary = this.#loop.core.status(this.#loop.now()).primary;
     const bytes = encodeWalSnapshot({ epoch: install.epoch, history: install.history, primary, lsn: install.lsn, state: install.data });
     this.#cfg.onInstalling?.(install);
@@ -196,12 +219,13 @@ export class ReplicaDriver {
         this.#loop.core.installed(item.install.lsn, now);
         continue;
       }
-      const changes = this.#kv.apply(decodeOp(item.record.data));
+      const changes = this.#kv.apply(this.#checkedOps.get(item.record.data) ?? decodeOp(item.record.data));
       this.#backlog.push(item.record);
       last = item.record.lsn;
       this.#cfg.onApplied?.(item.record, changes);
     }
-    if (this.#backlog.length > this.#backlogMax) this.#backlog = this.#backlog.slice(-this.#backlogMax);
+    // Trimming copies the backlog: in steps of a quarter of it, or a full backlog would cost a copy of it per batch.
+    if (this.#backlog.length > this.#backlogMax + (this.#backlogMax >> 2)) this.#backlog = this.#backlog.slice(-this.#backlogMax);
     if (this.#loop.stopped) {
       if (last !== null) this.#loop.core.persisted(last, now);
       if (last !== null) this.#loop.core.applied(last, now);

@@ -20,6 +20,7 @@ import { PrimaryDriver, type PrimaryOptions, type WriteReceipt } from "./primary
 import { ReplicaDriver, type ReplicaOptions } from "./replica-driver.js";
 import { decodeReplMessage } from "./replication/codec.js";
 import type { PrimaryStatus, ReplicaStatus, SnapshotInstall } from "./replication/core.js";
+import { promotionShown } from "./replication/fence.js";
 import { epochAt, lastEpoch } from "./replication/history.js";
 import type { ReplicaToPrimary, ReplMessage } from "./replication/messages.js";
 import { asEpoch, asLsn, type Durability, type Epoch, type EpochHistory, type Lsn, type Position, type ReplRecord } from "./replication/types.js";
@@ -81,6 +82,11 @@ export interface NodeStatus extends ReadInfo {
   readonly fenced: boolean;
   /** Records this node discarded in all, as divergent from a newer primary's history. */
   readonly discarded: number;
+  /**
+   * Replication messages this node dropped since it started: frames that do not decode, and
+   * messages no correct peer sends (see `dropped` of the cores' status), in every role it had.
+   */
+  readonly dropped: number;
   readonly replicas: readonly { readonly id: PeerId; readonly received: Lsn; readonly applied: Lsn; readonly fresh: boolean }[];
 }
 
@@ -97,12 +103,20 @@ function positionAt(history: EpochHistory, lsn: Lsn): Position {
   return { epoch: lsn === 0 || history.length === 0 ? asEpoch(0) : epochAt(history, lsn), lsn };
 }
 
+/**
+ * The longest wait of {@link ReplicationNode.waitFor}, in ms (2^31 - 1, about 24.8 days): the
+ * longest a platform timer holds. A longer `setTimeout` fires at once.
+ */
+export const MAX_WAIT_MS = 2 ** 31 - 1;
+
 export class ReplicationNode {
   readonly #o: ReplicationNodeOptions;
   #active!: Active;
   #closed = false;
   #failure: ConcordError | null = null;
   #discarded = 0;
+  /** Messages dropped: undecodable ones, and those of the cores this node ran before its current one. */
+  #dropped = 0;
   #switching: Promise<void> | null = null;
   readonly #listeners = new Set<ChangeListener>();
   readonly #progress = new Set<() => void>();
@@ -198,8 +212,9 @@ export class ReplicationNode {
   /**
    * Resolves once this node's state includes the record at `pos` (read-your-writes: the position
    * of the session's last write; monotonic reads: of the newest state it read). Rejects with
-   * `Timeout` after `timeoutMs`: the node is behind, or its history holds another record there
-   * (the write was lost in a failover, or this node still holds a divergent log).
+   * `Timeout` after `timeoutMs` (at most {@link MAX_WAIT_MS}: a longer wait is cut to it): the
+   * node is behind, or its history holds another record there (the write was lost in a failover,
+   * or this node still holds a divergent log).
    */
   waitFor(pos: Position, timeoutMs: number): Promise<void> {
     if (this.holds(pos)) return Promise.resolve();
@@ -214,13 +229,14 @@ export class ReplicationNode {
         if (this.holds(pos)) resolve();
         else reject(refusal);
       };
-      const cancel = this.#o.clock.setTimer(timeoutMs, () => {
+      const waitMs = Math.min(timeoutMs, MAX_WAIT_MS);
+      const cancel = this.#o.clock.setTimer(waitMs, () => {
         this.#progress.delete(check);
         const info = this.readInfo();
         reject(
           new ConcordError(
             "Timeout",
-            `node ${this.id} does not hold LSN ${pos.lsn} of epoch ${pos.epoch} after ${timeoutMs} ms (it is at LSN ${info.lsn}, epoch ${info.epoch}); if it is past that LSN, the write was lost in a failover or this node still holds a divergent log`,
+            `node ${this.id} does not hold LSN ${pos.lsn} of epoch ${pos.epoch} after ${waitMs} ms (it is at LSN ${info.lsn}, epoch ${info.epoch}); if it is past that LSN, the write was lost in a failover or this node still holds a divergent log`,
             { pos, at: info.lsn, epoch: info.epoch },
           ),
         );
@@ -280,11 +296,12 @@ export class ReplicationNode {
         // #switching on a primary: it heard of a newer epoch and is demoting itself.
         fenced: st.fencedBy !== null || this.#switching !== null,
         discarded: this.#discarded,
+        dropped: this.#dropped + st.dropped,
         replicas: st.replicas.map((r) => ({ id: r.id, received: r.received, applied: r.applied, fresh: r.fresh })),
       };
     }
     const st = a.driver.status();
-    return { ...info, id: this.id, primary: st.primary, fenced: false, discarded: this.#discarded, replicas: [] };
+    return { ...info, id: this.id, primary: st.primary, fenced: false, discarded: this.#discarded, dropped: this.#dropped + st.dropped, replicas: [] };
   }
 
   /** Stops serving: pending writes reject with `Closed`; storage is flushed and closed. */
@@ -329,14 +346,14 @@ export class ReplicationNode {
 
   #startPrimary(epoch: Epoch, history: EpochHistory, lastLsn: Lsn, state: KvState, records: readonly ReplRecord[]): void {
     const peers = (this.#o.peers ?? []).filter((p) => p !== this.id);
-    this.#active = {
+    this.#become({
       role: "primary",
       driver: new PrimaryDriver({
         ...this.#driverBase(epoch, history, lastLsn, state, records),
         followers: peers,
         ...(this.#o.primary === undefined ? {} : { options: this.#o.primary }),
       }),
-    };
+    });
     for (const peer of this.#o.transport.peers()) this.#active.driver.peerUp(peer);
   }
 
@@ -348,8 +365,15 @@ export class ReplicationNode {
       onInstalling: (install) => this.#o.observe?.installing?.(install),
       onInstalled: (install, changes) => this.#installed(install, changes),
     });
-    this.#active = { role: "replica", driver };
+    this.#become({ role: "replica", driver });
     for (const peer of this.#o.transport.peers()) driver.peerUp(peer);
+  }
+
+  /** Makes `next` the active role, keeping the count of messages the previous core dropped. */
+  #become(next: Active): void {
+    const previous = this.#active as Active | undefined;
+    if (previous !== undefined) this.#dropped += previous.driver.status().dropped;
+    this.#active = next;
   }
 
   #onMessage(from: PeerId, bytes: Uint8Array): void {
@@ -358,6 +382,7 @@ export class ReplicationNode {
     try {
       msg = decodeReplMessage(bytes);
     } catch (e) {
+      this.#dropped++;
       this.#log("replication.bad_message", { from, error: e instanceof Error ? e.message : String(e) });
       return;
     }
@@ -366,13 +391,16 @@ export class ReplicationNode {
       if (!isForPrimary(msg)) a.driver.step(from, msg);
       return;
     }
+    if (!isForPrimary(msg) && msg.type !== "epoch") return;
     // A primary hears of a newer epoch: from a notice, or from a replica that already follows it.
-    if ((msg.type === "epoch" || msg.type === "hello") && msg.epoch > a.driver.epoch && msg.history.length > 0) {
+    // Anything else of a higher epoch is the core's to drop and count (see fence.ts).
+    const newer = promotionShown(msg, a.driver.epoch, this.id);
+    if (newer !== null) {
       if (msg.type === "hello") a.driver.step(from, msg);
-      void this.#demote(msg.epoch, msg.history);
+      void this.#demote(msg.epoch, newer);
       return;
     }
-    if (isForPrimary(msg)) a.driver.step(from, msg);
+    a.driver.step(from, msg);
   }
 
   /**

@@ -5,8 +5,8 @@
  *   `net/websocket-mesh.ts`: each link opens with a hello naming the dialer);
  * - `ws://host:port/client`: the client protocol (`protocol.ts`), one {@link ClientSession} per
  *   socket, one request or response per binary frame; `promote` (admin) included;
- * - `GET /healthz`: 200 with the node's role, epoch, position and fencing as JSON (503 while it
- *   starts or closes).
+ * - `GET /healthz`: 200 with the node's role, epoch, position, fencing and the replication
+ *   messages it dropped as JSON (503 while it starts or closes).
  *
  * Peers are named by id and reached at a base URL (`ws://host:port`; the mesh dials
  * `<url>/peer`). A replica is told its primary's id AND URL (`role: { replicaOf: { id, url } }`),
@@ -361,6 +361,7 @@ class NodeServerImpl implements NodeServer {
         position: st.position,
         fenced: st.fenced,
         discarded: st.discarded,
+        dropped: st.dropped,
         lagLsn: st.lagLsn,
         silentMs: st.silentMs === Number.POSITIVE_INFINITY ? -1 : Math.ceil(st.silentMs),
         replicas: st.replicas,

@@ -10,73 +10,12 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { isConcordError } from "../../src/errors.js";
-import type { LogEntry } from "../../src/server/log.js";
 import { startNodeServer, type NodeServer, type NodeServerOptions } from "../../src/service/node-server.js";
-import type { ReadOptions } from "../../src/service/protocol.js";
-import { onCleanup, runCleanups, tempDir, within } from "../reliability/harness.js";
-import { connectClient, expectAnswer, type NodeClient } from "./node-client.js";
-
-const READ: ReadOptions = { maxStalenessMs: null, after: null, timeoutMs: 5_000 };
-/** Fast timers: a replica is heard every 20 ms and stale after 2 s. */
-const FAST = { primaryOptions: { heartbeatMs: 20, maxLagMs: 2_000 }, replicaOptions: { ackMs: 20, helloMs: 100 } } as const;
+import { runCleanups, tempDir, within } from "../reliability/harness.js";
+import { expectAnswer } from "./node-client.js";
+import { client, pair, READ, start } from "./node-servers.js";
 
 afterEach(runCleanups);
-
-/** A node's log entries, with a wait for one to come. */
-class Logs {
-  readonly entries: LogEntry[] = [];
-  readonly #waits: { match: (e: LogEntry) => boolean; done: (e: LogEntry) => void }[] = [];
-  readonly sink = (e: LogEntry): void => {
-    this.entries.push(e);
-    for (const w of [...this.#waits]) {
-      if (w.match(e)) {
-        this.#waits.splice(this.#waits.indexOf(w), 1);
-        w.done(e);
-      }
-    }
-  };
-
-  event(event: string): Promise<LogEntry> {
-    const seen = this.entries.find((e) => e.event === event);
-    if (seen !== undefined) return Promise.resolve(seen);
-    return within(`log event ${event}`, new Promise((done) => this.#waits.push({ match: (e) => e.event === event, done })));
-  }
-
-  events(): string[] {
-    return this.entries.map((e) => e.event);
-  }
-}
-
-interface Started {
-  readonly server: NodeServer;
-  readonly logs: Logs;
-  readonly dataDir: string;
-}
-
-async function start(id: string, role: NodeServerOptions["role"], o: Partial<NodeServerOptions> = {}): Promise<Started> {
-  const logs = new Logs();
-  const dataDir = o.dataDir ?? tempDir("concord-node-");
-  const server = await startNodeServer({ id, port: 0, dataDir, role, log: logs.sink, ...FAST, ...o });
-  onCleanup(() => server.close());
-  return { server, logs, dataDir };
-}
-
-async function client(server: NodeServer): Promise<NodeClient> {
-  const c = await connectClient(server.url);
-  onCleanup(() => c.ws.terminate());
-  return c;
-}
-
-/** A primary p1 and its replica r1, with r1 known to follow (it applied a first write). */
-async function pair(): Promise<{ p: Started; r: Started; cp: NodeClient; cr: NodeClient; subscription: number }> {
-  const p = await start("p1", "primary");
-  const r = await start("r1", { replicaOf: { id: "p1", url: p.server.url } });
-  const [cp, cr] = [await client(p.server), await client(r.server)];
-  const subscription = expectAnswer(await cr.request({ type: "subscribe", id: 1, prefix: "" }), "subscribed").subscription;
-  const first = expectAnswer(await cp.request({ type: "write", id: 1, ops: [{ kind: "set", key: "first", value: 0 }], durability: { level: "local" } }), "written");
-  await cr.pushedAt(subscription, first.position);
-  return { p, r, cp, cr, subscription };
-}
 
 describe("node server", { timeout: 30_000 }, () => {
   it("a primary and a replica over real WebSockets replicate; client sockets are answered by their node", async () => {

@@ -348,6 +348,7 @@ describe("status", () => {
         id: 1,
         status: {
           discarded: 0,
+          dropped: 0,
           epoch: 1,
           fenced: false,
           id: "p1",

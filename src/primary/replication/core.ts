@@ -185,6 +185,20 @@ export interface ReplicaConfig {
    * first `hello` goes out on the first `tick` or `peerUp` of the primary.
    */
   readonly helloMs?: number;
+  /**
+   * Whether bytes from the primary are what the driver can apply: a record's data (`record`) and
+   * an assembled snapshot (`snapshot`). A `records` message holding a new record that fails is
+   * dropped whole, and so is a snapshot that fails once assembled (both counted in `dropped`): no
+   * correct primary sends them, and a replica must not persist what it cannot apply. Pure
+   * functions of the bytes. Default: any bytes pass.
+   */
+  readonly checkData?: DataChecks;
+}
+
+/** See {@link ReplicaConfig.checkData}. */
+export interface DataChecks {
+  readonly record: (data: Uint8Array) => boolean;
+  readonly snapshot: (data: Uint8Array) => boolean;
 }
 
 export interface ReplicaStatus {

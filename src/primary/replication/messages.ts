@@ -4,8 +4,9 @@
  * reordered, so every message says where it belongs (epoch, LSNs) and both sides recover by
  * re-sending (a replica's `hello`, the primary's probe from the replica's last ack).
  *
- * Every message carries the sender's `epoch` (the highest it has seen). A primary that receives a
- * higher epoch than its own is fenced: it knows a replica was promoted after it.
+ * Every message carries the sender's `epoch` (the highest it has seen). A primary that is shown a
+ * higher epoch with the history naming its primary (an `epoch` notice, or a `hello` of that epoch)
+ * is fenced: it knows a replica was promoted after it (fence.ts says what else it drops).
  *
  * A replica sends `ack` only while it knows its log is a prefix of its primary's (after a
  * `welcome` or snapshot chunk whose history agrees with every record it holds, or after

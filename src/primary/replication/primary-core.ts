@@ -5,15 +5,16 @@
  * replica-progress.ts, what is sent in shipping.ts (chunks: snapshot-transfer.ts), the waits in
  * pending-writes.ts, the knowledge of newer epochs in fence.ts.
  *
- * Fencing: any message carrying a higher epoch than the primary's (a `hello`, an `ack`, or an
- * `epoch` notice from the newer primary) fences it for good: every waiting write is abandoned,
- * writes are refused, nothing more is shipped, and replicas still in an older epoch are pointed at
- * the newer primary (an `epoch` notice) when its history is known.
+ * Fencing: a message that shows a newer primary (an `epoch` notice, or a `hello` of a replica that
+ * already follows it: a history of a higher epoch naming its primary, see `promotionShown` in
+ * fence.ts) fences it for good: every waiting write is abandoned, writes are refused, nothing more
+ * is shipped, and replicas still in an older epoch are pointed at the newer primary (an `epoch`
+ * notice). Any other message of a higher epoch is dropped and counted.
  */
 import { invariant } from "../../errors.js";
 import type { PeerId } from "../../ids.js";
 import type { Outgoing, PrimaryConfig, PrimaryCore, PrimaryOutput, PrimaryStatus, WriteAbandoned, WriteDone, WriteRefusal, WriteResult } from "./core.js";
-import { Fence } from "./fence.js";
+import { Fence, promotionShown } from "./fence.js";
 import { commonPrefix } from "./history.js";
 import { isPlausibleToPrimary } from "./message-checks.js";
 import type { Ack, Hello, PrimaryToReplica, SnapshotAck, ToPrimary } from "./messages.js";
@@ -111,7 +112,14 @@ class Primary implements PrimaryCore {
       this.dropped++;
       return;
     }
-    if (msg.epoch > this.epoch) return this.fenced(msg.epoch, msg.type === "hello" || msg.type === "epoch" ? msg.history : null);
+    if (msg.epoch > this.epoch) {
+      const newer = promotionShown(msg, this.epoch, this.cfg.id);
+      if (newer === null) {
+        this.dropped++; // a higher epoch that names no newer primary: see fence.ts
+        return;
+      }
+      return this.fenced(newer);
+    }
     if (msg.type === "epoch") return; // our own epoch or an older one: nothing new
     if (this.fence.fencedBy !== null) {
       // Point a replica still in an older epoch at the newer primary.
@@ -225,9 +233,10 @@ class Primary implements PrimaryCore {
     if (p.transfer !== null && p.transfer.lsn === msg.lsn && p.transfer.onAck(msg.offset, now)) this.ship.chunk(p, now);
   }
 
-  /** A higher epoch exists. `history` is the sender's, when the message carried one. */
-  private fenced(epoch: Epoch, history: EpochHistory | null): void {
-    const change = this.fence.observe(epoch, history);
+  /** A higher epoch exists: `history` names its primary. */
+  private fenced(history: EpochHistory): void {
+    const change = this.fence.observe(history);
+    const epoch = this.fence.fencedBy;
     if (change.first) {
       const detail = `epoch ${epoch} replaced epoch ${this.epoch} before the write reached its durability; it may be lost`;
       this.abandoned.push(...this.pending.abandonAll(detail));

@@ -9,6 +9,12 @@
  * `helloMs`), so the primary decides between streaming and a snapshot; an `ack` is thus always
  * safe to count.
  *
+ * Epochs: the replica moves to a higher epoch on an `epoch` notice, or when its primary (promoted
+ * again since) shows it with a history that names it as that epoch's primary (a `welcome` or a
+ * snapshot chunk). Records or a heartbeat of an epoch no history showed are dropped and a hello
+ * asks for the welcome: taking their epoch on its word would make the replica ignore its primary's
+ * real epoch as stale.
+ *
  * Agreement is judged on histories alone: a record held in an epoch that the primary's history
  * assigns to the same epoch and primary at that LSN is the primary's record, because a primary
  * ships only records it made durable and never loses them (a primary that lost durable records
@@ -31,6 +37,13 @@ import { asEpoch, asLsn, type Epoch, type EpochHistory, type Lsn, type ReplRecor
  */
 export function createReplica(config: ReplicaConfig): ReplicaCore {
   return new Replica(resolveReplicaConfig(config));
+}
+
+/** A welcome or snapshot chunk whose history names `from` as the primary of the message's epoch. */
+function showsOwnEpoch(msg: PrimaryToReplica, from: PeerId): boolean {
+  if (msg.type !== "welcome" && msg.type !== "snapshot") return false;
+  const own = msg.history[msg.history.length - 1]!;
+  return own.epoch === msg.epoch && own.primary === from;
 }
 
 const sameHistory = (a: EpochHistory, b: EpochHistory): boolean =>
@@ -148,6 +161,11 @@ class Replica implements ReplicaCore {
     if (msg.epoch < this.epoch) return; // from an epoch this replica has left: stale
     if (msg.epoch > this.epoch) {
       // Our primary leads a newer epoch: its history is needed (a welcome) before any record.
+      if (!showsOwnEpoch(msg, from)) {
+        this.dropped++;
+        if (this.log.installing === null) this.helloSoon(now);
+        return;
+      }
       this.epoch = msg.epoch;
       this.aligned = false;
     }
@@ -200,6 +218,10 @@ class Replica implements ReplicaCore {
     this.notePrimaryLsn(msg.epoch, msg.last);
     if (this.log.installing !== null) return;
     if (!this.aligned) return this.helloSoon(now);
+    if (!msg.records.every((r) => r.lsn <= this.log.queued || this.cfg.checkData.record(r.data))) {
+      this.dropped++;
+      return;
+    }
     const accepted = this.log.accept(msg.prev, msg.records);
     switch (accepted.kind) {
       case "gap":
@@ -235,16 +257,19 @@ class Replica implements ReplicaCore {
     }
     if (incoming.accept(msg.offset, msg.data, msg.done) === "appended") this.lastProgressAt = now;
     this.snapshotAck(incoming.lsn, incoming.held);
-    if (incoming.complete) this.startInstall(incoming, msg.common, now);
+    if (!incoming.complete) return;
+    this.incoming = null;
+    const data = incoming.assemble();
+    if (this.cfg.checkData.snapshot(data)) this.startInstall(incoming, data, msg.common, now);
+    else this.dropped++;
   }
 
-  private startInstall(incoming: IncomingSnapshot, common: Lsn, now: number): void {
-    this.incoming = null;
+  private startInstall(incoming: IncomingSnapshot, data: Uint8Array, common: Lsn, now: number): void {
     const discarded = this.log.beginInstall(incoming.lsn, incoming.history, common);
     // Records and a history change of this output not yet handed out are superseded.
     this.persist = [];
     this.historyOut = null;
-    this.install = { epoch: incoming.epoch, history: incoming.history, lsn: incoming.lsn, data: incoming.assemble(), discarded };
+    this.install = { epoch: incoming.epoch, history: incoming.history, lsn: incoming.lsn, data, discarded };
     this.aligned = true;
     this.lastProgressAt = now;
   }

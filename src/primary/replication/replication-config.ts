@@ -5,7 +5,7 @@
  */
 import { ConcordError } from "../../errors.js";
 import type { PeerId } from "../../ids.js";
-import type { PrimaryConfig, PrimaryLog, ReplicaConfig } from "./core.js";
+import type { DataChecks, PrimaryConfig, PrimaryLog, ReplicaConfig } from "./core.js";
 import { historyProblem, lastEpoch } from "./history.js";
 import type { EpochHistory } from "./types.js";
 
@@ -16,6 +16,8 @@ export type ResolvedPrimaryConfig = Readonly<Required<PrimaryConfig>>;
 export type ResolvedReplicaConfig = Readonly<Required<ReplicaConfig>>;
 
 const MIB = 1024 * 1024;
+
+const ANY_DATA: DataChecks = { record: () => true, snapshot: () => true };
 
 function bad(what: string, message: string, details: Record<string, unknown>): never {
   throw new ConcordError("InvalidArgument", `invalid ${what} config: ${message}`, details);
@@ -115,5 +117,6 @@ export function resolveReplicaConfig(config: ReplicaConfig): ResolvedReplicaConf
     appliedLsn: config.appliedLsn,
     ackMs: int(what, "ackMs", config.ackMs, 1, 100),
     helloMs: int(what, "helloMs", config.helloMs, 1, 1_000),
+    checkData: config.checkData ?? ANY_DATA,
   };
 }

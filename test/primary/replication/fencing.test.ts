@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { asPeerId } from "../../../src/ids.js";
-import type { PrimaryToReplica } from "../../../src/primary/replication/messages.js";
+import type { PrimaryToReplica, ToPrimary } from "../../../src/primary/replication/messages.js";
 import { asEpoch, asLsn } from "../../../src/primary/replication/types.js";
 import { hist, MemoryLog, ofType, World } from "./world.js";
 
@@ -33,12 +33,18 @@ describe("fencing the primary", () => {
     expect(p.done).toEqual([]);
   });
 
-  it("an ack with a higher epoch fences the primary", () => {
+  it.each<[string, ToPrimary]>([
+    ["an ack (it carries no history)", { type: "ack", epoch: asEpoch(3), received: asLsn(0), applied: asLsn(0), gap: false }],
+    ["a snapshot ack", { type: "snapshot-ack", epoch: asEpoch(3), lsn: asLsn(0), offset: 0 }],
+    ["a hello whose history ends below its epoch", { type: "hello", epoch: asEpoch(3), history: newer, last: { epoch: asEpoch(2), lsn: asLsn(3) } }],
+    ["a notice naming the primary itself as the newer one", { type: "epoch", epoch: asEpoch(2), history: hist([1, "p", 1], [2, "p", 3]) }],
+  ])("a higher epoch that names no newer primary (%s) is dropped and counted: the primary takes writes", (_name, msg) => {
     const w = withWaitingWrites();
-    w.primary().core.step(r1, { type: "ack", epoch: asEpoch(3), received: asLsn(0), applied: asLsn(0), gap: false }, w.now);
+    w.primary().core.step(r1, msg, w.now);
     w.drain(w.primary());
-    expect(w.primary().core.status(w.now).fencedBy).toBe(3);
-    expect(w.primary().abandoned).toHaveLength(2);
+    expect(w.primary().core.status(w.now)).toMatchObject({ fencedBy: null, dropped: 1 });
+    expect(w.primary().abandoned).toEqual([]);
+    expect(w.write("c")).toMatchObject({ ok: true });
   });
 
   it("an epoch notice from a newer primary fences the primary", () => {

@@ -217,6 +217,36 @@ describe("replica: dropped messages", () => {
     expect(r.output()).toMatchObject({ persist: [], send: [] });
   });
 
+  it("records or a heartbeat of a higher epoch are dropped until a welcome names the primary of that epoch", () => {
+    const r = aligned();
+    const E2 = asEpoch(2);
+    r.step(p, { type: "records", epoch: E2, prev: asLsn(0), records: [rec(2, 1)], last: asLsn(1) }, 0);
+    r.step(p, { type: "heartbeat", epoch: E2, last: asLsn(1) }, 0);
+    expect(r.status(0)).toMatchObject({ dropped: 2, epoch: 1 });
+    expect(r.output()).toMatchObject({ persist: [], send: [{ msg: { type: "hello", epoch: 1 } }] });
+    r.step(p, { type: "welcome", epoch: E2, history: hist([1, "q", 1]), last: asLsn(0) }, 0);
+    expect(r.status(0)).toMatchObject({ dropped: 3, epoch: 1 });
+    r.step(p, { type: "welcome", epoch: E2, history: hist([1, "p", 1], [2, "p", 1]), last: asLsn(0) }, 0);
+    expect(r.status(0)).toMatchObject({ dropped: 3, epoch: 2 });
+    r.step(p, { type: "records", epoch: E2, prev: asLsn(0), records: [rec(2, 1)], last: asLsn(1) }, 0);
+    expect(r.output().persist).toEqual([rec(2, 1)]);
+  });
+
+  it("records or a snapshot whose bytes fail checkData are dropped whole and counted", () => {
+    const bad = (data: Uint8Array): boolean => data[0] !== 0xee;
+    const r = aligned({ checkData: { record: bad, snapshot: bad } });
+    const garbage = { ...rec(1, 2), data: Uint8Array.of(0xee) };
+    r.step(p, { type: "records", epoch: E1, prev: asLsn(0), records: [rec(1, 1), garbage], last: asLsn(2) }, 0);
+    expect(r.status(0)).toMatchObject({ dropped: 1, receivedLsn: 0 });
+    expect(r.output().persist).toEqual([]);
+    const chunk = { type: "snapshot", epoch: E1, history: H1, lsn: asLsn(5), common: asLsn(0), offset: 0, done: true, total: 2 } as const;
+    r.step(p, { ...chunk, data: Uint8Array.of(0xee, 1) }, 0);
+    expect(r.status(0)).toMatchObject({ dropped: 2, installing: null });
+    expect(r.output().install).toBeNull();
+    r.step(p, { ...chunk, data: Uint8Array.of(1, 1) }, 0);
+    expect(r.output().install).toMatchObject({ lsn: 5, data: Uint8Array.of(1, 1) });
+  });
+
   it("a notice naming the replica itself as primary is dropped: its driver must promote it", () => {
     const r = aligned();
     r.step(p, { type: "epoch", epoch: asEpoch(2), history: hist([1, "p", 1], [2, "r1", 1]) }, 0);
