@@ -9,13 +9,20 @@
  *   ConcordError of its code, the node's message and `details.redirect`), with `Timeout` after
  *   `timeoutMs`, with `Unavailable` when the link is down when it is made or goes down before the
  *   answer, or with `Closed` after {@link NodeLink.close}.
+ * - A write's failure says what became of it in `details.outcome`: `"not-applied"` (never sent),
+ *   `"refused"` (the node answered with a code it only gives before ordering a write, see
+ *   {@link refusedBeforeOrdering}), or `"unknown"` (sent and unanswered, or answered with a code
+ *   a node also gives a write it had ordered: `Fenced`, `Io`, `Closed`...).
+ * - Frames are handled one at a time, in the order they arrive: a request's `onAnswer` and every
+ *   push (`onChanges`) run synchronously as their frame is read, so a caller can tell which pushes
+ *   came before an answer and which after (a promise's continuation runs too late for that).
  * - A request made while the link's FIRST connection is still being opened waits for it (within
  *   its timeout); once a connection has failed, requests made while it is down reject at once.
  * - Pushed `changes` go to `onChanges`; `onUp` runs each time a connection opens, BEFORE the
  *   requests queued for it are sent.
  */
 import type { CancelTimer, Clock } from "../clock.js";
-import { ConcordError } from "../errors.js";
+import { ConcordError, type ErrorCode } from "../errors.js";
 import { asPeerId, type PeerId } from "../ids.js";
 import type { Rng } from "../rng.js";
 import { webSocketClient, type WebSocketBackoffOptions, type WebSocketClientTransport, type WebSocketConstructorLike } from "../net/websocket-client.js";
@@ -47,6 +54,7 @@ export interface NodeLinkOptions {
 
 interface Pending {
   readonly type: LinkRequest["type"];
+  /** Runs as the answer frame is read, before the next frame. MUST NOT throw. */
   readonly resolve: (r: Answer) => void;
   readonly reject: (e: ConcordError) => void;
   readonly cancelTimer: CancelTimer;
@@ -110,9 +118,11 @@ export class NodeLink {
 
   /**
    * Sends `req` and resolves with its answer (never an `error`: that rejects). `timeoutMs` bounds
-   * the wait on the client side, whatever the node does.
+   * the wait on the client side, whatever the node does. `onAnswer`, when given, hears the answer
+   * synchronously as its frame is read: BEFORE the link handles any later frame (a push included).
+   * It MUST NOT throw.
    */
-  request(req: LinkRequest, timeoutMs: number): Promise<Answer> {
+  request(req: LinkRequest, timeoutMs: number, onAnswer?: (r: Answer) => void): Promise<Answer> {
     if (this.#state === "closed") return Promise.reject(new ConcordError("Closed", `the connection to ${this.url} is closed`));
     if (this.#state === "down") return Promise.reject(this.#unavailable(req.type, false));
     const id = ++this.#lastId;
@@ -131,7 +141,14 @@ export class NodeLink {
           }),
         );
       });
-      const p: Pending = { type: req.type, resolve, reject, cancelTimer, sent: false };
+      const answered =
+        onAnswer === undefined
+          ? resolve
+          : (r: Answer): void => {
+              onAnswer(r);
+              resolve(r);
+            };
+      const p: Pending = { type: req.type, resolve: answered, reject, cancelTimer, sent: false };
       this.#pending.set(id, p);
       if (this.#state === "open") this.#send(p, bytes);
       else this.#queued.push({ id, bytes });
@@ -210,11 +227,14 @@ export class NodeLink {
     if (p === undefined) return; // timed out already, or id 0 (a frame the node could not decode)
     this.#settle(r.id);
     if (r.type === "error") {
+      const refused = refusedBeforeOrdering(r.code);
+      const where = r.redirect === null ? "" : ` (the primary is ${r.redirect})`;
+      const fate = p.type === "write" && !refused ? fateOf(p.type, true) : "";
       p.reject(
-        new ConcordError(r.code, `${r.message}${r.redirect === null ? "" : ` (the primary is ${r.redirect})`}`, {
+        new ConcordError(r.code, `${r.message}${where}${fate}`, {
           node: this.url,
           redirect: r.redirect,
-          ...(p.type === "write" ? { outcome: "refused" } : {}),
+          ...(p.type === "write" ? { outcome: refused ? "refused" : "unknown" } : {}),
         }),
       );
     } else {
@@ -238,6 +258,28 @@ export class NodeLink {
     });
   }
 }
+
+/**
+ * Codes a node answers a write with only before it orders it (gives it an LSN): such a write was
+ * not applied anywhere. Any other code (`Fenced`: the primary was fenced while the write waited for
+ * its replicas, which may hold it; `Io`, `Closed`, `Corrupt`: the node failed or closed after
+ * ordering it) leaves the write's fate unknown. A code added later counts as unknown until it is
+ * listed here.
+ */
+function refusedBeforeOrdering(code: ErrorCode): boolean {
+  return REFUSED_BEFORE_ORDERING.has(code);
+}
+
+const REFUSED_BEFORE_ORDERING: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "ReadOnlyReplica",
+  "NotLeader",
+  "Unavailable",
+  "InvalidArgument",
+  "InvalidValue",
+  "TooLarge",
+  "Protocol",
+  "Unauthorized",
+]);
 
 /** What a failed request's message must say about a write's fate. */
 function fateOf(type: LinkRequest["type"], sent: boolean): string {

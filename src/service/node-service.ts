@@ -11,6 +11,12 @@
  * waiting for `after` are answered later, so answers may arrive in another
  * order than their requests (clients match them by `id`). A subscription's `subscribed` answer is
  * sent before any of its `changes`.
+ *
+ * Reads and pushes agree: the node pushes a change through `send` while it applies it, before it
+ * serves anything else, and a read is served from the state as it is when answered. So a read's
+ * answer holds exactly the changes this session's subscriptions were pushed before it, and none
+ * pushed after (the primary-mode client catches a subscription up on that: `subscribe`, then
+ * `entries` of its prefix, and the pushes between the two answers are in the snapshot).
  */
 import { ConcordError, InvariantError, assertNever, isConcordError, type ErrorCode } from "../errors.js";
 import type { Json } from "../json.js";

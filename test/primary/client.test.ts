@@ -6,73 +6,15 @@
  * validation. Every wait is on an event (an answer, a log entry, a spied call), bounded by a
  * timeout: no sleeps.
  */
-import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
 import { openStore } from "../../src/open-store.js";
-import type { PrimaryOptions, PrimaryStore } from "../../src/primary/primary-client.js";
-import type { LogEntry } from "../../src/server/log.js";
-import { startNodeServer, type NodeServer, type NodeServerOptions } from "../../src/service/node-server.js";
+import type { PrimaryOptions } from "../../src/primary/primary-client.js";
 import type { ChangeEvent } from "../../src/store.js";
-import { onCleanup, runCleanups, tempDir, within } from "../reliability/harness.js";
-
-/** Fast timers: a replica is heard every 20 ms; peer links retry within 50 ms. */
-const FAST = {
-  primaryOptions: { heartbeatMs: 20, maxLagMs: 2_000 },
-  replicaOptions: { ackMs: 20, helloMs: 100 },
-  peerBackoff: { initialMs: 10, maxMs: 50 },
-} as const;
-const CLIENT_BACKOFF = { initialMs: 10, maxMs: 50 } as const;
+import { freePort, onCleanup, runCleanups, within } from "../reliability/harness.js";
+import { open, rejection, start, type Started } from "./client-nodes.js";
 
 afterEach(runCleanups);
-
-interface Started {
-  readonly server: NodeServer;
-  readonly url: string;
-  readonly dataDir: string;
-  /** Resolves with the first log entry of `event` (seen already, or to come). */
-  event(event: string): Promise<LogEntry>;
-}
-
-async function start(id: string, role: NodeServerOptions["role"], o: Partial<NodeServerOptions> = {}): Promise<Started> {
-  const entries: LogEntry[] = [];
-  const waits: { event: string; done: (e: LogEntry) => void }[] = [];
-  const sink = (e: LogEntry): void => {
-    entries.push(e);
-    for (const w of waits.filter((w) => w.event === e.event)) {
-      waits.splice(waits.indexOf(w), 1);
-      w.done(e);
-    }
-  };
-  const dataDir = o.dataDir ?? tempDir("concord-client-");
-  const server = await startNodeServer({ id, port: 0, dataDir, role, log: sink, ...FAST, ...o });
-  onCleanup(() => server.close());
-  return {
-    server,
-    url: server.url,
-    dataDir,
-    event: (event) => {
-      const seen = entries.find((e) => e.event === event);
-      if (seen !== undefined) return Promise.resolve(seen);
-      return within(`log event ${event} of ${id}`, new Promise((done) => waits.push({ event, done })));
-    },
-  };
-}
-
-async function open(o: Omit<PrimaryOptions, "mode" | "doc">): Promise<PrimaryStore> {
-  const store = await openStore({ mode: "primary", doc: "d", backoff: CLIENT_BACKOFF, ...o });
-  onCleanup(() => store.close());
-  return store;
-}
-
-/** A port nothing listens on (it was free a moment ago, on loopback). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Resolves with the position of the first `waitFor` the node is asked for (a read waiting for `after`). */
 function spyWaitFor(s: Started): Promise<{ epoch: number; lsn: number }> {
@@ -87,15 +29,6 @@ function spyWaitFor(s: Started): Promise<{ epoch: number; lsn: number }> {
       };
     }),
   );
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("primary-mode client", { timeout: 30_000 }, () => {
@@ -129,7 +62,7 @@ describe("primary-mode client", { timeout: 30_000 }, () => {
     void r;
   });
 
-  it("refuses a write at a node that is not the primary with ReadOnlyReplica and the primary's id as redirect, never retried", async () => {
+  it("refuses a write at a node that is not the primary with ReadOnlyReplica and the primary's id as redirect; with no other node known, nothing is retried", async () => {
     const p = await start("p1", "primary");
     const r = await start("r1", { replicaOf: { id: "p1", url: p.url } });
     const wrong = await open({ nodes: { primary: r.url } });
