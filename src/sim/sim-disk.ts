@@ -121,6 +121,23 @@ export class SimDisk {
         const data = copy(bytes);
         return run("append", path, () => this.#write(path, data, "append"));
       },
+      openAppend: async (path) => {
+        // The handle's calls are this mount's append and sync, with their faults and crash
+        // semantics; opening costs no operation (the first append creates the file).
+        let open = true;
+        const closed = (op: SimDiskOp): Promise<never> => Promise.reject(ioError(op, path, "EBADF", "the append handle was closed"));
+        return {
+          append: (bytes) => {
+            if (!open) return closed("append");
+            const data = copy(bytes);
+            return run("append", path, () => this.#write(path, data, "append"));
+          },
+          sync: () => (open ? run("sync", path, () => this.#sync(path)) : closed("sync")),
+          close: async () => {
+            open = false;
+          },
+        };
+      },
       truncate: (path, size) => run("truncate", path, () => this.#truncate(path, size)),
       sync: (path) => run("sync", path, () => this.#sync(path)),
       syncDir: (dir) => run("syncDir", dir, () => this.#syncDir(dir)),

@@ -36,6 +36,8 @@ export interface LogSink {
    * bytes, `Io` when the device refuses.
    */
   load(): Promise<StoredLog>;
+  /** Releases what the sink holds open; called once, after every other call settled. */
+  close(): Promise<void>;
 }
 
 /**
@@ -233,10 +235,13 @@ class DocLog implements DocStorage {
     const alreadyFailed = this.#failed;
     this.#refusal ??= new ConcordError("Closed", `${this.#label} was closed`);
     if (alreadyFailed) {
-      this.#closing = Promise.resolve();
+      this.#closing = this.#sink.close();
     } else {
       this.#flushNow();
-      this.#closing = Promise.all([this.#lastAppend, this.#lastCompaction]).then(() => this.#stopTimer());
+      this.#closing = Promise.all([this.#lastAppend, this.#lastCompaction]).then(() => {
+        this.#stopTimer();
+        return this.#sink.close();
+      });
     }
     return this.#closing;
   }

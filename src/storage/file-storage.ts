@@ -10,7 +10,7 @@ import type { DocId } from "../ids.js";
 import { openDocLog, type LogSink } from "./doc-log.js";
 import { docFolderName, joinPath, logFileName, MAX_GENERATION, parentPath } from "./file-layout.js";
 import { readFolder, recoverFolder } from "./file-log-recovery.js";
-import type { FileSystem } from "./fs.js";
+import type { AppendFile, FileSystem } from "./fs.js";
 import { checkDocId, resolveLogLimits, type LogLimitOptions } from "./log-limits.js";
 import { encodeRecord, encodeRecords } from "./record.js";
 import type { DocStorage, Persistence, StoredLog } from "./storage.js";
@@ -113,6 +113,8 @@ class FileLogSink implements LogSink {
   #logGens: number[];
   /** The log that receives appends: the newest one. */
   #activeGen: number;
+  /** The active log, kept open between appends; null until the first append after an open or a compaction. */
+  #appender: Promise<AppendFile> | null = null;
 
   constructor(
     fs: FileSystem,
@@ -135,9 +137,18 @@ class FileLogSink implements LogSink {
   }
 
   async append(records: readonly Uint8Array[]): Promise<void> {
-    const path = this.#path("log", this.#activeGen);
-    await this.#fs.append(path, encodeRecords(records));
-    await this.#fs.sync(path);
+    this.#appender ??= this.#fs.openAppend(this.#path("log", this.#activeGen));
+    const file = await this.#appender;
+    await file.append(encodeRecords(records));
+    await file.sync();
+  }
+
+  /** Closes the active log's handle (a failed open leaves nothing to close). */
+  async close(): Promise<void> {
+    const appender = this.#appender;
+    this.#appender = null;
+    const file = await appender?.catch(() => undefined);
+    await file?.close();
   }
 
   load(): Promise<StoredLog> {
@@ -164,6 +175,7 @@ class FileLogSink implements LogSink {
     this.#snapshotGen = gen;
     this.#logGens = [gen];
     this.#activeGen = gen;
+    await this.close(); // the old active log is about to go; appends go to log `gen` from now on
     for (const path of obsolete) await fs.remove(path);
     await fs.syncDir(this.#folder);
   }

@@ -7,6 +7,20 @@
  * given. Every method rejects with a `ConcordError` of code `Io` when the device refuses.
  */
 
+/**
+ * A file kept open for appending: the storage's active log, so that a commit costs a write and an
+ * fsync rather than opening the file twice. Only one at a time per path; closed before the path
+ * is removed or renamed.
+ */
+export interface AppendFile {
+  /** Appends `bytes` at the end of the file. Not durable until {@link sync}. */
+  append(bytes: Uint8Array): Promise<void>;
+  /** The file's content as of now survives a crash (fdatasync: an append's size change included). */
+  sync(): Promise<void>;
+  /** Releases the handle. Later calls reject. */
+  close(): Promise<void>;
+}
+
 export interface FileSystem {
   /** Creates `dir` and its parents if missing. */
   mkdirp(dir: string): Promise<void>;
@@ -18,6 +32,8 @@ export interface FileSystem {
   write(path: string, bytes: Uint8Array): Promise<void>;
   /** Appends to the file, creating it if missing. Not durable until `sync(path)`. */
   append(path: string, bytes: Uint8Array): Promise<void>;
+  /** Opens the file for appending, creating it if missing. */
+  openAppend(path: string): Promise<AppendFile>;
   /** Cuts the file to `size` bytes. Not durable until `sync(path)`. */
   truncate(path: string, size: number): Promise<void>;
   /** fsync: the file's content as of now survives a crash. */

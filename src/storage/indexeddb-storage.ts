@@ -105,6 +105,8 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Persist
               }),
             ),
           load: read,
+          // The database connection is shared by every document of this storage.
+          close: async () => undefined,
         },
         limits,
         schedule: "always",

@@ -47,6 +47,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Persistence {
           async load() {
             return { snapshot: durable.snapshot, records: durable.records };
           },
+          async close() {},
         },
         limits,
         schedule: "always",

@@ -2,9 +2,9 @@
  * The {@link FileSystem} port over `node:fs/promises`, with real fsync. Node only: `fileStorage`
  * imports this module lazily so browser bundles never pull in `node:fs`.
  */
-import { appendFile, mkdir, open, readdir, readFile, rename, truncate, unlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, open, readdir, readFile, rename, truncate, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { ConcordError } from "../errors.js";
-import type { FileSystem } from "./fs.js";
+import type { AppendFile, FileSystem } from "./fs.js";
 
 /** Error codes of platforms that can't open or fsync a directory; only there is a failing directory fsync ignored. */
 const DIR_SYNC_UNSUPPORTED = new Set(["EISDIR", "EINVAL", "EPERM"]);
@@ -14,8 +14,9 @@ const DIR_SYNC_UNSUPPORTED = new Set(["EISDIR", "EINVAL", "EPERM"]);
  * { op, path, errno })`, `errno` being the OS code such as `ENOSPC`, with the OS error as `cause`.
  *
  * Each call opens and closes its own file handle (no handle outlives a call, so a rename or
- * removal never leaves a stale handle behind); `sync` opens the file read-write and calls
- * `FileHandle.sync()` (fsync), which flushes the file's data whichever handle wrote it;
+ * removal never leaves a stale handle behind), except `openAppend`'s, which its caller closes;
+ * `sync` opens the file read-write and calls `FileHandle.sync()` (fsync), which flushes the
+ * file's data whichever handle wrote it;
  * `syncDir` opens the directory read-only and fsyncs it (on Windows, which can't, it is a no-op).
  */
 export function nodeFileSystem(): FileSystem {
@@ -45,6 +46,7 @@ export function nodeFileSystem(): FileSystem {
       }),
     write: (path, bytes) => io("write", path, () => writeFile(path, bytes)),
     append: (path, bytes) => io("append", path, () => appendFile(path, bytes)),
+    openAppend: (path) => io("openAppend", path, async () => openedForAppend(path, await open(path, "a"))),
     truncate: (path, size) => io("truncate", path, () => truncate(path, size)),
     sync: (path) =>
       io("sync", path, async () => {
@@ -78,6 +80,17 @@ export function nodeFileSystem(): FileSystem {
           if (codeOf(e) !== "ENOENT") throw e;
         }
       }),
+  };
+}
+
+function openedForAppend(path: string, handle: FileHandle): AppendFile {
+  return {
+    append: (bytes) =>
+      io("append", path, async () => {
+        for (let done = 0; done < bytes.length; ) done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten;
+      }),
+    sync: () => io("sync", path, () => handle.datasync()),
+    close: () => io("close", path, () => handle.close()),
   };
 }
 

@@ -1,4 +1,5 @@
 import { mkdtemp, readdir, readFile, rm, writeFile, appendFile } from "node:fs/promises";
+import { readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -9,7 +10,7 @@ import { SimDisk } from "../../src/sim/sim-disk.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
 import { fileStorage } from "../../src/storage/file-storage.js";
 import { docFolderName, logFileName } from "../../src/storage/file-layout.js";
-import type { FileSystem } from "../../src/storage/fs.js";
+import type { AppendFile, FileSystem } from "../../src/storage/fs.js";
 import { nodeFileSystem } from "../../src/storage/node-fs.js";
 import { encodeRecord, encodeRecords } from "../../src/storage/record.js";
 import { CONTRACT_LIMITS, describeStorageContract } from "./contract.js";
@@ -40,12 +41,13 @@ describeStorageContract("fileStorage on SimDisk", async () => {
 });
 
 interface FsCall {
-  readonly op: keyof FileSystem;
+  /** A port call, or the close of an append handle. */
+  readonly op: keyof FileSystem | "close";
   readonly path: string;
   readonly bytes?: number;
 }
 
-/** Wraps `inner`, recording every call (at its start) in `calls`. */
+/** Wraps `inner`, recording every call (at its start) in `calls`; an append handle's calls are recorded as `append`/`sync`/`close` of its path. */
 function tracedFs(inner: FileSystem, calls: FsCall[]): FileSystem {
   const traced = {} as Record<keyof FileSystem, unknown>;
   for (const op of Object.keys(inner) as (keyof FileSystem)[]) {
@@ -54,6 +56,15 @@ function tracedFs(inner: FileSystem, calls: FsCall[]): FileSystem {
       return (inner[op] as (p: string, a?: unknown) => Promise<unknown>)(path, arg);
     };
   }
+  traced.openAppend = async (path: string): Promise<AppendFile> => {
+    calls.push({ op: "openAppend", path });
+    const file = await inner.openAppend(path);
+    return {
+      append: (bytes) => (calls.push({ op: "append", path, bytes: bytes.length }), file.append(bytes)),
+      sync: () => (calls.push({ op: "sync", path }), file.sync()),
+      close: () => (calls.push({ op: "close", path }), file.close()),
+    };
+  };
   return traced as unknown as FileSystem;
 }
 
@@ -179,8 +190,25 @@ describe("fileStorage on the real file system", () => {
     const s = await fileStorage(dir, { fs: tracedFs(nodeFileSystem(), calls), fsync: "always" }).open(doc);
     calls.length = 0;
     await Promise.all(Array.from({ length: 200 }, (_, i) => s.append(bytes(`r${i}`))));
+    // The first append opens the active log; it stays open for the next ones.
+    expect(calls.map((c) => c.op)).toEqual(["openAppend", "append", "sync"]);
+    calls.length = 0;
+    await Promise.all(Array.from({ length: 10 }, (_, i) => s.append(bytes(`s${i}`))));
     expect(calls.map((c) => c.op)).toEqual(["append", "sync"]);
     await s.close();
+  });
+
+  it("holds one file descriptor for the active log while open, and none once closed", async () => {
+    const fds = (): number => readdirSync("/proc/self/fd").length;
+    const before = fds();
+    const s = await fileStorage(dir, { fsync: "always" }).open(doc);
+    await s.append(bytes("a"));
+    expect(fds()).toBe(before + 1);
+    await s.compact(bytes("snap:a"));
+    await s.append(bytes("b"));
+    expect(fds()).toBe(before + 1);
+    await s.close();
+    expect(fds()).toBe(before);
   });
 
   it("rejects a document whose escaped name is too long for a folder", async () => {
@@ -269,6 +297,7 @@ describe("fileStorage on SimDisk", () => {
     const tmp = `/data/doc/${logFileName("tmp", 1)}`;
     const snap = `/data/doc/${logFileName("snap", 1)}`;
     expect(calls).toEqual([
+      { op: "openAppend", path: log0 },
       { op: "append", path: log0, bytes: 2 * 13 },
       { op: "sync", path: log0 },
       { op: "write", path: tmp, bytes: 12 + 7 },
@@ -276,11 +305,24 @@ describe("fileStorage on SimDisk", () => {
       { op: "rename", path: tmp },
       { op: "syncDir", path: "/data/doc" },
       { op: "write", path: log1, bytes: 0 },
+      { op: "close", path: log0 },
       { op: "remove", path: log0 },
       { op: "syncDir", path: "/data/doc" },
+      { op: "openAppend", path: log1 },
       { op: "append", path: log1, bytes: 13 },
       { op: "sync", path: log1 },
     ]);
+  });
+
+  it("closes the active log's handle when closed after an I/O failure", async () => {
+    const disk = new SimDisk({ rng: seededRng(4) });
+    const calls: FsCall[] = [];
+    const s = await fileStorage("/data", { fs: tracedFs(disk.mount(), calls), fsync: "always" }).open(doc);
+    await s.append(bytes("durable"));
+    disk.failWhen((op) => op === "sync");
+    await expect(s.append(bytes("x"))).rejects.toMatchObject({ code: "Io" });
+    await s.close();
+    expect(calls.filter((c) => c.op === "close")).toStrictEqual([{ op: "close", path: calls.find((c) => c.op === "openAppend")!.path }]);
   });
 
   it("on an fs failure rejects in-flight and pending appends with Io, closes, and writes nothing more", async () => {
@@ -314,7 +356,8 @@ describe("fileStorage on SimDisk", () => {
     expect(await rejection(s.compact(bytes("s")))).toMatchObject({ code: "Closed" });
     expect(s.stats().pending).toBe(0);
     await s.close();
-    expect(calls.length).toBe(callsAfterFailure);
+    // Nothing written after the failure: closing only releases the active log's handle.
+    expect(calls.slice(callsAfterFailure).map((c) => c.op)).toStrictEqual(["close"]);
     // A rejected append may or may not have reached the disk, but never out of order.
     const recovered = (await (await open(disk)).load()).records.map((r) => new TextDecoder().decode(r));
     expect(["durable", "x", "y"].slice(0, recovered.length)).toEqual(recovered);
