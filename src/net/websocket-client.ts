@@ -16,6 +16,7 @@ import { ConcordError, invariant } from "../errors.js";
 import { asPeerId, type PeerId } from "../ids.js";
 import { seededRng, type Rng } from "../rng.js";
 import type { Transport, TransportEvents } from "./transport.js";
+import { corkForTurn } from "./cork.js";
 
 /**
  * An event handler property checked bivariantly, so that both the DOM `WebSocket` (handlers take
@@ -238,6 +239,7 @@ class WebSocketClient implements WebSocketClientTransport {
     if (to !== this.#server || this.#closed || conn === undefined || !conn.opened || conn.socket.readyState !== OPEN) return;
     try {
       // Copied: `ws` keeps a reference to a send queued while it compresses the previous message.
+      corkForTurn(conn.socket);
       conn.socket.send(bytes.slice());
     } catch (e) {
       // Unreachable with conforming sockets (send on an open socket doesn't throw). Drop the link

@@ -17,6 +17,7 @@ import { asPeerId, type PeerId } from "../ids.js";
 import type { Rng } from "../rng.js";
 import type { Transport, TransportEvents } from "./transport.js";
 import { webSocketClient, type WebSocketBackoffOptions, type WebSocketConstructorLike, type WebSocketLike } from "./websocket-client.js";
+import { corkForTurn } from "./cork.js";
 
 const HELLO_FORMAT: BinaryFormat = { name: "peer hello", version: 1, idName: "peer id" };
 /** First byte after the version: tells a peer hello from any other protocol's first frame. */
@@ -143,7 +144,9 @@ class Mesh implements WebSocketMesh {
       link = {
         dialed: false,
         send: (b) => {
-          if (socket.readyState === OPEN) socket.send(b);
+          if (socket.readyState !== OPEN) return;
+          corkForTurn(socket);
+          socket.send(b);
         },
         close: () => socket.close(1001, "node shutting down"),
       };

@@ -10,6 +10,7 @@ import { wouldOverflow } from "../server/http-endpoint.js";
 import type { ServerLog } from "../server/log.js";
 import { ClientSession } from "./node-service.js";
 import { encodeResponse } from "./protocol-codec.js";
+import { corkForTurn } from "../net/cork.js";
 
 /** Close code for a client that reads slower than it is answered ("try again later"). */
 export const TRY_AGAIN_LATER = 1013;
@@ -76,6 +77,7 @@ export class ClientSocket {
       this.#ws.close(TRY_AGAIN_LATER, `too slow: more than ${this.#o.maxBufferedBytes} bytes waiting to be sent; reconnect`);
       return;
     }
+    corkForTurn(this.#ws);
     this.#ws.send(bytes, { binary: true });
   }
 
