@@ -30,6 +30,8 @@ export type FsyncPolicy = "always" | { readonly maxDelayMs: number };
 export interface FileStorageOptions extends LogLimitOptions {
   /** The file system. Default: the real one (`node-fs.ts`), loaded on the first `open`. */
   fs?: FileSystem;
+  /** With the default `fs`: write and fsync appends on the calling thread (see `NodeFileSystemOptions.blockingAppends`). Default false. */
+  blockingAppends?: boolean;
   /** Drives the group-commit timer. Default {@link systemClock}. */
   clock?: Clock;
   /** Default `{ maxDelayMs: 2 }`. */
@@ -75,7 +77,7 @@ export function fileStorage(dir: string, options: FileStorageOptions = {}): Pers
   const rootReady = (): Promise<FileSystem> => {
     if (fsReady === undefined) {
       fsReady = (async () => {
-        const fs = options.fs ?? (await import("./node-fs.js")).nodeFileSystem();
+        const fs = options.fs ?? (await import("./node-fs.js")).nodeFileSystem({ blockingAppends: options.blockingAppends === true });
         await fs.mkdirp(dir);
         await fs.syncDir(parentPath(dir));
         return fs;

@@ -32,6 +32,16 @@ describeStorageContract("fileStorage on the real file system", async () => {
   };
 });
 
+describeStorageContract("fileStorage on the real file system, blocking appends", async () => {
+  const dir = await tempDir();
+  const options = { ...CONTRACT_LIMITS, blockingAppends: true, fsync: "always" as const };
+  return {
+    persistence: fileStorage(dir, options),
+    reopen: async () => fileStorage(dir, options),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
 describeStorageContract("fileStorage on SimDisk", async () => {
   const disk = new SimDisk({ rng: seededRng(7) });
   return {
