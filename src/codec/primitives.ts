@@ -20,7 +20,6 @@
  * accepts overlong varints and `readUint8` does not check bounds.
  */
 import * as decoding from "lib0/decoding";
-import * as encoding from "lib0/encoding";
 import { ConcordError, InvariantError } from "../errors.js";
 
 /** What distinguishes one binary format from another; the primitives are shared. */
@@ -48,9 +47,12 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /** Fatal: invalid UTF-8 throws. Keeps a leading BOM, so the string re-encodes to the same bytes. */
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** `String.prototype.isWellFormed` (ES2024: Node 20, current browsers), else null. */
+const isWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed ?? null;
+
 /** True when `s` holds a UTF-16 surrogate without its pair (UTF-8 cannot carry one). */
 export function hasLoneSurrogate(s: string): boolean {
-  return LONE_SURROGATE.test(s);
+  return isWellFormed !== null ? !isWellFormed.call(s) : LONE_SURROGATE.test(s);
 }
 
 /**
@@ -69,9 +71,13 @@ export function invalidIdReason(id: string): string | null {
 /** Encodes one top-level value of `format`: its version byte, then what `write` writes. */
 export function encodeVersioned(format: BinaryFormat, write: (w: Writer) => void): Uint8Array {
   const w = new Writer(format);
-  w.u8(format.version);
-  write(w);
-  return w.toBytes();
+  try {
+    w.u8(format.version);
+    write(w);
+    return w.toBytes();
+  } finally {
+    w.release();
+  }
 }
 
 /**
@@ -113,15 +119,32 @@ export function decodeVersioned<T>(
   }
 }
 
+/** Scratch buffers of released writers, reused by the next ones (a stack: encodes may nest). */
+const scratch: Uint8Array[] = [];
+/** A writer's first buffer; it doubles as needed. */
+const FIRST_BYTES = 1024;
+/** Larger buffers are dropped on release rather than kept for reuse. */
+const KEEP_BYTES = 1 << 20;
+const MAX_SCRATCH = 8;
+const UTF8_ENCODER = new TextEncoder();
+/** A string of at most this many UTF-16 units takes at most 3x as many UTF-8 bytes, so its length fits in 2 varint bytes. */
+const SHORT_STRING = 5_000;
+
 /**
- * Writes primitives into a growing buffer. A value the matching {@link Reader} method would refuse
- * is a caller bug ({@link InvariantError}), except an invalid id, which may come from a user
- * (`InvalidArgument`). Errors name the format and the field.
+ * Writes primitives into a growing buffer (a reused scratch buffer: encoding a small value costs
+ * one allocation, its result). A value the matching {@link Reader} method would refuse is a caller
+ * bug ({@link InvariantError}), except an invalid id, which may come from a user
+ * (`InvalidArgument`). Errors name the format and the field. The byte layout is lib0's
+ * (`lib0/encoding`: LEB128 varints, big-endian floats, length-prefixed UTF-8).
  */
 export class Writer {
-  private readonly e = encoding.createEncoder();
+  private buf: Uint8Array;
+  private pos = 0;
+  private view: DataView | null = null;
 
-  constructor(private readonly format: BinaryFormat) {}
+  constructor(private readonly format: BinaryFormat) {
+    this.buf = scratch.pop() ?? new Uint8Array(FIRST_BYTES);
+  }
 
   /** Throws the {@link InvariantError} for a value of `field` this format cannot carry (a caller bug). */
   refuse(field: string, reason: string): never {
@@ -130,26 +153,56 @@ export class Writer {
 
   /** The bytes written so far (a fresh copy). */
   toBytes(): Uint8Array {
-    return encoding.toUint8Array(this.e);
+    return this.buf.slice(0, this.pos);
+  }
+
+  /** Hands the buffer back for reuse; the writer must not be used again. */
+  release(): void {
+    if (this.buf.length <= KEEP_BYTES && scratch.length < MAX_SCRATCH) scratch.push(this.buf);
+    this.buf = new Uint8Array(0);
+    this.view = null;
+  }
+
+  /** Room for `n` more bytes. */
+  private room(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(need, this.buf.length * 2));
+    grown.set(this.buf.subarray(0, this.pos));
+    this.buf = grown;
+    this.view = null;
   }
 
   u8(byte: number): void {
-    encoding.writeUint8(this.e, byte);
+    this.room(1);
+    this.buf[this.pos++] = byte;
   }
 
   /** A `u8` tag (type, kind): one of the fixed numbers of a tag table. */
   tag(tag: number): void {
-    encoding.writeUint8(this.e, tag);
+    this.u8(tag);
   }
 
   bool(b: boolean): void {
-    encoding.writeUint8(this.e, b ? 1 : 0);
+    this.u8(b ? 1 : 0);
   }
 
   /** A `uint`; a value that is not a non-negative safe integer is a caller bug. */
   uint(n: number, field: string): void {
     if (!Number.isSafeInteger(n) || n < 0) this.refuse(field, `must be a non-negative safe integer, got ${n}`);
-    encoding.writeVarUint(this.e, n);
+    this.varUint(n);
+  }
+
+  private varUint(n: number): void {
+    this.room(8); // 2^53 - 1 takes 8 bytes
+    const buf = this.buf;
+    let pos = this.pos;
+    while (n > 0x7f) {
+      buf[pos++] = 0x80 | (n & 0x7f);
+      n = Math.floor(n / 128);
+    }
+    buf[pos++] = n;
+    this.pos = pos;
   }
 
   /** A list's count (the length of an array, so always valid). */
@@ -160,11 +213,17 @@ export class Writer {
   /** An `f64`; NaN and infinities are a caller bug (no format of ours carries them). */
   f64(n: number, field: string): void {
     if (!Number.isFinite(n)) this.refuse(field, `must be a finite number, got ${n}`);
-    encoding.writeFloat64(this.e, n);
+    this.room(8);
+    this.view ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.view.setFloat64(this.pos, n, false);
+    this.pos += 8;
   }
 
   bytes(bytes: Uint8Array): void {
-    encoding.writeVarUint8Array(this.e, bytes);
+    this.varUint(bytes.length);
+    this.room(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
   }
 
   optionalBytes(bytes: Uint8Array | null): void {
@@ -175,7 +234,7 @@ export class Writer {
   /** A `string`; one with a lone surrogate is a caller bug (UTF-8 would turn it into U+FFFD). */
   string(s: string, field: string): void {
     if (hasLoneSurrogate(s)) this.refuse(field, "contains a lone UTF-16 surrogate, which UTF-8 cannot encode");
-    encoding.writeVarString(this.e, s);
+    this.utf8(s);
   }
 
   /** An `id`; refuses with `InvalidArgument` an id that {@link invalidIdReason} refuses. */
@@ -184,7 +243,28 @@ export class Writer {
     if (reason !== null) {
       throw new ConcordError("InvalidArgument", `${this.format.name}: ${field} is not a valid ${this.format.idName}: it ${reason}`, { field, id });
     }
-    encoding.writeVarString(this.e, id);
+    this.utf8(id);
+  }
+
+  /** `uint` UTF-8 length, then the UTF-8 bytes of `s` (well-formed: checked by the callers). */
+  private utf8(s: string): void {
+    if (s.length <= SHORT_STRING) {
+      // Encode in place behind a 2-byte length slot (up to 16383 bytes), then fix the slot up.
+      this.room(2 + 3 * s.length);
+      const start = this.pos + 2;
+      const { written } = UTF8_ENCODER.encodeInto(s, this.buf.subarray(start));
+      if (written < 0x80) {
+        this.buf[this.pos] = written;
+        this.buf.copyWithin(this.pos + 1, start, start + written);
+        this.pos += 1 + written;
+      } else {
+        this.buf[this.pos] = 0x80 | (written & 0x7f);
+        this.buf[this.pos + 1] = written >> 7;
+        this.pos = start + written;
+      }
+      return;
+    }
+    this.bytes(UTF8_ENCODER.encode(s));
   }
 }
 

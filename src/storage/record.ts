@@ -51,9 +51,8 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** Writes the framed `payload` into `out` at `offset`; returns the offset after it. */
-function writeRecord(out: Uint8Array, offset: number, payload: Uint8Array): number {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+/** Writes the framed `payload` into `out` (seen through `view`) at `offset`; returns the offset after it. */
+function writeRecord(out: Uint8Array, view: DataView, offset: number, payload: Uint8Array): number {
   view.setUint32(offset, payload.length, true);
   view.setUint32(offset + 4, crc32(payload), true);
   view.setUint32(offset + 8, crc32(out.subarray(offset, offset + 8)), true);
@@ -74,8 +73,9 @@ export function encodeRecords(payloads: readonly Uint8Array[]): Uint8Array {
   let size = 0;
   for (const p of payloads) size += RECORD_HEADER_BYTES + p.length;
   const out = new Uint8Array(size);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let offset = 0;
-  for (const p of payloads) offset = writeRecord(out, offset, p);
+  for (const p of payloads) offset = writeRecord(out, view, offset, p);
   return out;
 }
 
