@@ -12,6 +12,7 @@ import { wouldOverflow } from "./http-endpoint.js";
 import type { ServerLog } from "./log.js";
 import type { ServerMetrics, RejectReason } from "./metrics.js";
 import { CloseCode, type ClientConnection, type RoomMember } from "./rooms.js";
+import { corkForTurn } from "../net/cork.js";
 
 /** One client WebSocket: what a room sees of it ({@link ClientConnection}), and its socket events. */
 export class SocketConnection implements ClientConnection {
@@ -54,6 +55,7 @@ export class SocketConnection implements ClientConnection {
       return;
     }
     try {
+      corkForTurn(this.ws);
       this.ws.send(bytes, { binary: true });
     } catch (error) {
       this.log.warn("conn.send_failed", { doc: this.doc, conn: this.peer, error });
