@@ -20,8 +20,15 @@ export const NODE_USAGE = `Usage: concord node --mode primary|replica --id <id> 
 
 Runs one node of a primary-mode group: the primary orders every write, read replicas follow it
 and serve possibly stale reads. Clients speak Concord's client protocol at ws://<host>:<port>/client;
-nodes link at /peer; GET /healthz tells role, epoch, LSN and discarded records. SIGINT or SIGTERM
-shuts it down gracefully and exits 0. \`concord promote --node <url>\` makes a replica the primary.
+nodes link at /peer. SIGINT or SIGTERM shuts it down gracefully and exits 0.
+\`concord promote --node <url>\` makes a replica the primary.
+
+  GET /healthz            JSON: role, epoch, LSN, lag, fencing, discarded records. 200 while the
+                          node serves; 503 while it starts or stops, and with status "failed" and
+                          the error once its storage failed (it refuses writes until restarted).
+  GET /metrics            that state, client connections and request outcomes as Prometheus
+                          metrics (text format 0.0.4): concord_node_role, concord_node_lsn,
+                          concord_node_lag_records, concord_node_failed, concord_requests_total...
 
   --mode <m>              primary or replica: the node's role on its FIRST start (empty --data).
                           After that its log decides: a restarted old primary follows the newer

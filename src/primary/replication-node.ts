@@ -167,6 +167,16 @@ export class ReplicationNode {
     return this.#active.role;
   }
 
+  /**
+   * What stopped this node for good, or null: its storage failed (an append or fsync refused with
+   * `Io`, say), or a promotion or demotion failed half-way. From then on writes, waits and
+   * promotions are refused with it and replication messages are ignored; reads are still served
+   * from the last state. Only a restart (which recovers from the log) clears it.
+   */
+  get failure(): ConcordError | null {
+    return this.#failure;
+  }
+
   /** The state as of the last durable (primary) or applied (replica) record. Do not mutate. */
   get state(): KvState {
     return this.#active.driver.state;

@@ -8,6 +8,7 @@ import type { CancelTimer, Clock } from "../clock.js";
 import type { ReplicationNode } from "../primary/replication-node.js";
 import { wouldOverflow } from "../server/http-endpoint.js";
 import type { ServerLog } from "../server/log.js";
+import type { RequestCounts } from "./node-metrics.js";
 import { ClientSession } from "./node-service.js";
 import { encodeResponse } from "./protocol-codec.js";
 import { corkForTurn } from "../net/cork.js";
@@ -23,6 +24,8 @@ export interface ClientSocketOptions {
   /** Unsent bytes past which the socket is closed with {@link TRY_AGAIN_LATER}. */
   readonly maxBufferedBytes: number;
   readonly log: ServerLog;
+  /** Where the session counts the reads and writes it answers. */
+  readonly requests: RequestCounts;
   /** Runs once, when the socket closed (after the session did). */
   readonly onGone: () => void;
 }
@@ -40,6 +43,7 @@ export class ClientSocket {
     this.#o = o;
     this.#session = new ClientSession(node, (r) => this.#send(encodeResponse(r)), {
       maxBytes: o.maxRequestBytes,
+      requests: o.requests,
       log: (event, fields) => logSession(o.log, event, { conn: o.conn, ...fields }),
     });
     ws.on("message", (data: RawData) => this.#session.handleBytes(toBytes(data)));

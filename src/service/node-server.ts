@@ -6,7 +6,10 @@
  * - `ws://host:port/client`: the client protocol (`protocol.ts`), one {@link ClientSession} per
  *   socket, one request or response per binary frame; `promote` (admin) included;
  * - `GET /healthz`: 200 with the node's role, epoch, position, fencing and the replication
- *   messages it dropped as JSON (503 while it starts or closes).
+ *   messages it dropped as JSON; 503 while it starts or closes, and once its storage failed
+ *   (`status: "failed"` with the `error` that stopped it: the node refuses writes until restarted);
+ * - `GET /metrics`: the same state, its client sockets and its request outcomes in the Prometheus
+ *   text format (`node-metrics.ts`).
  *
  * Peers are named by id and reached at a base URL (`ws://host:port`; the mesh dials
  * `<url>/peer`). A replica is told its primary's id AND URL (`role: { replicaOf: { id, url } }`),
@@ -27,7 +30,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { systemClock, type Clock } from "../clock.js";
 import { invalidIdReason } from "../codec/primitives.js";
-import { ConcordError } from "../errors.js";
+import { ConcordError, isConcordError } from "../errors.js";
 import { asDocId, asPeerId, type PeerId } from "../ids.js";
 import { webSocketMesh, type WebSocketMesh } from "../net/websocket-mesh.js";
 import type { WebSocketBackoffOptions } from "../net/websocket-client.js";
@@ -36,9 +39,11 @@ import type { ReplicaOptions } from "../primary/replica-driver.js";
 import { ReplicationNode } from "../primary/replication-node.js";
 import { listenOn, pathOf, respond } from "../server/http-endpoint.js";
 import { ServerLog, stderrLogSink, type LogLevel, type LogSink } from "../server/log.js";
+import { docFolderName, joinPath } from "../storage/file-layout.js";
 import { fileStorage } from "../storage/file-storage.js";
 import type { DocStorage } from "../storage/storage.js";
 import { ClientSocket } from "./client-socket.js";
+import { METRICS_CONTENT_TYPE, nodeMetricsText, RequestCounts } from "./node-metrics.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "./node-service.js";
 
 /** The document a node keeps its write-ahead log in, under `dataDir`. */
@@ -100,7 +105,8 @@ export interface NodeServer {
  * Starts a node server: listens first (so a port already in use fails before the data folder is
  * touched), then opens the node from its log, then serves.
  * @throws ConcordError `InvalidArgument` for a bad id, URL or option (naming it); `Io` when the
- *   address can't be listened on; whatever opening the log throws (`Corrupt`, `Io`).
+ *   address can't be listened on; whatever opening the log throws (`Io`; `Corrupt` naming the
+ *   damaged file or, for a record that does not decode, the log's folder).
  */
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
   const o = resolve(options);
@@ -231,6 +237,7 @@ class NodeServerImpl implements NodeServer {
   readonly #peerWss = new WebSocketServer({ noServer: true });
   readonly #clientWss: WebSocketServer;
   readonly #clients = new Set<ClientSocket>();
+  readonly #requests = new RequestCounts();
   #node: ReplicationNode | null = null;
   #clientSeq = 0;
   #closing: Promise<void> | null = null;
@@ -271,6 +278,7 @@ class NodeServerImpl implements NodeServer {
     this.url = listening.url;
     this.#http.on("error", (error) => o.log.error("server.error", { error }));
     let storage: DocStorage | undefined;
+    const folder = joinPath(o.dataDir, docFolderName(NODE_DOC));
     try {
       // A dedicated process: appends fsync on the event loop, as Redis's appendfsync always does
       // (no thread hand-offs; lag p50 1.0 -> 0.75 ms in `npm run bench -- primary`).
@@ -290,7 +298,7 @@ class NodeServerImpl implements NodeServer {
       await storage?.close().catch(() => undefined); // the failure to report is `e`
       this.#mesh.close();
       await this.#stopHttp(this.#stopAccepting());
-      throw e;
+      throw storage !== undefined && isConcordError(e, "Corrupt") ? damagedLog(e, folder) : e;
     }
     const st = this.#node.status();
     o.log.info("node.listening", { url: this.url, id: o.id, role: st.role, primary: st.primary, epoch: st.epoch, lsn: st.lsn, data: o.dataDir, peers: Object.fromEntries(o.dial) });
@@ -338,17 +346,29 @@ class NodeServerImpl implements NodeServer {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? "GET";
-    if ((method === "GET" || method === "HEAD") && pathOf(req.url) === "/healthz") {
+    const path = pathOf(req.url);
+    if ((method === "GET" || method === "HEAD") && path === "/healthz") {
       const [status, body] = this.#health();
       respond(res, method, status, "application/json; charset=utf-8", JSON.stringify(body));
       return;
     }
-    respond(res, method, 404, "text/plain; charset=utf-8", "not found: this is a Concord node (WebSocket at /client and /peer, GET /healthz)\n");
+    if ((method === "GET" || method === "HEAD") && path === "/metrics") {
+      const node = this.#node;
+      if (node === null) respond(res, method, 503, "text/plain; charset=utf-8", "starting: the node is not open yet\n");
+      else {
+        const sample = { status: node.status(), failed: node.failure !== null, clientConnections: this.#clients.size, requests: this.#requests.counts() };
+        respond(res, method, 200, METRICS_CONTENT_TYPE, nodeMetricsText(sample));
+      }
+      return;
+    }
+    respond(res, method, 404, "text/plain; charset=utf-8", "not found: this is a Concord node (WebSocket at /client and /peer, GET /healthz and /metrics)\n");
   }
 
+  /** 503 unless the node serves: starting, closing, or `failed` (with the error that stopped it). */
   #health(): [number, Record<string, unknown>] {
     const node = this.#node;
-    const state = this.#closing !== null ? "closing" : node === null ? "starting" : "ok";
+    const failure = node?.failure ?? null;
+    const state = this.#closing !== null ? "closing" : node === null ? "starting" : failure !== null ? "failed" : "ok";
     if (node === null) return [503, { status: state, id: this.#o.id }];
     const st = node.status();
     return [
@@ -356,6 +376,7 @@ class NodeServerImpl implements NodeServer {
       {
         status: state,
         id: st.id,
+        ...(failure === null ? {} : { error: { code: failure.code, message: failure.message } }),
         role: st.role,
         primary: st.primary,
         epoch: st.epoch,
@@ -392,6 +413,7 @@ class NodeServerImpl implements NodeServer {
       maxRequestBytes: this.#o.maxRequestBytes,
       maxBufferedBytes: this.#o.maxBufferedBytes,
       log: this.#o.log,
+      requests: this.#requests,
       onGone: () => this.#clients.delete(client),
     });
     this.#clients.add(client);
@@ -399,6 +421,19 @@ class NodeServerImpl implements NodeServer {
     // Upgraded while shutdown began: closed at once.
     if (this.#closing !== null) void client.close(1001, "node shutting down", this.#o.shutdownTimeoutMs, this.#o.clock);
   }
+}
+
+/**
+ * `e`, a record of the node's log that does not decode, with the folder it is in and what to do
+ * about it. (A checksum failure is refused by the file storage, naming the file, before this.)
+ */
+function damagedLog(e: ConcordError, folder: string): ConcordError {
+  return new ConcordError(
+    "Corrupt",
+    `${folder}: ${e.message}. The node's write-ahead log is damaged: restore the folder from a backup, or move it aside and start this node as a replica of the current primary (it copies the primary's state; writes only this node held are lost)`,
+    { ...e.details, folder },
+    { cause: e },
+  );
 }
 
 function refuseUpgrade(socket: Duplex, status: string): void {

@@ -24,6 +24,7 @@ import type { KvOp } from "../kv/ops.js";
 import type { ReadInfo, ReplicationNode } from "../primary/replication-node.js";
 import { asEpoch, asLsn, type Durability, type Lsn, type Position } from "../primary/replication/types.js";
 import type { Change } from "../store.js";
+import type { CountedRequest, RequestCounts } from "./node-metrics.js";
 import type { Request, Response, WireDurability, WirePosition, WireReadInfo, WriteOp } from "./protocol.js";
 import { decodeRequest } from "./protocol-codec.js";
 
@@ -43,6 +44,8 @@ export interface ClientSessionOptions {
    * a throwing sink is ignored.
    */
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  /** Counts every read and write answered, by outcome (`/metrics`). Shared by the sessions of a server. */
+  readonly requests?: RequestCounts;
 }
 
 type Read = Extract<Request, { readonly type: "get" | "entries" }>;
@@ -57,6 +60,7 @@ export class ClientSession {
   readonly #maxSubscriptions: number;
   readonly #maxBytes: number;
   readonly #log: ClientSessionOptions["log"];
+  readonly #requests: RequestCounts | undefined;
   /** Each subscription's id and the function that removes its node listener. */
   readonly #subscriptions = new Map<number, () => void>();
   #lastSubscription = 0;
@@ -72,6 +76,7 @@ export class ClientSession {
     this.#maxSubscriptions = limit(options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS, "maxSubscriptions");
     this.#maxBytes = limit(options.maxBytes, DEFAULT_MAX_REQUEST_BYTES, "maxBytes");
     this.#log = options.log;
+    this.#requests = options.requests;
   }
 
   /** Subscriptions this session holds. */
@@ -88,7 +93,7 @@ export class ClientSession {
     try {
       this.#dispatch(req);
     } catch (e) {
-      this.#refuse(req.id, e);
+      this.#refuse(req.id, e, counted(req.type));
     }
   }
 
@@ -154,7 +159,7 @@ export class ClientSession {
     }
     this.#node.waitFor(toPosition(after), req.read.timeoutMs).then(
       () => this.#serveRead(req),
-      (e: unknown) => this.#refuse(req.id, e),
+      (e: unknown) => this.#refuse(req.id, e, "read"),
     );
   }
 
@@ -175,8 +180,9 @@ export class ClientSession {
       const state = this.#node.state;
       if (req.type === "get") this.#answer({ type: "value", id: req.id, value: state.get(req.key), info: wireInfo(info) });
       else this.#answer({ type: "entries", id: req.id, entries: state.entries(req.prefix), info: wireInfo(info) });
+      this.#requests?.served("read");
     } catch (e) {
-      this.#refuse(req.id, e);
+      this.#refuse(req.id, e, "read");
     }
   }
 
@@ -185,8 +191,11 @@ export class ClientSession {
     const op: KvOp = ops.length === 1 ? ops[0]! : { kind: "batch", ops };
     // node.write may throw synchronously (an op its codec refuses) as well as reject: both end in #refuse.
     this.#node.write(op, toDurability(durability)).then(
-      (receipt) => this.#answer({ type: "written", id, position: { epoch: receipt.epoch, lsn: receipt.lsn }, replicas: receipt.replicas }),
-      (e: unknown) => this.#refuse(id, e),
+      (receipt) => {
+        this.#requests?.served("write");
+        this.#answer({ type: "written", id, position: { epoch: receipt.epoch, lsn: receipt.lsn }, replicas: receipt.replicas });
+      },
+      (e: unknown) => this.#refuse(id, e, "write"),
     );
   }
 
@@ -240,9 +249,12 @@ export class ClientSession {
   /**
    * The `error` answer for `e`: its code and message for a ConcordError (with the primary as
    * `redirect` for ReadOnlyReplica/Fenced), `Unavailable` naming a server bug for anything else.
+   * Counted under `type` when it is a counted request.
    */
-  #refuse(id: number, e: unknown): void {
-    this.#answer(errorResponse(id, e, (fields) => this.#emit("session.bug", { id, ...fields })));
+  #refuse(id: number, e: unknown, type: CountedRequest | null = null): void {
+    const answer = errorResponse(id, e, (fields) => this.#emit("session.bug", { id, ...fields }));
+    if (type !== null) this.#requests?.refused(type, answer.code);
+    this.#answer(answer);
   }
 
   /**
@@ -278,7 +290,13 @@ export class ClientSession {
 
 const REDIRECTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["ReadOnlyReplica", "Fenced"]);
 
-function errorResponse(id: number, e: unknown, bug: (fields: Record<string, unknown>) => void): Response {
+/** The counter a request of `type` is counted under, if any. */
+function counted(type: Request["type"]): CountedRequest | null {
+  if (type === "get" || type === "entries") return "read";
+  return type === "write" ? "write" : null;
+}
+
+function errorResponse(id: number, e: unknown, bug: (fields: Record<string, unknown>) => void): Extract<Response, { type: "error" }> {
   if (e instanceof ConcordError) {
     const primary = e.details["primary"];
     const redirect = REDIRECTED.has(e.code) && typeof primary === "string" ? primary : null;

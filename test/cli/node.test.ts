@@ -5,7 +5,11 @@
  * wait is on an event (a line of output, a log entry, an answer, a push, an exit), bounded by a
  * timeout.
  */
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { NODE_DOC, startNodeServer } from "../../src/service/node-server.js";
+import { fileStorage } from "../../src/storage/file-storage.js";
 import type { Response, WirePosition } from "../../src/service/protocol.js";
 import { encodeRequest } from "../../src/service/protocol-codec.js";
 import { freePort, isEvent, runCleanups, tempDir, within } from "../reliability/harness.js";
@@ -168,6 +172,35 @@ describe("concord node", { timeout: 60_000 }, () => {
     });
   });
 
+  it("exits 1 on a damaged write-ahead log, naming the file (a checksum failure) or its folder (a record that does not decode) and what to do", async () => {
+    const damaged = async (damage: (folder: string) => Promise<void>): Promise<{ code: number; stderr: string; folder: string }> => {
+      const dataDir = tempDir("concord-node-");
+      const server = await startNodeServer({ id: "p1", port: 0, dataDir, role: "primary", log: () => undefined });
+      await server.close();
+      const folder = join(dataDir, "node");
+      await damage(folder);
+      const run = await concord("node", "--mode", "primary", "--id", "p1", "--port", "0", "--data", dataDir);
+      return { ...run, folder };
+    };
+    const checksum = await damaged(async (folder) => {
+      const log = join(folder, readdirSync(folder).find((name) => name.endsWith(".log"))!);
+      const bytes = readFileSync(log);
+      bytes[bytes.length - 1]! ^= 0x40;
+      writeFileSync(log, bytes);
+    });
+    expect(checksum.code).toBe(1);
+    expect(checksum.stderr).toMatch(/^concord: Corrupt: \S+\/node\/log-0+\.log: a complete record fails its checksum at byte 0\. .*restore it from a replica or a backup/);
+
+    const undecodable = await damaged(async (folder) => {
+      const storage = await fileStorage(join(folder, ".."), { fsync: "always" }).open(NODE_DOC);
+      await storage.append(Uint8Array.of(1, 0xee, 0, 0)); // a WAL entry of an unknown kind, with a valid checksum
+      await storage.close();
+    });
+    expect(undecodable.code).toBe(1);
+    expect(undecodable.stderr).toContain(`concord: Corrupt: ${undecodable.folder}: a write-ahead log record on disk does not decode`);
+    expect(undecodable.stderr).toMatch(/restore the folder from a backup, or move it aside and start this node as a replica of the current primary/);
+  });
+
   it("exits 1 when concord promote can't reach the node; documents every flag in --help", async () => {
     const port = await freePort();
     const unreachable = await concord("promote", "--node", `ws://127.0.0.1:${port}`);
@@ -176,6 +209,8 @@ describe("concord node", { timeout: 60_000 }, () => {
 
     const help = await concord("node", "--help");
     expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^  GET \/healthz .*\n(.*\n)*.*status "failed"/m);
+    expect(help.stdout).toMatch(/^  GET \/metrics .*Prometheus/m);
     for (const flag of ["--mode", "--id", "--port", "--host", "--data", "--primary", "--peers", "--min-replicas", "--max-lag-ms", "--log-level"]) {
       expect(help.stdout).toContain(`  ${flag} <`);
     }
