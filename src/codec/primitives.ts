@@ -126,6 +126,8 @@ const FIRST_BYTES = 1024;
 /** Larger buffers are dropped on release rather than kept for reuse. */
 const KEEP_BYTES = 1 << 20;
 const MAX_SCRATCH = 8;
+/** What a released writer holds: nothing it could write into. */
+const RELEASED = new Uint8Array(0);
 const UTF8_ENCODER = new TextEncoder();
 /** A string of at most this many UTF-16 units takes at most 3x as many UTF-8 bytes, so its length fits in 2 varint bytes. */
 const SHORT_STRING = 5_000;
@@ -159,7 +161,7 @@ export class Writer {
   /** Hands the buffer back for reuse; the writer must not be used again. */
   release(): void {
     if (this.buf.length <= KEEP_BYTES && scratch.length < MAX_SCRATCH) scratch.push(this.buf);
-    this.buf = new Uint8Array(0);
+    this.buf = RELEASED;
     this.view = null;
   }
 

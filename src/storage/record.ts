@@ -32,22 +32,33 @@ import { ConcordError } from "../errors.js";
 /** Bytes of the header in front of every payload. */
 export const RECORD_HEADER_BYTES = 12;
 
-const CRC_TABLE = makeCrcTable();
+/** Slicing-by-4 tables: `T[0]` is the classic byte table, `T[k][n]` is `T[0][n]` shifted through k more zero bytes. */
+const CRC_TABLES = makeCrcTables();
 
-function makeCrcTable(): Uint32Array {
-  const table = new Uint32Array(256);
+function makeCrcTables(): Uint32Array[] {
+  const t = [0, 1, 2, 3].map(() => new Uint32Array(256));
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
+    t[0]![n] = c >>> 0;
   }
-  return table;
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 4; k++) t[k]![n] = (t[0]![t[k - 1]![n]! & 0xff]! ^ (t[k - 1]![n]! >>> 8)) >>> 0;
+  }
+  return t;
 }
 
 /** CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320; zlib's and PNG's) of `bytes`, as an unsigned 32-bit integer. */
 export function crc32(bytes: Uint8Array): number {
+  const [t0, t1, t2, t3] = CRC_TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
   let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  let i = 0;
+  // Four bytes per step (slicing-by-4), then the tail a byte at a time.
+  for (const end = bytes.length - 3; i < end; i += 4) {
+    c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    c = t3[c & 0xff]! ^ t2[(c >>> 8) & 0xff]! ^ t1[(c >>> 16) & 0xff]! ^ t0[c >>> 24]!;
+  }
+  for (; i < bytes.length; i++) c = t0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
