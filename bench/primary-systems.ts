@@ -14,8 +14,8 @@
  * however the bench ends (`processes.ts`).
  */
 import WebSocket from "ws";
-import { openStore } from "../src/open-store.js";
-import type { PrimaryStore } from "../src/primary/primary-client.js";
+import { openStore } from "../dist/open-store.js";
+import type { PrimaryStore } from "../dist/primary/primary-client.js";
 import { pollUntil, withTimeout } from "./harness.js";
 import { benchTempDir, freePort, OUR_CLI, removeTempDir, startProcess, type BenchProcess } from "./processes.js";
 import { RedisConnection } from "./redis-client.js";
