@@ -70,6 +70,11 @@ export function fileStorage(dir: string, options: FileStorageOptions = {}): Pers
       fsync,
     });
   }
+  if (options.blockingAppends !== undefined && typeof options.blockingAppends !== "boolean") {
+    throw new ConcordError("InvalidArgument", `fileStorage(${JSON.stringify(dir)}): blockingAppends must be true or false`, {
+      blockingAppends: options.blockingAppends,
+    });
+  }
   const clock = options.clock ?? systemClock;
   let fsReady: Promise<FileSystem> | undefined;
 

@@ -230,6 +230,9 @@ describe("fileStorage on the real file system", () => {
     expect(() => fileStorage(dir, { fsync: { maxDelayMs: -1 } })).toThrow(expect.objectContaining({ code: "InvalidArgument" }));
     expect(() => fileStorage(dir, { maxRecordBytes: 2 ** 32 })).toThrow(expect.objectContaining({ code: "InvalidArgument" }));
     expect(() => fileStorage("")).toThrow(expect.objectContaining({ code: "InvalidArgument" }));
+    expect(() => fileStorage(dir, { blockingAppends: "yes" as unknown as boolean })).toThrow(
+      expect.objectContaining({ code: "InvalidArgument", message: expect.stringMatching(/blockingAppends must be true or false/) }),
+    );
   });
 });
 
