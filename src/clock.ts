@@ -15,11 +15,26 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): CancelTimer;
 }
 
-/** The platform clock: `performance.now()` and `setTimeout`. Works in Node and browsers. */
+/** The longest delay one platform timer holds: `setTimeout` fires at once for anything longer. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The platform clock: `performance.now()` and `setTimeout`. Works in Node and browsers. A timer
+ * longer than {@link MAX_TIMER_MS} (about 24.8 days) waits in steps, so it never fires early.
+ */
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer(ms, fn) {
-    const handle = setTimeout(fn, ms);
+    const due = performance.now() + ms;
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = (wait: number): void => {
+      handle = setTimeout(() => {
+        const left = due - performance.now();
+        if (left > 0 && wait === MAX_TIMER_MS) arm(Math.min(left, MAX_TIMER_MS));
+        else fn();
+      }, wait);
+    };
+    arm(Math.min(Math.max(ms, 0), MAX_TIMER_MS));
     return () => clearTimeout(handle);
   },
 };

@@ -103,12 +103,6 @@ function positionAt(history: EpochHistory, lsn: Lsn): Position {
   return { epoch: lsn === 0 || history.length === 0 ? asEpoch(0) : epochAt(history, lsn), lsn };
 }
 
-/**
- * The longest wait of {@link ReplicationNode.waitFor}, in ms (2^31 - 1, about 24.8 days): the
- * longest a platform timer holds. A longer `setTimeout` fires at once.
- */
-export const MAX_WAIT_MS = 2 ** 31 - 1;
-
 export class ReplicationNode {
   readonly #o: ReplicationNodeOptions;
   #active!: Active;
@@ -222,8 +216,7 @@ export class ReplicationNode {
   /**
    * Resolves once this node's state includes the record at `pos` (read-your-writes: the position
    * of the session's last write; monotonic reads: of the newest state it read). Rejects with
-   * `Timeout` after `timeoutMs` (at most {@link MAX_WAIT_MS}: a longer wait is cut to it): the
-   * node is behind, or its history holds another record there (the write was lost in a failover,
+   * `Timeout` after `timeoutMs` (any length: the clock's timers never fire early): the node is behind, or its history holds another record there (the write was lost in a failover,
    * or this node still holds a divergent log).
    */
   waitFor(pos: Position, timeoutMs: number): Promise<void> {
@@ -239,14 +232,13 @@ export class ReplicationNode {
         if (this.holds(pos)) resolve();
         else reject(refusal);
       };
-      const waitMs = Math.min(timeoutMs, MAX_WAIT_MS);
-      const cancel = this.#o.clock.setTimer(waitMs, () => {
+      const cancel = this.#o.clock.setTimer(timeoutMs, () => {
         this.#progress.delete(check);
         const info = this.readInfo();
         reject(
           new ConcordError(
             "Timeout",
-            `node ${this.id} does not hold LSN ${pos.lsn} of epoch ${pos.epoch} after ${waitMs} ms (it is at LSN ${info.lsn}, epoch ${info.epoch}); if it is past that LSN, the write was lost in a failover or this node still holds a divergent log`,
+            `node ${this.id} does not hold LSN ${pos.lsn} of epoch ${pos.epoch} after ${timeoutMs} ms (it is at LSN ${info.lsn}, epoch ${info.epoch}); if it is past that LSN, the write was lost in a failover or this node still holds a divergent log`,
             { pos, at: info.lsn, epoch: info.epoch },
           ),
         );

@@ -184,9 +184,12 @@ describe("malformed client frames on /client, over a real socket", { timeout: 10
   it("regression: a read whose timeoutMs is past what a timer holds waits for its position (it answered Timeout at once)", async () => {
     const { p, cp } = await pair();
     const c = await client(p.server);
-    const read = c.request({ type: "get", id: nextId++, key: "later", read: { ...READ, after: { epoch: 1, lsn: 2 }, timeoutMs: 2 ** 53 - 1 } });
+    // The position comes 20 fsynced writes later: well past the 1 ms after which an overflowing
+    // platform timer fires.
+    const read = c.request({ type: "get", id: nextId++, key: "later", read: { ...READ, after: { epoch: 1, lsn: 21 }, timeoutMs: 2 ** 53 - 1 } });
+    for (let i = 0; i < 19; i++) expectAnswer(await cp.request(writeOf(`before/${i}`, i)), "written");
     expectAnswer(await cp.request(writeOf("later", "here")), "written");
-    expect(await read).toMatchObject({ type: "value", value: "here", info: { position: { epoch: 1, lsn: 2 } } });
+    expect(await read).toMatchObject({ type: "value", value: "here", info: { position: { epoch: 1, lsn: 21 } } });
   });
 });
 
