@@ -15,4 +15,4 @@ export { startNodeServer, type NodeServer, type NodeServerOptions, type NodeUrl 
 export { ReplicationNode, type NodeRole, type NodeStatus, type ReadInfo } from "./primary/replication-node.js";
 export type { PrimaryOptions as PrimaryRoleOptions } from "./primary/primary-driver.js";
 export type { ReplicaOptions as ReplicaRoleOptions } from "./primary/replica-driver.js";
-export type { LogEntry, LogLevel, LogSink } from "./server/log.js";
+export type { LogEntry, LogLevel, LogSink } from "./ops/log.js";

@@ -1,5 +1,5 @@
 /** Command-line flag parsing shared by every `concord` subcommand. */
-import { atLeast, LOG_LEVELS, stderrLogSink, type LogLevel, type LogSink } from "../server/log.js";
+import { atLeast, LOG_LEVELS, stderrLogSink, type LogLevel, type LogSink } from "../ops/log.js";
 
 /** Bad usage: the CLI prints the message and the usage text, and exits 2. */
 export class UsageError extends Error {

@@ -7,7 +7,7 @@
  */
 import { isConcordError } from "../errors.js";
 import { checkNodeServerOptions, startNodeServer, type NodeServer, type NodeServerOptions } from "../service/node-server.js";
-import { ServerLog } from "../server/log.js";
+import { ServerLog } from "../ops/log.js";
 import { integerFlag, logSinkFlag, parseFlags, textFlag, UsageError } from "./flags.js";
 import { catchShutdownSignals } from "./shutdown-signals.js";
 

@@ -12,7 +12,7 @@ import { loadAuthFile, type AuthConfig } from "../server/auth.js";
 import { integerFlag, logSinkFlag, parseFlags, textFlag, UsageError } from "./flags.js";
 import { catchShutdownSignals } from "./shutdown-signals.js";
 import { DEFAULT_AUTH_TIMEOUT_MS } from "../server/admission.js";
-import { ServerLog } from "../server/log.js";
+import { ServerLog } from "../ops/log.js";
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_HOST,

@@ -4,7 +4,7 @@
  * {@link catchShutdownSignals} is called, BEFORE the command says it is ready: whoever reads its
  * "listening on" line may signal straight away.
  */
-import type { ServerLog } from "../server/log.js";
+import type { ServerLog } from "../ops/log.js";
 
 export interface ShutdownSignals {
   /** Stops catching signals (the command failed to start). */

@@ -8,7 +8,7 @@
  * never takes back a value a reader saw.
  */
 import type { Clock } from "../clock.js";
-import { CoreLoop } from "./core-loop.js";
+import { CoreLoop } from "../core-loop.js";
 import { ConcordError } from "../errors.js";
 import type { PeerId } from "../ids.js";
 import { decodeOp, encodeOp, type KvOp } from "../kv/ops.js";
@@ -21,7 +21,7 @@ import type { ToPrimary } from "./replication/messages.js";
 import { createPrimary } from "./replication/primary-core.js";
 import { asLsn, type Durability, type Epoch, type EpochHistory, type Lsn, type ReplRecord } from "./replication/types.js";
 import { encodeWalEntry, encodeWalSnapshot } from "./wal-codec.js";
-import { WriteQueue } from "./write-queue.js";
+import { WriteQueue } from "../storage/write-queue.js";
 
 /** What a write reached when its promise resolved. */
 export interface WriteReceipt {

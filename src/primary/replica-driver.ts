@@ -4,7 +4,7 @@
  * a snapshot replaces the log and the state; epoch changes are logged before they are acted on.
  */
 import type { Clock } from "../clock.js";
-import { CoreLoop } from "./core-loop.js";
+import { CoreLoop } from "../core-loop.js";
 import { ConcordError, invariant } from "../errors.js";
 import type { PeerId } from "../ids.js";
 import { KvState } from "../kv/kv-state.js";
@@ -17,7 +17,7 @@ import type { PrimaryToReplica } from "./replication/messages.js";
 import { createReplica } from "./replication/replica-core.js";
 import type { Epoch, EpochHistory, Lsn, ReplRecord } from "./replication/types.js";
 import { encodeWalEntry, encodeWalSnapshot } from "./wal-codec.js";
-import { WriteQueue } from "./write-queue.js";
+import { WriteQueue } from "../storage/write-queue.js";
 
 export interface ReplicaOptions {
   /** Keepalive ack interval in ms. Default 100. */

@@ -1,6 +1,6 @@
 /**
  * The sync server's metrics, served at `GET /metrics` in the Prometheus text exposition format
- * (version 0.0.4), written by hand: a handful of counters and gauges need no library.
+ * (`ops/prometheus.ts`).
  *
  * | metric | type | meaning |
  * |---|---|---|
@@ -14,6 +14,7 @@
  * | `concord_rejected_messages_total{reason}` | counter | messages refused (the connection closed for it, but for `read_only`) |
  * | `concord_rejected_connections_total{reason}` | counter | connections refused before joining a room |
  */
+import { Histogram, single, type HistogramSnapshot, type MetricFamily, type Sample } from "../ops/prometheus.js";
 
 /**
  * Why a message was refused (the connection is then closed):
@@ -55,15 +56,12 @@ export interface MetricsSnapshot {
   readonly bytesOut: number;
   readonly updatesPersisted: number;
   /** Cumulative counts per bucket of {@link PERSIST_BUCKETS_SECONDS}, and the sum in seconds. */
-  readonly persistSeconds: { readonly buckets: readonly number[]; readonly sum: number };
+  readonly persistSeconds: HistogramSnapshot;
   readonly rejectedMessages: Readonly<Record<RejectReason, number>>;
   readonly rejectedConnections: Readonly<Record<ConnectionRejectReason, number>>;
   /** Connections closed because they read too slowly (their unsent bytes passed `maxBufferedBytes`). */
   readonly slowConsumers: number;
 }
-
-/** Upper bounds (seconds) of the persist-latency histogram's buckets; `+Inf` is implied. */
-export const PERSIST_BUCKETS_SECONDS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Gauges, read from the server's state when the metrics are rendered. */
 export interface MetricsGauges {
@@ -78,8 +76,7 @@ export class ServerMetrics {
   #bytesIn = 0;
   #bytesOut = 0;
   #updatesPersisted = 0;
-  readonly #persistBuckets: number[] = PERSIST_BUCKETS_SECONDS.map(() => 0);
-  #persistSum = 0;
+  readonly #persist = new Histogram();
   readonly #rejectedMessages = zeroes(REJECT_REASONS);
   readonly #rejectedConnections = zeroes(CONNECTION_REJECT_REASONS);
   #slowConsumers = 0;
@@ -99,8 +96,7 @@ export class ServerMetrics {
   /** One document update became durable in storage, `seconds` after it was handed to it. */
   persisted(seconds: number): void {
     this.#updatesPersisted++;
-    this.#persistSum += seconds;
-    for (let i = 0; i < PERSIST_BUCKETS_SECONDS.length; i++) if (seconds <= PERSIST_BUCKETS_SECONDS[i]!) this.#persistBuckets[i]!++;
+    this.#persist.observe(seconds);
   }
 
   rejectedMessage(reason: RejectReason): void {
@@ -123,7 +119,7 @@ export class ServerMetrics {
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
       updatesPersisted: this.#updatesPersisted,
-      persistSeconds: { buckets: [...this.#persistBuckets], sum: this.#persistSum },
+      persistSeconds: this.#persist.snapshot(),
       rejectedMessages: { ...this.#rejectedMessages },
       rejectedConnections: { ...this.#rejectedConnections },
       slowConsumers: this.#slowConsumers,
@@ -135,69 +131,40 @@ function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
 }
 
-/** The `Content-Type` of {@link renderPrometheus}'s output. */
-export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-
-/** Renders counters and gauges in the Prometheus text format: HELP and TYPE, then samples; ends with a newline. */
-export function renderPrometheus(counters: MetricsSnapshot, gauges: MetricsGauges): string {
-  const out: string[] = [];
-  const metric = (name: string, type: "counter" | "gauge", help: string, samples: ReadonlyArray<readonly [string, number]>): void => {
-    out.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) out.push(`${name}${labels} ${formatValue(value)}`);
-  };
-  const byReason = (values: Readonly<Record<string, number>>): Array<readonly [string, number]> =>
-    Object.entries(values).map(([reason, n]) => [`{reason="${escapeLabelValue(reason)}"}`, n] as const);
-
-  metric("concord_documents_loaded", "gauge", "Documents (rooms) loaded in memory.", [["", gauges.documentsLoaded]]);
-  metric("concord_connections", "gauge", "WebSocket connections open.", [["", gauges.connections]]);
-  metric("concord_messages_in_total", "counter", "WebSocket messages received.", [["", counters.messagesIn]]);
-  metric("concord_messages_out_total", "counter", "WebSocket messages sent.", [["", counters.messagesOut]]);
-  metric("concord_bytes_in_total", "counter", "Payload bytes of the WebSocket messages received.", [["", counters.bytesIn]]);
-  metric("concord_bytes_out_total", "counter", "Payload bytes of the WebSocket messages sent.", [["", counters.bytesOut]]);
-  metric("concord_updates_persisted_total", "counter", "Document updates made durable in storage.", [["", counters.updatesPersisted]]);
-  const persist = counters.persistSeconds;
-  out.push(
-    "# HELP concord_persist_seconds Time from handing a document update to storage until it is durable.",
-    "# TYPE concord_persist_seconds histogram",
-    ...PERSIST_BUCKETS_SECONDS.map((le, i) => `concord_persist_seconds_bucket{le="${le}"} ${persist.buckets[i]}`),
-    `concord_persist_seconds_bucket{le="+Inf"} ${counters.updatesPersisted}`,
-    `concord_persist_seconds_sum ${formatValue(persist.sum)}`,
-    `concord_persist_seconds_count ${counters.updatesPersisted}`,
-  );
-  metric(
-    "concord_rejected_messages_total",
-    "counter",
-    "Messages refused (the sending connection was closed, but for read_only), by reason.",
-    byReason(counters.rejectedMessages),
-  );
-  metric(
-    "concord_rejected_connections_total",
-    "counter",
-    "Connections refused before joining a document, by reason.",
-    byReason(counters.rejectedConnections),
-  );
-  metric(
-    "concord_slow_consumer_disconnects_total",
-    "counter",
-    "Connections closed (1013, they reconnect and resync) because the bytes waiting to be sent to them passed maxBufferedBytes.",
-    [["", counters.slowConsumers]],
-  );
-  return `${out.join("\n")}\n`;
-}
-
-function formatValue(n: number): string {
-  if (Number.isNaN(n)) return "NaN";
-  if (n === Infinity) return "+Inf";
-  if (n === -Infinity) return "-Inf";
-  return String(n);
-}
-
-/** Label values escape backslash, double quote and newline. */
-function escapeLabelValue(s: string): string {
-  return s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-/** HELP text escapes backslash and newline. */
-function escapeHelp(s: string): string {
-  return s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+/** Counters and gauges as metric families, in the order `/metrics` lists them (see `ops/prometheus.ts`). */
+export function serverMetricFamilies(counters: MetricsSnapshot, gauges: MetricsGauges): MetricFamily[] {
+  const byReason = (values: Readonly<Record<string, number>>): Sample[] => Object.entries(values).map(([reason, n]) => [{ reason }, n]);
+  return [
+    single("concord_documents_loaded", "gauge", "Documents (rooms) loaded in memory.", gauges.documentsLoaded),
+    single("concord_connections", "gauge", "WebSocket connections open.", gauges.connections),
+    single("concord_messages_in_total", "counter", "WebSocket messages received.", counters.messagesIn),
+    single("concord_messages_out_total", "counter", "WebSocket messages sent.", counters.messagesOut),
+    single("concord_bytes_in_total", "counter", "Payload bytes of the WebSocket messages received.", counters.bytesIn),
+    single("concord_bytes_out_total", "counter", "Payload bytes of the WebSocket messages sent.", counters.bytesOut),
+    single("concord_updates_persisted_total", "counter", "Document updates made durable in storage.", counters.updatesPersisted),
+    {
+      name: "concord_persist_seconds",
+      type: "histogram",
+      help: "Time from handing a document update to storage until it is durable.",
+      histogram: counters.persistSeconds,
+    },
+    {
+      name: "concord_rejected_messages_total",
+      type: "counter",
+      help: "Messages refused (the sending connection was closed, but for read_only), by reason.",
+      samples: byReason(counters.rejectedMessages),
+    },
+    {
+      name: "concord_rejected_connections_total",
+      type: "counter",
+      help: "Connections refused before joining a document, by reason.",
+      samples: byReason(counters.rejectedConnections),
+    },
+    single(
+      "concord_slow_consumer_disconnects_total",
+      "counter",
+      "Connections closed (1013, they reconnect and resync) because the bytes waiting to be sent to them passed maxBufferedBytes.",
+      counters.slowConsumers,
+    ),
+  ];
 }

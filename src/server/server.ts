@@ -40,11 +40,12 @@ import { asPeerId } from "../ids.js";
 import { fileStorage } from "../storage/file-storage.js";
 import { MAX_DOC_ID_LENGTH } from "../storage/log-limits.js";
 import type { Persistence } from "../storage/storage.js";
-import { listenOn, pathOf, respond } from "./http-endpoint.js";
+import { listenOn, pathOf, respond } from "../net/http-endpoint.js";
 import { Admission, DEFAULT_AUTH_TIMEOUT_MS, type AuthReload } from "./admission.js";
 import { loadAuthFile, parseAuthConfig, type Access, type AuthConfig } from "./auth.js";
-import { ServerLog, stderrLogSink, type LogSink } from "./log.js";
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus, ServerMetrics, type MetricsSnapshot } from "./metrics.js";
+import { ServerLog, stderrLogSink, type LogSink } from "../ops/log.js";
+import { serverMetricFamilies, ServerMetrics, type MetricsSnapshot } from "./metrics.js";
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";
 import { CloseCode, Rooms, type RoomInfo } from "./rooms.js";
 import { SocketConnection } from "./socket-connection.js";
 
@@ -393,7 +394,7 @@ class SyncServerImpl implements SyncServer {
         return respond(res, method, closing ? 503 : 200, "application/json; charset=utf-8", body);
       }
       if ((method === "GET" || method === "HEAD") && path === "/metrics") {
-        const body = renderPrometheus(this.#metrics.snapshot(), { documentsLoaded: this.#rooms.loaded, connections: this.#sockets.size });
+        const body = renderMetrics(serverMetricFamilies(this.#metrics.snapshot(), { documentsLoaded: this.#rooms.loaded, connections: this.#sockets.size }));
         return respond(res, method, 200, PROMETHEUS_CONTENT_TYPE, body);
       }
       respond(res, method, 404, "text/plain; charset=utf-8", "not found: this is a Concord sync server (WebSocket at /<room>, GET /healthz, GET /metrics)\n");

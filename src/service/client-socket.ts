@@ -6,8 +6,8 @@
 import { WebSocket, type RawData } from "ws";
 import type { CancelTimer, Clock } from "../clock.js";
 import type { ReplicationNode } from "../primary/replication-node.js";
-import { wouldOverflow } from "../server/http-endpoint.js";
-import type { ServerLog } from "../server/log.js";
+import { wouldOverflow } from "../net/http-endpoint.js";
+import type { ServerLog } from "../ops/log.js";
 import type { RequestCounts } from "./node-metrics.js";
 import { ClientSession } from "./node-service.js";
 import { encodeResponse } from "./protocol-codec.js";

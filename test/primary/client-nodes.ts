@@ -12,7 +12,7 @@ import type { Json } from "../../src/json.js";
 import type { WebSocketConstructorLike, WebSocketLike } from "../../src/net/websocket-client.js";
 import { openStore } from "../../src/open-store.js";
 import type { PrimaryOptions, PrimaryStore } from "../../src/primary/primary-client.js";
-import type { LogEntry } from "../../src/server/log.js";
+import type { LogEntry } from "../../src/ops/log.js";
 import { startNodeServer, type NodeServer, type NodeServerOptions } from "../../src/service/node-server.js";
 import type { Request, Response } from "../../src/service/protocol.js";
 import { decodeRequest, encodeResponse } from "../../src/service/protocol-codec.js";

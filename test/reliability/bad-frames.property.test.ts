@@ -27,7 +27,7 @@ import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import type { EventualStore } from "../../src/eventual/eventual-store.js";
 import { decodeMessage } from "../../src/eventual/sync/protocol.js";
-import type { LogEntry } from "../../src/server/log.js";
+import type { LogEntry } from "../../src/ops/log.js";
 import { startServer, type SyncServer } from "../../src/server/server.js";
 import { memoryStorage } from "../../src/storage/memory-storage.js";
 import { checkProperty, propRuns } from "../property/prop.js";

@@ -13,7 +13,7 @@ import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { ConcordError } from "../../src/errors.js";
 import type { DocId } from "../../src/ids.js";
-import type { LogEntry } from "../../src/server/log.js";
+import type { LogEntry } from "../../src/ops/log.js";
 import { startServer, type ServerOptions, type SyncServer } from "../../src/server/server.js";
 import { memoryStorage } from "../../src/storage/memory-storage.js";
 import type { DocStorage, Persistence } from "../../src/storage/storage.js";

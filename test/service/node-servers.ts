@@ -3,7 +3,7 @@
  * a fresh data folder, fast timers) whose log entries can be awaited, and client sockets to it.
  * Everything started here is closed by `runCleanups` of the reliability harness.
  */
-import type { LogEntry } from "../../src/server/log.js";
+import type { LogEntry } from "../../src/ops/log.js";
 import { startNodeServer, type NodeServer, type NodeServerOptions } from "../../src/service/node-server.js";
 import type { ReadOptions } from "../../src/service/protocol.js";
 import { onCleanup, tempDir, within } from "../reliability/harness.js";

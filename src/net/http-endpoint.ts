@@ -1,5 +1,5 @@
 /**
- * What every Concord HTTP endpoint does the same way (the sync server of `server.ts`, the node
+ * What every Concord HTTP endpoint does the same way (the sync server of `server/server.ts`, the node
  * server of `service/node-server.ts`): listen with a `ConcordError` a person can act on, name
  * itself as a ws:// URL, and answer small HTTP requests.
  */

@@ -1,7 +1,8 @@
 /**
- * Structured logs of the sync server: one JSON object per event, one line each, so that a log
- * shipper (or `jq`) can read them. The CLI writes them to stderr; an embedding app passes its own
- * sink (`startServer({ onLog })`).
+ * Structured logs of Concord's servers (the sync server, the node servers of every mode): one JSON
+ * object per event, one line each, so that a log shipper (or `jq`) can read them. The CLI writes
+ * them to stderr; an embedding app passes its own sink (`startServer({ onLog })`,
+ * `startNodeServer({ log })`).
  *
  * Every entry has `time` (ISO 8601, wall clock: logs are for people and tools, never for
  * correctness), `level`, `event` (a stable dotted name such as `conn.open`), and, when they apply,

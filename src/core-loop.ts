@@ -3,7 +3,7 @@
  * time, tick it on a timer, and run the driver's `pump` (carry out the core's output) after each;
  * nothing at all once stopped.
  */
-import type { CancelTimer, Clock } from "../clock.js";
+import type { CancelTimer, Clock } from "./clock.js";
 
 /** A core that counts time through `tick`. */
 export interface TickingCore {

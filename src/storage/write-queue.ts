@@ -4,7 +4,7 @@
  * nothing after a failed write may be reported durable (fail-stop).
  */
 import { ConcordError } from "../errors.js";
-import type { DocStorage } from "../storage/storage.js";
+import type { DocStorage } from "./storage.js";
 
 interface Pending<T> {
   readonly item: T;

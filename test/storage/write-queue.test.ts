@@ -4,9 +4,9 @@
  * stops the queue for good and is reported once; `settled()` waits for both.
  */
 import { describe, expect, it } from "vitest";
-import { ConcordError } from "../../../src/errors.js";
-import { WriteQueue } from "../../../src/primary/write-queue.js";
-import type { DocStorage, LogStats, StoredLog } from "../../../src/storage/storage.js";
+import { ConcordError } from "../../src/errors.js";
+import { WriteQueue } from "../../src/storage/write-queue.js";
+import type { DocStorage, LogStats, StoredLog } from "../../src/storage/storage.js";
 
 interface Deferred {
   readonly bytes: Uint8Array;
