@@ -13,6 +13,6 @@
  */
 export { startNodeServer, type NodeServer, type NodeServerOptions, type NodeUrl } from "./service/node-server.js";
 export { ReplicationNode, type NodeRole, type NodeStatus, type ReadInfo } from "./primary/replication-node.js";
-export type { PrimaryOptions as PrimaryRoleOptions } from "./primary/primary-driver.js";
-export type { ReplicaOptions as ReplicaRoleOptions } from "./primary/replica-driver.js";
+export type { PrimaryRoleOptions } from "./primary/primary-driver.js";
+export type { ReplicaRoleOptions } from "./primary/replica-driver.js";
 export type { LogEntry, LogLevel, LogSink } from "./ops/log.js";

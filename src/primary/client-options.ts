@@ -10,12 +10,11 @@ import type { WebSocketBackoffOptions, WebSocketConstructorLike } from "../net/w
 import type { Rng } from "../rng.js";
 import type { WireDurability } from "../service/protocol.js";
 import type { WriteOptions } from "../store.js";
+import type { PrimaryDurability } from "./replication/types.js";
 
 /** Default bound of every request, in ms. */
 export const DEFAULT_PRIMARY_TIMEOUT_MS = 10_000;
 
-/** What a write must reach before it resolves: the primary's disk, or also `replicas` replicas' disks. */
-export type PrimaryDurability = "local" | { readonly replicas: number };
 
 /**
  * The nodes of the group: base URLs `ws://host:port` (no path; the client adds `/client`).

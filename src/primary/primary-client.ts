@@ -55,17 +55,18 @@ import {
   nodeUrl,
   resolvePrimaryOptions,
   wireDurability,
-  type PrimaryDurability,
   type PrimaryOptions,
   type PrimaryWriteOptions,
   type ResolvedPrimaryOptions,
 } from "./client-options.js";
 import { SessionPositions } from "./client-session.js";
+import type { PrimaryDurability } from "./replication/types.js";
 import { Subscriptions } from "./client-subscriptions.js";
 import { sendWrite, type WriteRequest } from "./client-writes.js";
 import { NodeLink, type LinkState } from "./node-link.js";
 
-export { type PrimaryDurability, type PrimaryNodes, type PrimaryOptions, type PrimaryWriteOptions } from "./client-options.js";
+export { type PrimaryNodes, type PrimaryOptions, type PrimaryWriteOptions } from "./client-options.js";
+export type { PrimaryDurability } from "./replication/types.js";
 
 /** What a write reached. */
 export interface PrimaryWriteAck extends WriteAck {

@@ -15,11 +15,11 @@ import { decodeOp, encodeOp, type KvOp } from "../kv/ops.js";
 import type { KvState } from "../kv/kv-state.js";
 import type { Change } from "../store.js";
 import type { DocStorage } from "../storage/storage.js";
-import type { PrimaryCore, PrimaryLog, PrimaryStatus } from "./replication/core.js";
+import type { PrimaryCore, PrimaryLog, PrimaryCoreStatus } from "./replication/core.js";
 import { encodeReplMessage } from "./replication/codec.js";
 import type { ToPrimary } from "./replication/messages.js";
 import { createPrimary } from "./replication/primary-core.js";
-import { asLsn, type Durability, type Epoch, type EpochHistory, type Lsn, type ReplRecord } from "./replication/types.js";
+import { asLsn, type PrimaryDurability, type Epoch, type EpochHistory, type Lsn, type ReplRecord } from "./replication/types.js";
 import { encodeWalEntry, encodeWalSnapshot } from "./wal-codec.js";
 import { WriteQueue } from "../storage/write-queue.js";
 
@@ -32,7 +32,7 @@ export interface WriteReceipt {
 }
 
 /** Replication options of a primary (see PrimaryConfig for their meaning and defaults). */
-export interface PrimaryOptions {
+export interface PrimaryRoleOptions {
   readonly minReplicas?: number;
   readonly maxLagMs?: number;
   readonly heartbeatMs?: number;
@@ -56,7 +56,7 @@ export interface PrimaryDriverConfig {
   readonly clock: Clock;
   readonly send: (to: PeerId, bytes: Uint8Array) => void;
   readonly followers?: readonly PeerId[];
-  readonly options?: PrimaryOptions;
+  readonly options?: PrimaryRoleOptions;
   /** Keys a durable write changed. */
   /** A record was applied to the state (in LSN order), with the keys it changed. */
   readonly onApplied?: (record: ReplRecord, changes: readonly Change[]) => void;
@@ -136,7 +136,7 @@ export class PrimaryDriver {
     return this.#kv;
   }
 
-  status(): PrimaryStatus {
+  status(): PrimaryCoreStatus {
     return this.#loop.core.status(this.#loop.now());
   }
 
@@ -145,7 +145,7 @@ export class PrimaryDriver {
    * replicas), `Fenced` (a newer primary exists), `TooLarge`, `InvalidArgument`, `Closed`, or the
    * storage's error. A write that was ordered and then fenced may still be in the log: the error says so.
    */
-  write(op: KvOp, durability: Durability): Promise<WriteReceipt> {
+  write(op: KvOp, durability: PrimaryDurability): Promise<WriteReceipt> {
     if (this.#loop.stopped) return Promise.reject(this.#wal.failure ?? this.#stoppedBy ?? new ConcordError("Closed", "this primary was stopped"));
     const data = encodeOp(op);
     if (data.length + 64 > this.#cfg.storage.maxRecordBytes) {

@@ -12,14 +12,14 @@ import { decodeOp, type KvOp } from "../kv/ops.js";
 import type { Change } from "../store.js";
 import type { DocStorage } from "../storage/storage.js";
 import { encodeReplMessage } from "./replication/codec.js";
-import type { ReplicaCore, ReplicaStatus, SnapshotInstall } from "./replication/core.js";
+import type { ReplicaCore, ReplicaCoreStatus, SnapshotInstall } from "./replication/core.js";
 import type { PrimaryToReplica } from "./replication/messages.js";
 import { createReplica } from "./replication/replica-core.js";
 import type { Epoch, EpochHistory, Lsn, ReplRecord } from "./replication/types.js";
 import { encodeWalEntry, encodeWalSnapshot } from "./wal-codec.js";
 import { WriteQueue } from "../storage/write-queue.js";
 
-export interface ReplicaOptions {
+export interface ReplicaRoleOptions {
   /** Keepalive ack interval in ms. Default 100. */
   readonly ackMs?: number;
   /** Hello again after this many ms without progress. Default 1 000. */
@@ -43,7 +43,7 @@ export interface ReplicaDriverConfig {
   readonly storage: DocStorage;
   readonly clock: Clock;
   readonly send: (to: PeerId, bytes: Uint8Array) => void;
-  readonly options?: ReplicaOptions;
+  readonly options?: ReplicaRoleOptions;
   /** A record was applied to the state (in LSN order), with the keys it changed. */
   readonly onApplied?: (record: ReplRecord, changes: readonly Change[]) => void;
   /** A snapshot install was handed to storage: after a crash the node may come back with or without it. */
@@ -125,7 +125,7 @@ export class ReplicaDriver {
     return this.#kv;
   }
 
-  status(): ReplicaStatus {
+  status(): ReplicaCoreStatus {
     return this.#loop.core.status(this.#loop.now());
   }
 

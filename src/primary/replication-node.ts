@@ -16,14 +16,14 @@ import type { KvState } from "../kv/kv-state.js";
 import type { Transport } from "../net/transport.js";
 import type { Change } from "../store.js";
 import type { DocStorage } from "../storage/storage.js";
-import { PrimaryDriver, type PrimaryOptions, type WriteReceipt } from "./primary-driver.js";
-import { ReplicaDriver, type ReplicaOptions } from "./replica-driver.js";
+import { PrimaryDriver, type PrimaryRoleOptions, type WriteReceipt } from "./primary-driver.js";
+import { ReplicaDriver, type ReplicaRoleOptions } from "./replica-driver.js";
 import { decodeReplMessage } from "./replication/codec.js";
-import type { PrimaryStatus, ReplicaStatus, SnapshotInstall } from "./replication/core.js";
+import type { PrimaryCoreStatus, ReplicaCoreStatus, SnapshotInstall } from "./replication/core.js";
 import { promotionShown } from "./replication/fence.js";
 import { epochAt, lastEpoch } from "./replication/history.js";
 import type { ReplicaToPrimary, ReplMessage } from "./replication/messages.js";
-import { asEpoch, asLsn, type Durability, type Epoch, type EpochHistory, type Lsn, type Position, type ReplRecord } from "./replication/types.js";
+import { asEpoch, asLsn, type PrimaryDurability, type Epoch, type EpochHistory, type Lsn, type Position, type ReplRecord } from "./replication/types.js";
 import { recover } from "./wal.js";
 import { encodeWalEntry } from "./wal-codec.js";
 
@@ -37,8 +37,8 @@ export interface ReplicationNodeOptions {
   readonly role: "primary" | { readonly replicaOf: PeerId };
   /** Other nodes of the group, told of a new epoch when this node is promoted. */
   readonly peers?: readonly PeerId[];
-  readonly primary?: PrimaryOptions;
-  readonly replica?: ReplicaOptions;
+  readonly primary?: PrimaryRoleOptions;
+  readonly replica?: ReplicaRoleOptions;
   /**
    * Hears every record this node applies, in LSN order (a primary once it is durable, a replica
    * once durable), and every snapshot that replaces its state: change-data capture, and what the
@@ -180,7 +180,7 @@ export class ReplicationNode {
    * Writes `op` at the primary; resolves once it reached `durability`. On a replica rejects with
    * `ReadOnlyReplica` naming the primary (details.primary). See PrimaryDriver.write for the rest.
    */
-  write(op: KvOp, durability: Durability = "local"): Promise<WriteReceipt> {
+  write(op: KvOp, durability: PrimaryDurability = "local"): Promise<WriteReceipt> {
     const refused = this.#refusal();
     if (refused !== null) return Promise.reject(refused);
     const a = this.#active;
@@ -208,8 +208,8 @@ export class ReplicationNode {
     if (pos.lsn === 0) return true;
     const a = this.#active;
     const st = a.driver.status();
-    if (a.role === "replica" && (st as ReplicaStatus).installing !== null) return false;
-    const at = a.role === "primary" ? (st as PrimaryStatus).durableLsn : (st as ReplicaStatus).appliedLsn;
+    if (a.role === "replica" && (st as ReplicaCoreStatus).installing !== null) return false;
+    const at = a.role === "primary" ? (st as PrimaryCoreStatus).durableLsn : (st as ReplicaCoreStatus).appliedLsn;
     return at >= pos.lsn && st.history.length > 0 && epochAt(st.history, pos.lsn) === pos.epoch;
   }
 

@@ -34,8 +34,8 @@ import { ConcordError, isConcordError } from "../errors.js";
 import { asDocId, asPeerId, type PeerId } from "../ids.js";
 import { webSocketMesh, type WebSocketMesh } from "../net/websocket-mesh.js";
 import type { WebSocketBackoffOptions } from "../net/websocket-client.js";
-import type { PrimaryOptions } from "../primary/primary-driver.js";
-import type { ReplicaOptions } from "../primary/replica-driver.js";
+import type { PrimaryRoleOptions } from "../primary/primary-driver.js";
+import type { ReplicaRoleOptions } from "../primary/replica-driver.js";
 import { ReplicationNode } from "../primary/replication-node.js";
 import { listenOn, pathOf, respond } from "../net/http-endpoint.js";
 import { ServerLog, stderrLogSink, type LogLevel, type LogSink } from "../ops/log.js";
@@ -76,9 +76,9 @@ export interface NodeServerOptions {
   /** Time of replication, reconnects and shutdown. Default the platform clock. */
   readonly clock?: Clock;
   /** Used whenever this node leads (now or once promoted): minReplicas, maxLagMs... */
-  readonly primaryOptions?: PrimaryOptions;
+  readonly primaryOptions?: PrimaryRoleOptions;
   /** Used whenever this node follows. */
-  readonly replicaOptions?: ReplicaOptions;
+  readonly replicaOptions?: ReplicaRoleOptions;
   /** Reconnect backoff of the links this node dials. Default {@link DEFAULT_PEER_BACKOFF}. */
   readonly peerBackoff?: WebSocketBackoffOptions;
   /** Longest client request frame, in bytes. Default 16 MiB. */
@@ -134,8 +134,8 @@ interface Resolved {
   readonly dial: ReadonlyMap<PeerId, string>;
   readonly log: ServerLog;
   readonly clock: Clock;
-  readonly primary: PrimaryOptions | undefined;
-  readonly replica: ReplicaOptions | undefined;
+  readonly primary: PrimaryRoleOptions | undefined;
+  readonly replica: ReplicaRoleOptions | undefined;
   readonly backoff: WebSocketBackoffOptions;
   readonly maxRequestBytes: number;
   readonly maxBufferedBytes: number;

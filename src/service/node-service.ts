@@ -22,7 +22,7 @@ import { ConcordError, InvariantError, assertNever, isConcordError, type ErrorCo
 import type { Json } from "../json.js";
 import type { KvOp } from "../kv/ops.js";
 import type { ReadInfo, ReplicationNode } from "../primary/replication-node.js";
-import { asEpoch, asLsn, type Durability, type Lsn, type Position } from "../primary/replication/types.js";
+import { asEpoch, asLsn, type PrimaryDurability, type Lsn, type Position } from "../primary/replication/types.js";
 import type { Change } from "../store.js";
 import type { CountedRequest, RequestCounts } from "./node-metrics.js";
 import type { Request, Response, WireDurability, WirePosition, WireReadInfo, WriteOp } from "./protocol.js";
@@ -320,7 +320,7 @@ function toPosition(p: WirePosition): Position {
   return { epoch: asEpoch(p.epoch), lsn: asLsn(p.lsn) };
 }
 
-function toDurability(d: WireDurability): Durability {
+function toDurability(d: WireDurability): PrimaryDurability {
   switch (d.level) {
     case "local":
       return "local";

@@ -13,7 +13,7 @@
  */
 import type { PeerId } from "../../ids.js";
 import type { PrimaryToReplica, ReplicaToPrimary, ToPrimary } from "./messages.js";
-import type { Durability, Epoch, EpochHistory, Lsn, ReplRecord } from "./types.js";
+import type { PrimaryDurability, Epoch, EpochHistory, Lsn, ReplRecord } from "./types.js";
 
 /** A message to send. */
 export interface Outgoing<M> {
@@ -109,7 +109,7 @@ export interface ReplicaProgress {
   readonly fresh: boolean;
 }
 
-export interface PrimaryStatus {
+export interface PrimaryCoreStatus {
   readonly id: PeerId;
   readonly epoch: Epoch;
   readonly history: EpochHistory;
@@ -126,7 +126,7 @@ export interface PrimaryStatus {
 
 export interface PrimaryCore {
   /** Orders a write: assigns the next LSN, or refuses. The record is in the next output's `persist`. */
-  write(data: Uint8Array, durability: Durability, now: number): WriteResult;
+  write(data: Uint8Array, durability: PrimaryDurability, now: number): WriteResult;
   /** The driver made records up to `lsn` durable. */
   persisted(lsn: Lsn, now: number): void;
   /** A message from a replica, or an `epoch` notice from a newer primary (which fences this one). */
@@ -138,7 +138,7 @@ export interface PrimaryCore {
   tick(now: number): void;
   /** Drains what the driver must do now. */
   output(): PrimaryOutput;
-  status(now: number): PrimaryStatus;
+  status(now: number): PrimaryCoreStatus;
 }
 
 /** A snapshot the replica must install: replace its state and log with it. */
@@ -201,7 +201,7 @@ export interface DataChecks {
   readonly snapshot: (data: Uint8Array) => boolean;
 }
 
-export interface ReplicaStatus {
+export interface ReplicaCoreStatus {
   readonly id: PeerId;
   readonly primary: PeerId;
   readonly epoch: Epoch;
@@ -232,7 +232,7 @@ export interface ReplicaCore {
   installed(lsn: Lsn, now: number): void;
   tick(now: number): void;
   output(): ReplicaOutput;
-  status(now: number): ReplicaStatus;
+  status(now: number): ReplicaCoreStatus;
   /**
    * Promotion: the config of the primary this replica becomes (epoch one above the highest seen,
    * history from {@link promotedHistory}). The driver stops this core and starts the primary.

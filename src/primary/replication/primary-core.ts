@@ -13,7 +13,7 @@
  */
 import { invariant } from "../../errors.js";
 import type { PeerId } from "../../ids.js";
-import type { Outgoing, PrimaryConfig, PrimaryCore, PrimaryOutput, PrimaryStatus, WriteAbandoned, WriteDone, WriteRefusal, WriteResult } from "./core.js";
+import type { Outgoing, PrimaryConfig, PrimaryCore, PrimaryOutput, PrimaryCoreStatus, WriteAbandoned, WriteDone, WriteRefusal, WriteResult } from "./core.js";
 import { Fence, promotionShown } from "./fence.js";
 import { commonPrefix } from "./history.js";
 import { isPlausibleToPrimary } from "./message-checks.js";
@@ -22,7 +22,7 @@ import { PendingWrites, type Need } from "./pending-writes.js";
 import { Progress } from "./replica-progress.js";
 import { resolvePrimaryConfig, type ResolvedPrimaryConfig } from "./replication-config.js";
 import { Shipper } from "./shipping.js";
-import { asLsn, type Durability, type Epoch, type EpochHistory, type Lsn, type ReplRecord } from "./types.js";
+import { asLsn, type PrimaryDurability, type Epoch, type EpochHistory, type Lsn, type ReplRecord } from "./types.js";
 
 /**
  * Creates the primary of `config.epoch` over `config.log` (its durable records). Validates the
@@ -36,7 +36,7 @@ export function createPrimary(config: PrimaryConfig): PrimaryCore {
 const refuse = (reason: WriteRefusal, detail: string): WriteResult => ({ ok: false, reason, detail });
 
 /** The replicas a write waits for, or null when `durability` asks for something impossible. */
-function needOf(durability: Durability): Need | null {
+function needOf(durability: PrimaryDurability): Need | null {
   if (durability === "local") return "local";
   if (typeof durability !== "object" || durability === null) return null;
   const n = durability.replicas;
@@ -76,7 +76,7 @@ class Primary implements PrimaryCore {
     for (const f of cfg.followers) this.notice(f);
   }
 
-  write(data: Uint8Array, durability: Durability, now: number): WriteResult {
+  write(data: Uint8Array, durability: PrimaryDurability, now: number): WriteResult {
     const fencedBy = this.fence.fencedBy;
     if (fencedBy !== null) {
       return refuse("fenced", `epoch ${fencedBy} replaced epoch ${this.epoch}: this node is no longer the primary; write to the new one`);
@@ -170,7 +170,7 @@ class Primary implements PrimaryCore {
     return out;
   }
 
-  status(now: number): PrimaryStatus {
+  status(now: number): PrimaryCoreStatus {
     return {
       id: this.cfg.id,
       epoch: this.epoch,

@@ -23,7 +23,7 @@
  * is ahead of its log or its log disagrees with the primary's history.
  */
 import type { PeerId } from "../../ids.js";
-import type { Outgoing, ReplicaConfig, ReplicaCore, ReplicaOutput, ReplicaStatus, SnapshotInstall } from "./core.js";
+import type { Outgoing, ReplicaConfig, ReplicaCore, ReplicaOutput, ReplicaCoreStatus, SnapshotInstall } from "./core.js";
 import { isPlausibleToReplica } from "./message-checks.js";
 import type { EpochNotice, Heartbeat, PrimaryToReplica, Records, ReplicaToPrimary, SnapshotChunk, Welcome } from "./messages.js";
 import { ReplicaLog } from "./replica-log.js";
@@ -128,7 +128,7 @@ class Replica implements ReplicaCore {
     return out;
   }
 
-  status(now: number): ReplicaStatus {
+  status(now: number): ReplicaCoreStatus {
     return {
       id: this.cfg.id,
       primary: this.primary,

@@ -53,7 +53,7 @@ export interface Position {
  * - `local`: durable on the primary. A failover can lose it (the replicas may not have it yet).
  * - `{ replicas: n }`: durable on the primary and on `n` replicas. Survives a failover to any of them.
  */
-export type Durability = "local" | { readonly replicas: number };
+export type PrimaryDurability = "local" | { readonly replicas: number };
 
 /** Payload bytes of a record, for flow control and limits. */
 export const recordSize = (r: ReplRecord): number => r.data.length;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InvariantError } from "../../../src/errors.js";
 import { asPeerId } from "../../../src/ids.js";
-import { asEpoch, asLsn, type Durability } from "../../../src/primary/replication/types.js";
+import { asEpoch, asLsn, type PrimaryDurability } from "../../../src/primary/replication/types.js";
 import { bytes, hist, ofType, World } from "./world.js";
 
 const r1 = asPeerId("r1");
@@ -28,7 +28,7 @@ describe("primary: writes", () => {
     ["null", null],
   ])("a write asking for %s is refused as invalid", (_name, durability) => {
     const w = new World();
-    const result = w.primary().core.write(bytes("x"), durability as Durability, 0);
+    const result = w.primary().core.write(bytes("x"), durability as PrimaryDurability, 0);
     expect(result).toMatchObject({ ok: false, reason: "invalid" });
     expect(w.primary().core.status(0).lastLsn).toBe(0);
   });

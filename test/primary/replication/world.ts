@@ -21,7 +21,7 @@ import type { PrimaryConfig, PrimaryCore, PrimaryLog, ReplicaConfig, ReplicaCore
 import type { PrimaryToReplica, ReplMessage, ToPrimary } from "../../../src/primary/replication/messages.js";
 import { createPrimary } from "../../../src/primary/replication/primary-core.js";
 import { createReplica } from "../../../src/primary/replication/replica-core.js";
-import { asEpoch, asLsn, type Durability, type EpochHistory, type Lsn, type ReplRecord } from "../../../src/primary/replication/types.js";
+import { asEpoch, asLsn, type PrimaryDurability, type EpochHistory, type Lsn, type ReplRecord } from "../../../src/primary/replication/types.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -187,7 +187,7 @@ export class World {
     return [...this.nodes.values()].filter((n): n is ReplicaNode => n.kind === "replica");
   }
 
-  write(data: string, durability: Durability = "local", primary?: string): WriteResult {
+  write(data: string, durability: PrimaryDurability = "local", primary?: string): WriteResult {
     const node = this.primary(primary);
     const result = node.core.write(bytes(data), durability, this.now);
     this.drain(node);

@@ -3,7 +3,7 @@
  * {@link PrimaryWorld} (which checks the properties after every event), ending with a heal after
  * which the group must converge. Shared by the property test and the named regressions.
  */
-import type { Durability } from "../../../src/primary/replication/types.js";
+import type { PrimaryDurability } from "../../../src/primary/replication/types.js";
 import { PrimaryWorld } from "./primary-world.js";
 
 export type Step =
@@ -26,7 +26,7 @@ export interface Scenario {
   readonly steps: readonly Step[];
 }
 
-const DURABILITY: readonly Durability[] = ["local", { replicas: 1 }, { replicas: 2 }];
+const DURABILITY: readonly PrimaryDurability[] = ["local", { replicas: 1 }, { replicas: 2 }];
 /** Virtual ms after the final heal within which the group must converge. */
 const CONVERGE_MS = 30_000;
 

@@ -25,7 +25,7 @@ import { decodeOp } from "../../../src/kv/ops.js";
 import { KvState } from "../../../src/kv/kv-state.js";
 import { ReplicationNode } from "../../../src/primary/replication-node.js";
 import type { SnapshotInstall } from "../../../src/primary/replication/core.js";
-import type { Durability, Epoch, Lsn, Position, ReplRecord } from "../../../src/primary/replication/types.js";
+import type { PrimaryDurability, Epoch, Lsn, Position, ReplRecord } from "../../../src/primary/replication/types.js";
 import { recover } from "../../../src/primary/wal.js";
 import { seededRng, type Rng } from "../../../src/rng.js";
 import { fileStorage } from "../../../src/storage/file-storage.js";
@@ -56,7 +56,7 @@ export interface SimNode {
 export interface WriteRecord {
   readonly id: number;
   readonly at: PeerId;
-  readonly durability: Durability;
+  readonly durability: PrimaryDurability;
   status: "pending" | "acked" | "failed";
   epoch?: Epoch;
   lsn?: Lsn;
@@ -229,7 +229,7 @@ export class PrimaryWorld {
   }
 
   /** Clients' writes: `set w<id> = id` at node `n`, tracked until they settle. */
-  write(n: SimNode, durability: Durability): WriteRecord | null {
+  write(n: SimNode, durability: PrimaryDurability): WriteRecord | null {
     if (n.node === null) return null;
     const id = this.writes.length + 1;
     const w: WriteRecord = { id, at: n.id, durability, status: "pending" };
