@@ -7,11 +7,13 @@
  * ```ts
  * import { startNodeServer } from "concord-store/node";
  * const primary = await startNodeServer({ id: "p1", port: 5001, dataDir: "./p1", role: "primary" });
- * // ... primary.node.status(), primary.node.promote() on a replica ...
+ * // ... primary.engine.node.status(), primary.engine.node.promote() on a replica ...
  * await primary.close();
  * ```
  */
-export { startNodeServer, type NodeServer, type NodeServerOptions, type NodeUrl } from "./service/node-server.js";
+export { startNodeServer, type NodeServerOptions } from "./node-servers.js";
+export type { NodeServer, NodeServiceOptions, NodeUrl } from "./service/node-server.js";
+export { PrimaryEngine } from "./primary/primary-engine.js";
 export { ReplicationNode, type NodeRole, type NodeStatus, type ReadInfo } from "./primary/replication-node.js";
 export type { PrimaryRoleOptions } from "./primary/primary-driver.js";
 export type { ReplicaRoleOptions } from "./primary/replica-driver.js";

@@ -1,12 +1,14 @@
 /**
- * `concord node`: runs one `primary`-mode node (a primary or a read replica, `service/node-server.ts`)
+ * `concord node`: runs one `primary`-mode node (a primary or a read replica, `node-servers.ts`)
  * until SIGINT or SIGTERM, then shuts it down gracefully (clients closed with 1001, the log
  * flushed) and exits 0. Prints one line on stdout once it serves:
  * `concord node: <id> listening on ws://host:port as <role> of epoch <e> at LSN <n> (primary: <id>; data: <dir>)`.
  * Logs go to stderr as JSON lines. A bad flag exits 2 before listening.
  */
 import { isConcordError } from "../errors.js";
-import { checkNodeServerOptions, startNodeServer, type NodeServer, type NodeServerOptions } from "../service/node-server.js";
+import { checkNodeServerOptions, startNodeServer, type NodeServerOptions } from "../node-servers.js";
+import type { PrimaryEngine } from "../primary/primary-engine.js";
+import type { NodeServer } from "../service/node-server.js";
 import { ServerLog } from "../ops/log.js";
 import { integerFlag, logSinkFlag, parseFlags, textFlag, UsageError } from "./flags.js";
 import { catchShutdownSignals } from "./shutdown-signals.js";
@@ -106,7 +108,7 @@ export async function node(args: readonly string[]): Promise<number> {
   }
 
   const signals = catchShutdownSignals("node");
-  let server: NodeServer;
+  let server: NodeServer<PrimaryEngine>;
   try {
     server = await startNodeServer(options);
   } catch (e) {
@@ -114,7 +116,7 @@ export async function node(args: readonly string[]): Promise<number> {
     throw e;
   }
   const running = server;
-  const st = running.node.status();
+  const st = running.engine.node.status();
   process.stdout.write(`concord node: ${id} listening on ${running.url} as ${st.role} of epoch ${st.epoch} at LSN ${st.lsn} (primary: ${st.primary}; data: ${dataDir})\n`);
   return signals.closeOnSignal(() => running.close(), new ServerLog(sink));
 }

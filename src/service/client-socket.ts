@@ -5,9 +5,9 @@
  */
 import { WebSocket, type RawData } from "ws";
 import type { CancelTimer, Clock } from "../clock.js";
-import type { ReplicationNode } from "../primary/replication-node.js";
 import { wouldOverflow } from "../net/http-endpoint.js";
 import type { ServerLog } from "../ops/log.js";
+import type { ServedEngine } from "./engine.js";
 import type { RequestCounts } from "./node-metrics.js";
 import { ClientSession } from "./node-service.js";
 import { encodeResponse } from "./protocol-codec.js";
@@ -30,7 +30,7 @@ export interface ClientSocketOptions {
   readonly onGone: () => void;
 }
 
-/** A client socket serving the client protocol for `node`. Owns the socket and its session, not the node. */
+/** A client socket serving the client protocol for `engine`. Owns the socket and its session, not the engine. */
 export class ClientSocket {
   readonly #ws: WebSocket;
   readonly #o: ClientSocketOptions;
@@ -38,10 +38,10 @@ export class ClientSocket {
   readonly #closedWaiters: (() => void)[] = [];
   #closed = false;
 
-  constructor(ws: WebSocket, node: ReplicationNode, o: ClientSocketOptions) {
+  constructor(ws: WebSocket, engine: ServedEngine, o: ClientSocketOptions) {
     this.#ws = ws;
     this.#o = o;
-    this.#session = new ClientSession(node, (r) => this.#send(encodeResponse(r)), {
+    this.#session = new ClientSession(engine, (r) => this.#send(encodeResponse(r)), {
       maxBytes: o.maxRequestBytes,
       requests: o.requests,
       log: (event, fields) => logSession(o.log, event, { conn: o.conn, ...fields }),

@@ -1,6 +1,6 @@
 /**
- * The server side of the client protocol (`protocol.ts`) for a `primary`-mode
- * {@link ReplicationNode}, independent of any transport: one {@link ClientSession} per client
+ * The server side of the client protocol (`protocol.ts`) for any replication engine (the
+ * {@link ServedEngine} port of `engine.ts`), independent of any transport: one {@link ClientSession} per client
  * connection turns each {@link Request} into exactly one {@link Response} and pushes `changes` for
  * the connection's subscriptions. A transport feeds it requests (`handle`) or frames
  * (`handleBytes`) and carries what it hands to `send`.
@@ -12,20 +12,18 @@
  * order than their requests (clients match them by `id`). A subscription's `subscribed` answer is
  * sent before any of its `changes`.
  *
- * Reads and pushes agree: the node pushes a change through `send` while it applies it, before it
+ * Reads and pushes agree: the engine pushes a change through `send` while it applies it, before it
  * serves anything else, and a read is served from the state as it is when answered. So a read's
  * answer holds exactly the changes this session's subscriptions were pushed before it, and none
- * pushed after (the primary-mode client catches a subscription up on that: `subscribe`, then
- * `entries` of its prefix, and the pushes between the two answers are in the snapshot).
+ * pushed after (the client catches a subscription up on that: `subscribe`, then `entries` of its
+ * prefix, and the pushes between the two answers are in the snapshot).
  */
 import { ConcordError, InvariantError, assertNever, isConcordError, type ErrorCode } from "../errors.js";
 import type { Json } from "../json.js";
-import type { KvOp } from "../kv/ops.js";
-import type { ReadInfo, ReplicationNode } from "../primary/replication-node.js";
-import { asEpoch, asLsn, type PrimaryDurability, type Lsn, type Position } from "../primary/replication/types.js";
 import type { Change } from "../store.js";
+import type { ServedEngine } from "./engine.js";
 import type { CountedRequest, RequestCounts } from "./node-metrics.js";
-import type { Request, Response, WireDurability, WirePosition, WireReadInfo, WriteOp } from "./protocol.js";
+import type { Request, Response, WireDurability, WirePosition, WriteOp } from "./protocol.js";
 import { decodeRequest } from "./protocol-codec.js";
 
 /** Subscriptions one session may hold at once, by default. */
@@ -52,10 +50,10 @@ type Read = Extract<Request, { readonly type: "get" | "entries" }>;
 
 /**
  * One client connection to a node. Owns its subscriptions (dropped by {@link close}); does not own
- * the node. Never throws from `handle`/`handleBytes`: every failure becomes an `error` answer.
+ * the engine. Never throws from `handle`/`handleBytes`: every failure becomes an `error` answer.
  */
 export class ClientSession {
-  readonly #node: ReplicationNode;
+  readonly #engine: ServedEngine;
   readonly #send: (r: Response) => void;
   readonly #maxSubscriptions: number;
   readonly #maxBytes: number;
@@ -70,8 +68,8 @@ export class ClientSession {
    * `send` carries one response to the client. It MAY throw (a closed connection): the session
    * logs it and, for an answer, tries an `error` answer in its place.
    */
-  constructor(node: ReplicationNode, send: (r: Response) => void, options: ClientSessionOptions = {}) {
-    this.#node = node;
+  constructor(engine: ServedEngine, send: (r: Response) => void, options: ClientSessionOptions = {}) {
+    this.#engine = engine;
     this.#send = send;
     this.#maxSubscriptions = limit(options.maxSubscriptions, DEFAULT_MAX_SUBSCRIPTIONS, "maxSubscriptions");
     this.#maxBytes = limit(options.maxBytes, DEFAULT_MAX_REQUEST_BYTES, "maxBytes");
@@ -121,7 +119,7 @@ export class ClientSession {
 
   /**
    * Ends the session: drops every subscription; answers still pending (writes, waiting reads) are
-   * not sent. Writes already handed to the node go on: closing does not cancel them. Idempotent.
+   * not sent. Writes already handed to the engine go on: closing does not cancel them. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
@@ -142,44 +140,28 @@ export class ClientSession {
       case "unsubscribe":
         return this.#unsubscribe(req.id, req.subscription);
       case "status":
-        this.#answer({ type: "status", id: req.id, status: statusJson(this.#node.status()) ?? null });
+        this.#answer({ type: "status", id: req.id, status: statusJson(this.#engine.status()) ?? null });
         return;
       case "promote":
-        return this.#promote(req.id);
+        return this.#admin(req.id);
       default:
         assertNever(req, "client request");
     }
   }
 
   #read(req: Read): void {
-    const after = req.read.after;
-    if (after === null || this.#node.holds(toPosition(after))) {
-      this.#serveRead(req);
-      return;
-    }
-    this.#node.waitFor(toPosition(after), req.read.timeoutMs).then(
-      () => this.#serveRead(req),
-      (e: unknown) => this.#refuse(req.id, e, "read"),
-    );
+    const ready = this.#engine.readable(req.read);
+    if (ready === undefined) this.#serveRead(req);
+    else ready.then(() => this.#serveRead(req), (e: unknown) => this.#refuse(req.id, e, "read"));
   }
 
-  /** Answers `req` from the node's state as it is now, unless the node is staler than it allows. */
+  /** Answers `req` from the engine's state as it is now. */
   #serveRead(req: Read): void {
     try {
-      const info = this.#node.readInfo();
-      const max = req.read.maxStalenessMs;
-      if (max !== null && info.role === "replica" && info.silentMs > max) {
-        const primary = this.#node.status().primary;
-        const heard = info.silentMs === Number.POSITIVE_INFINITY ? "has never heard its primary" : `last heard its primary ${Math.ceil(info.silentMs)} ms ago`;
-        throw new ConcordError("Stale", `replica ${this.#node.id} ${heard} (${primary}); the read allows at most ${max} ms`, {
-          silentMs: info.silentMs,
-          maxStalenessMs: max,
-          primary,
-        });
-      }
-      const state = this.#node.state;
-      if (req.type === "get") this.#answer({ type: "value", id: req.id, value: state.get(req.key), info: wireInfo(info) });
-      else this.#answer({ type: "entries", id: req.id, entries: state.entries(req.prefix), info: wireInfo(info) });
+      const info = this.#engine.freshness();
+      const view = this.#engine.view;
+      if (req.type === "get") this.#answer({ type: "value", id: req.id, value: view.get(req.key), info });
+      else this.#answer({ type: "entries", id: req.id, entries: view.entries(req.prefix), info });
       this.#requests?.served("read");
     } catch (e) {
       this.#refuse(req.id, e, "read");
@@ -187,21 +169,19 @@ export class ClientSession {
   }
 
   #write(id: number, ops: readonly WriteOp[], durability: WireDurability): void {
-    // A single op goes as itself; none or several as a batch (an empty batch still takes an LSN).
-    const op: KvOp = ops.length === 1 ? ops[0]! : { kind: "batch", ops };
-    // node.write may throw synchronously (an op its codec refuses) as well as reject: both end in #refuse.
-    this.#node.write(op, toDurability(durability)).then(
+    // engine.write may throw synchronously (an op it refuses) as well as reject: both end in #refuse.
+    this.#engine.write(ops, durability).then(
       (receipt) => {
         this.#requests?.served("write");
-        this.#answer({ type: "written", id, position: { epoch: receipt.epoch, lsn: receipt.lsn }, replicas: receipt.replicas });
+        this.#answer({ type: "written", id, position: receipt.position, replicas: receipt.replicas });
       },
       (e: unknown) => this.#refuse(id, e, "write"),
     );
   }
 
-  #promote(id: number): void {
-    this.#node.promote().then(
-      (p) => this.#answer({ type: "promoted", id, position: { epoch: p.epoch, lsn: p.lsn } }),
+  #admin(id: number): void {
+    this.#engine.admin({ type: "promote" }).then(
+      (a) => this.#answer({ type: a.type, id, position: a.position }),
       (e: unknown) => this.#refuse(id, e),
     );
   }
@@ -213,10 +193,9 @@ export class ClientSession {
       });
     }
     const subscription = ++this.#lastSubscription;
-    const unsubscribe = this.#node.subscribe((changes, position) => this.#push(subscription, prefix, changes, position));
+    const unsubscribe = this.#engine.subscribe((changes, position) => this.#push(subscription, prefix, changes, position));
     this.#subscriptions.set(subscription, unsubscribe);
-    const info = this.#node.readInfo();
-    const sent = this.#answer({ type: "subscribed", id, subscription, position: info.position });
+    const sent = this.#answer({ type: "subscribed", id, subscription, position: this.#engine.freshness().position });
     if (!sent) {
       // The client was told `error`: it must not hear of this subscription.
       unsubscribe();
@@ -232,9 +211,9 @@ export class ClientSession {
     this.#answer({ type: "unsubscribed", id });
   }
 
-  /** Runs inside the node's change delivery: never throws. */
-  #push(subscription: number, prefix: string, changes: readonly Change[], position: Position): void {
-    // The node tells a copy of its listeners: a `send` that closed this session during this very
+  /** Runs inside the engine's change delivery: never throws. */
+  #push(subscription: number, prefix: string, changes: readonly Change[], position: WirePosition): void {
+    // The engine tells a copy of its listeners: a `send` that closed this session during this very
     // delivery does not stop this call.
     if (this.#closed) return;
     const matching = changes.filter((c) => c.key.startsWith(prefix));
@@ -281,7 +260,7 @@ export class ClientSession {
 
   #emit(event: string, fields: Record<string, unknown>): void {
     try {
-      this.#log?.(event, { node: this.#node.id, ...fields });
+      this.#log?.(event, { node: this.#engine.id, ...fields });
     } catch {
       // A log sink may throw (ClientSessionOptions.log); serving goes on.
     }
@@ -314,35 +293,6 @@ function limit(value: number | undefined, fallback: number, name: string): numbe
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 0) throw new ConcordError("InvalidArgument", `${name} must be a non-negative integer, got ${value}`, { [name]: value });
   return value;
-}
-
-function toPosition(p: WirePosition): Position {
-  return { epoch: asEpoch(p.epoch), lsn: asLsn(p.lsn) };
-}
-
-function toDurability(d: WireDurability): PrimaryDurability {
-  switch (d.level) {
-    case "local":
-      return "local";
-    case "replicas":
-      return { replicas: d.n };
-    case "committed":
-      throw new ConcordError("InvalidArgument", `durability "committed" is strong mode's level; a primary-mode node takes "local" or { replicas: n }`, {
-        durability: d.level,
-      });
-    default:
-      return assertNever(d, "durability");
-  }
-}
-
-/** `silentMs` on the wire: -1 for never heard, otherwise whole ms rounded up (a real clock has fractions). */
-function wireInfo(info: ReadInfo): WireReadInfo {
-  return {
-    role: info.role,
-    position: info.position,
-    lagLsn: info.lagLsn,
-    silentMs: info.silentMs === Number.POSITIVE_INFINITY ? -1 : Math.ceil(info.silentMs),
-  };
 }
 
 /** Nesting past which {@link statusJson} drops a value (a cycle, or a status gone wrong). */

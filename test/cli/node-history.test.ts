@@ -13,7 +13,7 @@
  */
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { NODE_DOC } from "../../src/service/node-server.js";
+import { NODE_DOC } from "../../src/primary/primary-engine.js";
 import { encodeRequest } from "../../src/service/protocol-codec.js";
 import type { WireDurability } from "../../src/service/protocol.js";
 import { recover, type Recovered } from "../../src/primary/wal.js";

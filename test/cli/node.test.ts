@@ -8,7 +8,8 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { NODE_DOC, startNodeServer } from "../../src/service/node-server.js";
+import { startNodeServer } from "../../src/node-servers.js";
+import { NODE_DOC } from "../../src/primary/primary-engine.js";
 import { fileStorage } from "../../src/storage/file-storage.js";
 import type { Response, WirePosition } from "../../src/service/protocol.js";
 import { encodeRequest } from "../../src/service/protocol-codec.js";

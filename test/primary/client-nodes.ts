@@ -13,7 +13,11 @@ import type { WebSocketConstructorLike, WebSocketLike } from "../../src/net/webs
 import { openStore } from "../../src/open-store.js";
 import type { PrimaryOptions, PrimaryStore } from "../../src/primary/primary-client.js";
 import type { LogEntry } from "../../src/ops/log.js";
-import { startNodeServer, type NodeServer, type NodeServerOptions } from "../../src/service/node-server.js";
+import { startNodeServer, type NodeServerOptions } from "../../src/node-servers.js";
+import type { PrimaryEngine } from "../../src/primary/primary-engine.js";
+import type { NodeServer as ServedNode } from "../../src/service/node-server.js";
+
+type NodeServer = ServedNode<PrimaryEngine>;
 import type { Request, Response } from "../../src/service/protocol.js";
 import { decodeRequest, encodeResponse } from "../../src/service/protocol-codec.js";
 import type { ChangeEvent } from "../../src/store.js";

@@ -33,15 +33,15 @@ describe("primary-mode client: following a promotion", { timeout: 30_000 }, () =
     const x = await store.set("x", 1, { durability: { replicas: 2 } });
     expect(store.status().primary).toStrictEqual({ url: p1.url, epoch: 1 });
 
-    expect(await r1.server.node.promote()).toStrictEqual({ epoch: 2, lsn: x.position.lsn });
+    expect(await r1.server.engine.node.promote()).toStrictEqual({ epoch: 2, lsn: x.position.lsn });
     // r1 writes z in epoch 2; once p1 holds it, p1 follows r1 and refuses writes as a replica.
-    const z = await r1.server.node.write({ kind: "set", key: "z", value: 2 });
-    await within("p1 to follow r1", p1.server.node.waitFor(at(z.epoch, z.lsn), 10_000));
-    expect(p1.server.node.role).toBe("replica");
+    const z = await r1.server.engine.node.write({ kind: "set", key: "z", value: 2 });
+    await within("p1 to follow r1", p1.server.engine.node.waitFor(at(z.epoch, z.lsn), 10_000));
+    expect(p1.server.engine.node.role).toBe("replica");
 
     const y = await store.set("y", 3);
     expect(y.position).toStrictEqual({ epoch: 2, lsn: z.lsn + 1 }); // at r1, and only once
-    expect(r1.server.node.readInfo().lsn).toBe(z.lsn + 1);
+    expect(r1.server.engine.node.readInfo().lsn).toBe(z.lsn + 1);
     expect(store.status()).toMatchObject({
       primary: { url: r1.url, epoch: 2 },
       nodes: [
@@ -68,8 +68,8 @@ describe("primary-mode client: following a promotion", { timeout: 30_000 }, () =
     const reader = await open({ nodes: { primary: p1.url, replicas: [r1.url, r2.url] }, read: "replica" });
     const asked: unknown[] = [];
     for (const { server } of [p1, r2]) {
-      const holds = server.node.holds.bind(server.node);
-      server.node.holds = (pos) => {
+      const holds = server.engine.node.holds.bind(server.engine.node);
+      server.engine.node.holds = (pos) => {
         asked.push({ ...pos });
         return holds(pos);
       };
@@ -86,12 +86,12 @@ describe("primary-mode client: following a promotion", { timeout: 30_000 }, () =
     await view.until("the delete to be heard", () => !view.map.has("x"));
     expect(later.position).toStrictEqual({ epoch: 2, lsn: w.position.lsn + 1 });
     expect(view.noOps).toStrictEqual([]);
-    expect(view.entries()).toStrictEqual(r1.server.node.state.entries());
+    expect(view.entries()).toStrictEqual(r1.server.engine.node.state.entries());
   });
 
   it("a write in flight when its primary is fenced fails as Fenced with an unknown outcome and is not sent again (the new primary holds it)", async () => {
     const { p1, r1, store, inFlight, b } = await writeHeldForR2();
-    expect(await r1.server.node.promote()).toStrictEqual({ epoch: 2, lsn: b.lsn });
+    expect(await r1.server.engine.node.promote()).toStrictEqual({ epoch: 2, lsn: b.lsn });
     const e = await inFlight;
     expect(e).toMatchObject({ code: "Fenced", details: { outcome: "unknown", node: p1.url } });
     expect(String((e as Error).message)).toMatch(/may or may not have been applied/);
@@ -103,7 +103,7 @@ describe("primary-mode client: following a promotion", { timeout: 30_000 }, () =
     const { p1, r1, store, inFlight, b } = await writeHeldForR2(sockets);
     // p1's answer (Fenced, once r1 is promoted) is lost on the way; then the link drops.
     sockets.mute(p1.url);
-    await r1.server.node.promote();
+    await r1.server.engine.node.promote();
     await p1.event("node.fenced");
     sockets.cut(p1.url);
     const e = await inFlight;
@@ -119,7 +119,7 @@ describe("primary-mode client: following a promotion", { timeout: 30_000 }, () =
     expect(e).toMatchObject({ code: "Unavailable", details: { outcome: "unknown", node: p1.url } });
     expect(store.status().primary.url).toBe(p1.url); // no node leads a newer epoch yet
 
-    await r1.server.node.promote();
+    await r1.server.engine.node.promote();
     // p1's link is down: the next write is not sent there, so it is safe to send to the primary found.
     const c = await expectNotSentAgain(store, r1, b);
     // Reads on the primary follow it too, waiting for this session's write.
@@ -139,7 +139,7 @@ async function writeHeldForR2(sockets?: CuttableSockets) {
   await r2.server.close();
   const inFlight = rejection(store.set("b", 2, { durability: { replicas: 2 } }));
   const b = { epoch: 1, lsn: a.position.lsn + 1 };
-  await within("r1 to hold b", r1.server.node.waitFor(at(b.epoch, b.lsn), 10_000));
+  await within("r1 to hold b", r1.server.engine.node.waitFor(at(b.epoch, b.lsn), 10_000));
   return { p1, r1, store, inFlight, b };
 }
 
@@ -148,7 +148,7 @@ async function expectNotSentAgain(store: PrimaryStore, r1: Started, b: { epoch: 
   const c = await store.set("c", 3);
   expect(c.position).toStrictEqual({ epoch: 2, lsn: b.lsn + 1 });
   expect(store.status().primary).toStrictEqual({ url: r1.url, epoch: 2 });
-  expect(r1.server.node.state.entries()).toStrictEqual([
+  expect(r1.server.engine.node.state.entries()).toStrictEqual([
     ["a", 1],
     ["b", 2],
     ["c", 3],

@@ -33,7 +33,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     await view.until("both todos", () => view.map.size === 2);
 
     sockets.cut();
-    const write = (op: KvOp) => p.server.node.write(op);
+    const write = (op: KvOp) => p.server.engine.node.write(op);
     await write({ kind: "set", key: "todo:1", value: "A" });
     await write({ kind: "delete", key: "todo:2" });
     await write({ kind: "set", key: "todo:3", value: "c" });
@@ -54,7 +54,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     await store.set("todo:5", "e");
     await view.until("the push after the catch-up", () => view.map.has("todo:5"));
     expect(view.events.slice(3)).toStrictEqual([{ changes: [{ key: "todo:5", value: "e" }], origin: "remote" }]);
-    expect(view.entries()).toStrictEqual(p.server.node.state.entries("todo:"));
+    expect(view.entries()).toStrictEqual(p.server.engine.node.state.entries("todo:"));
     expect(view.noOps).toStrictEqual([]);
   });
 
@@ -96,7 +96,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     const store = await open({ nodes: { primary: p.url }, WebSocket: sockets.WebSocket });
     const view = new SubscriberView();
     store.subscribe({ prefix: "" }, view.listener);
-    await p.server.node.write({ kind: "set", key: "before", value: 0 });
+    await p.server.engine.node.write({ kind: "set", key: "before", value: 0 });
     sockets.restore();
     await store.whenConnected();
     await store.entries(); // after the subscription on the same connection: it is in place
@@ -104,7 +104,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     await view.until("after", () => view.map.has("after"));
     expect(view.events).toStrictEqual([{ changes: [{ key: "after", value: 1 }], origin: "remote" }]);
     sockets.cut();
-    await p.server.node.write({ kind: "delete", key: "after" });
+    await p.server.engine.node.write({ kind: "delete", key: "after" });
     sockets.restore();
     await view.until("the delete", () => !view.map.has("after"));
     expect(view.noOps).toStrictEqual([]);
@@ -164,7 +164,7 @@ describe("primary-mode client: subscriptions catch up (property)", { timeout: 30
         const view = new SubscriberView();
         const off = store.subscribe({ prefix }, view.listener);
         await roundTrip(store, prefix);
-        const node = p.server.node;
+        const node = p.server.engine.node;
         const settled = async (): Promise<void> => {
           sockets.restore();
           await roundTrip(store, prefix);

@@ -18,7 +18,7 @@ afterEach(runCleanups);
 
 /** Resolves with the position of the first `waitFor` the node is asked for (a read waiting for `after`). */
 function spyWaitFor(s: Started): Promise<{ epoch: number; lsn: number }> {
-  const node = s.server.node;
+  const node = s.server.engine.node;
   const original = node.waitFor.bind(node);
   return within(
     `${s.url} to wait for a position`,
@@ -85,7 +85,7 @@ describe("primary-mode client", { timeout: 30_000 }, () => {
     const waiting = spyWaitFor(r);
     const read = store.get("a");
     expect(await waiting).toStrictEqual(ack.position);
-    expect(r.server.node.readInfo().lsn).toBe(0);
+    expect(r.server.engine.node.readInfo().lsn).toBe(0);
 
     // The primary comes back on its port: the replica catches up and only then answers.
     await start("p1", "primary", { dataDir: p.dataDir, port: Number(new URL(p.url).port) });

@@ -40,7 +40,7 @@ describe("package entry points", () => {
       await store.set("k", "v", { durability: { replicas: 1 } });
       expect(await store.get("k")).toBe("v");
       expect(store.readInfo()).toMatchObject({ role: "replica" });
-      expect(replica.node.status()).toMatchObject({ role: "replica", primary: "p1" });
+      expect(replica.engine.node.status()).toMatchObject({ role: "replica", primary: "p1" });
     } finally {
       await store.close();
       await replica.close();

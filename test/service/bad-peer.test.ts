@@ -97,7 +97,7 @@ async function told(node: Started, rogue: RoguePeer, lies: readonly ReplMessage[
   await node.logs.logged("replication.bad_message", n);
 }
 
-const status = (s: Started) => s.server.node.status();
+const status = (s: Started) => s.server.engine.node.status();
 
 async function healthz(s: Started): Promise<Record<string, unknown>> {
   const res = await fetch(`${s.server.url.replace(/^ws:/, "http:")}/healthz`);
@@ -166,7 +166,7 @@ describe("a rogue peer on the primary's /peer endpoint", { timeout: 10_000 }, ()
     // Its log took no epoch it never entered: it starts again as the primary of epoch 1.
     await p.server.close();
     const again = await start("p1", "primary", { dataDir: p.dataDir });
-    expect(again.server.node.status()).toMatchObject({ role: "primary", epoch: 1, lsn: w.position.lsn });
+    expect(again.server.engine.node.status()).toMatchObject({ role: "primary", epoch: 1, lsn: w.position.lsn });
     await holds(await client(again.server), { first: 0, after: 1 });
   });
 
@@ -216,7 +216,7 @@ describe("a rogue that says hello to a replica as its primary", { timeout: 10_00
     expect((await written(cb, "c", 3, 1)).replicas).toStrictEqual(["r1"]);
     await r.server.close();
     const again = await start("r1", { replicaOf: { id: "p1", url: back.server.url } }, { dataDir: r.dataDir });
-    expect(again.server.node.status()).toMatchObject({ role: "replica", epoch: 1, lsn: 4 });
+    expect(again.server.engine.node.status()).toMatchObject({ role: "replica", epoch: 1, lsn: 4 });
     await holds(await client(again.server), { first: 0, a: 1, b: 2, c: 3 });
   });
 });

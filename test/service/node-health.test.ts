@@ -8,8 +8,11 @@
 import { existsSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { METRICS_CONTENT_TYPE } from "../../src/service/node-metrics.js";
-import type { NodeServer } from "../../src/service/node-server.js";
+import { PROMETHEUS_CONTENT_TYPE as METRICS_CONTENT_TYPE } from "../../src/ops/prometheus.js";
+import type { PrimaryEngine } from "../../src/primary/primary-engine.js";
+import type { NodeServer as ServedNode } from "../../src/service/node-server.js";
+
+type NodeServer = ServedNode<PrimaryEngine>;
 import type { Request } from "../../src/service/protocol.js";
 import { runCleanups } from "../reliability/harness.js";
 import { expectAnswer } from "./node-client.js";

@@ -1,13 +1,23 @@
 /**
- * The /metrics text of a node (src/service/node-metrics.ts) as pure formatting: golden text for a
- * primary with replicas and for a replica that never heard its primary (label escaping, +Inf), and
- * the request counters' order. The real-socket check of the same text is in node-health.test.ts.
+ * The /metrics text of a primary-mode node as pure formatting (the engine's families of
+ * src/primary/node-projection.ts, the service's of src/service/node-metrics.ts, rendered by
+ * src/ops/prometheus.ts): golden text for a primary with replicas and for a replica that never
+ * heard its primary (label escaping, +Inf), and the request counters' order. The real-socket check
+ * of the same text is in node-health.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { asPeerId } from "../../src/ids.js";
 import type { NodeStatus } from "../../src/primary/replication-node.js";
 import { asEpoch, asLsn } from "../../src/primary/replication/types.js";
-import { nodeMetricsText, RequestCounts } from "../../src/service/node-metrics.js";
+import { renderMetrics, type MetricFamily } from "../../src/ops/prometheus.js";
+import { primaryMetricFamilies } from "../../src/primary/node-projection.js";
+import { RequestCounts, serviceMetricFamilies, type RequestCount } from "../../src/service/node-metrics.js";
+
+/** The /metrics text of a node in `status` with `clientConnections` sockets and `requests` answered. */
+function nodeMetricsText(s: { status: NodeStatus; failed: boolean; clientConnections: number; requests: readonly RequestCount[] }): string {
+  const families: MetricFamily[] = [...primaryMetricFamilies(s.status, s.failed), ...serviceMetricFamilies(s.clientConnections, s.requests)];
+  return renderMetrics(families);
+}
 
 const PRIMARY: NodeStatus = {
   id: asPeerId("p1"),

@@ -10,7 +10,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { isConcordError } from "../../src/errors.js";
-import { startNodeServer, type NodeServer, type NodeServerOptions } from "../../src/service/node-server.js";
+import { startNodeServer, type NodeServerOptions } from "../../src/node-servers.js";
+import type { PrimaryEngine } from "../../src/primary/primary-engine.js";
+import type { NodeServer as ServedNode } from "../../src/service/node-server.js";
+
+type NodeServer = ServedNode<PrimaryEngine>;
 import { runCleanups, tempDir, within } from "../reliability/harness.js";
 import { expectAnswer } from "./node-client.js";
 import { client, pair, READ, start } from "./node-servers.js";
@@ -65,7 +69,7 @@ describe("node server", { timeout: 30_000 }, () => {
     const b = expectAnswer(await cr.request({ type: "write", id: 6, ops: [{ kind: "set", key: "b", value: 2 }], durability: { level: "local" } }), "written");
     expect(b.position).toStrictEqual({ epoch: 2, lsn: 2 });
     await cp.pushedAt(s, b.position);
-    expect(p.server.node.status()).toMatchObject({ role: "replica", primary: "r1", epoch: 2 });
+    expect(p.server.engine.node.status()).toMatchObject({ role: "replica", primary: "r1", epoch: 2 });
     expect(await cp.request({ type: "write", id: 7, ops: [{ kind: "set", key: "c", value: 3 }], durability: { level: "local" } })).toMatchObject({
       type: "error",
       code: "ReadOnlyReplica",
@@ -86,7 +90,7 @@ describe("node server", { timeout: 30_000 }, () => {
     await p.server.close(); // idempotent
 
     const again = await start("p1", "primary", { dataDir: p.dataDir });
-    expect(again.server.node.status()).toMatchObject({ role: "primary", epoch: 1, lsn: a.position.lsn });
+    expect(again.server.engine.node.status()).toMatchObject({ role: "primary", epoch: 1, lsn: a.position.lsn });
     const c = await client(again.server);
     expect(await c.request({ type: "get", id: 1, key: "a", read: READ })).toMatchObject({ type: "value", value: "kept" });
   });

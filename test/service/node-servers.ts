@@ -4,7 +4,11 @@
  * Everything started here is closed by `runCleanups` of the reliability harness.
  */
 import type { LogEntry } from "../../src/ops/log.js";
-import { startNodeServer, type NodeServer, type NodeServerOptions } from "../../src/service/node-server.js";
+import { startNodeServer, type NodeServerOptions } from "../../src/node-servers.js";
+import type { PrimaryEngine } from "../../src/primary/primary-engine.js";
+import type { NodeServer as ServedNode } from "../../src/service/node-server.js";
+
+type NodeServer = ServedNode<PrimaryEngine>;
 import type { ReadOptions } from "../../src/service/protocol.js";
 import { onCleanup, tempDir, within } from "../reliability/harness.js";
 import { connectClient, expectAnswer, type NodeClient } from "./node-client.js";

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ConcordError } from "../../src/errors.js";
 import { asPeerId } from "../../src/ids.js";
 import type { ReplicationNode } from "../../src/primary/replication-node.js";
+import { PrimaryEngine } from "../../src/primary/primary-engine.js";
 import type { ReadOptions, Request, Response, WireDurability, WriteOp } from "../../src/service/protocol.js";
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "../../src/service/protocol-codec.js";
 import { ClientSession, type ClientSessionOptions } from "../../src/service/node-service.js";
@@ -40,7 +41,7 @@ interface Client {
 function client(node: ReplicationNode, options: ClientSessionOptions = {}): Client {
   const sent: Response[] = [];
   const log: Client["log"] = [];
-  const session = new ClientSession(node, (r) => sent.push(decodeResponse(encodeResponse(r))), {
+  const session = new ClientSession(new PrimaryEngine(node), (r) => sent.push(decodeResponse(encodeResponse(r))), {
     log: (event, fields) => log.push({ event, fields }),
     ...options,
   });
@@ -467,7 +468,7 @@ describe("frames and failures", () => {
     const { p1 } = await pair();
     const sent: Response[] = [];
     let failNext = true;
-    const session = new ClientSession(p1, (r) => {
+    const session = new ClientSession(new PrimaryEngine(p1), (r) => {
       if (failNext) {
         failNext = false;
         throw new Error("socket hiccup");
@@ -519,7 +520,7 @@ describe("close", () => {
   it("stops pushes at once when a session is closed while the node delivers a change", async () => {
     const { p1 } = await pair();
     const second = client(p1);
-    const first = new ClientSession(p1, (r) => {
+    const first = new ClientSession(new PrimaryEngine(p1), (r) => {
       if (r.type === "changes") second.session.close();
     });
     first.handle({ type: "subscribe", id: 1, prefix: "" });
