@@ -1,10 +1,10 @@
 /**
  * The embedded client of `primary` mode: a {@link Store} whose data lives on a group of
  * `concord node` services (one primary, read replicas), reached over the client protocol
- * (`service/protocol.ts`) at `<url>/client`. This module is the store's face; the parts live in
- * `client-options.ts` (options), `client-node-group.ts` (the links and primary discovery),
- * `client-writes.ts` (a write and its fate), `client-session.ts` (session positions) and
- * `client-subscriptions.ts` (subscriptions that catch up).
+ * (`service/protocol.ts`) at `<url>/client`. This module is the store's face over the mode-neutral
+ * client of `client/node-client.ts` (links, discovery, sessions, subscriptions, writes that follow
+ * the writer); `client-options.ts` checks the options and `client-policy.ts` says how a primary is
+ * found and when a write may be sent again.
  *
  * - Writes go to the group's primary: `nodes.primary` at first, then whichever of the `nodes`
  *   leads the newest epoch. A write refused because its node is no longer the primary
@@ -43,27 +43,17 @@
  * link was down; a primary at a URL not in `nodes` is never found; a `local` write taken by an old
  * primary between a promotion and the moment it hears of it is lost when it rejoins.
  */
-import { ConcordError, isConcordError } from "../errors.js";
+import type { NodeClientStatus, NodeReadInfo } from "../client/node-client.js";
+import { NodeClient, transactionOps } from "../client/node-client.js";
+import type { LinkState } from "../client/node-link.js";
+import { webSocketLink } from "../client/websocket-link.js";
 import type { DocId } from "../ids.js";
 import { checkKey, toFrozenJson, type Json } from "../json.js";
-import type { WirePosition, WireReadInfo, WriteOp } from "../service/protocol.js";
+import type { WirePosition, WriteOp } from "../service/protocol.js";
 import type { ChangeListener, RangeOptions, Store, StoreStatus, Transaction, WriteAck } from "../store.js";
-import { NodeGroup } from "./client-node-group.js";
-import {
-  durabilityOf,
-  invalid,
-  nodeUrl,
-  resolvePrimaryOptions,
-  wireDurability,
-  type PrimaryOptions,
-  type PrimaryWriteOptions,
-  type ResolvedPrimaryOptions,
-} from "./client-options.js";
-import { SessionPositions } from "./client-session.js";
+import { durabilityOf, invalid, nodeUrl, resolvePrimaryOptions, wireDurability, type PrimaryOptions, type PrimaryWriteOptions } from "./client-options.js";
+import { primaryPolicy } from "./client-policy.js";
 import type { PrimaryDurability } from "./replication/types.js";
-import { Subscriptions } from "./client-subscriptions.js";
-import { sendWrite, type WriteRequest } from "./client-writes.js";
-import { NodeLink, type LinkState } from "./node-link.js";
 
 export { type PrimaryNodes, type PrimaryOptions, type PrimaryWriteOptions } from "./client-options.js";
 export type { PrimaryDurability } from "./replication/types.js";
@@ -78,10 +68,7 @@ export interface PrimaryWriteAck extends WriteAck {
 }
 
 /** Where the last read was served and how fresh it was. */
-export interface PrimaryReadInfo extends WireReadInfo {
-  /** Base URL of the node that answered. */
-  readonly node: string;
-}
+export type PrimaryReadInfo = NodeReadInfo;
 
 /** One node link as `status()` shows it. `role` is the client's view: the node writes go to is the `"primary"`. */
 export interface PrimaryNodeStatus {
@@ -134,7 +121,7 @@ export interface PrimaryStore extends Store {
  * @throws ConcordError `InvalidArgument` naming the option that makes no sense.
  */
 export async function openPrimaryStore(options: PrimaryOptions): Promise<PrimaryStore> {
-  return new PrimaryStoreImpl(resolvePrimaryOptions(options));
+  return new PrimaryStoreImpl(options);
 }
 
 /** Checks `options` as {@link openPrimaryStore} does. */
@@ -142,60 +129,41 @@ export function checkPrimaryOptions(options: PrimaryOptions): void {
   resolvePrimaryOptions(options);
 }
 
-type ReadRequest = { readonly type: "get"; readonly key: string } | { readonly type: "entries"; readonly prefix: string };
-
 const NO_STORAGE = Object.freeze({ records: 0, recordBytes: 0, snapshotBytes: 0, pending: 0 });
 
 class PrimaryStoreImpl implements PrimaryStore {
   readonly mode = "primary" as const;
   readonly doc: DocId;
-  readonly #o: ResolvedPrimaryOptions;
-  readonly #group: NodeGroup;
-  readonly #subscriptions: Subscriptions;
-  readonly #session = new SessionPositions();
-  /** Start time of each pending write. */
-  readonly #pendingWrites = new Map<Promise<unknown>, number>();
-  #readInfo: PrimaryReadInfo | undefined;
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  readonly #client: NodeClient;
+  readonly #durability: PrimaryDurability;
 
-  constructor(o: ResolvedPrimaryOptions) {
-    this.#o = o;
+  constructor(options: PrimaryOptions) {
+    const o = resolvePrimaryOptions(options);
     this.doc = o.doc;
-    this.#group = new NodeGroup({
-      primary: o.primary,
-      replicas: o.replicas,
-      link: (url) =>
-        new NodeLink({
-          url,
-          clock: o.clock,
-          ...(o.rng === undefined ? {} : { rng: o.rng }),
-          ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
-          ...(o.WebSocket === undefined ? {} : { WebSocket: o.WebSocket }),
-          onChanges: (c) => this.#subscriptions.pushed(url, c),
-          onUp: () => this.#subscriptions.connected(url),
-        }),
-      onPrimaryChange: (primary) => {
-        if (o.read === "primary") this.#subscriptions.moveTo(primary);
-      },
+    this.#durability = o.durability;
+    this.#client = new NodeClient({
+      doc: o.doc,
+      urls: [o.primary, ...o.replicas],
+      policy: primaryPolicy,
+      link: (url, onChanges, onUp) => webSocketLink(url, o, onChanges, onUp),
+      read: o.read === "primary" ? "writer" : "others",
+      subscribeAt: o.read === "replica" ? o.replicas[0]! : "writer",
+      session: o.session,
+      maxStalenessMs: o.maxStalenessMs,
+      timeoutMs: o.timeoutMs,
+      clock: o.clock,
+      onError: o.onError,
     });
-    const served = o.read === "replica" ? this.#group.find(o.replicas[0]!)! : this.#group.primary;
-    this.#subscriptions = new Subscriptions({ link: served, timeoutMs: o.timeoutMs, onError: o.onError });
   }
 
-  async get(key: string): Promise<Json | undefined> {
-    checkKey(key);
-    const r = await this.#read({ type: "get", key });
-    if (r.type !== "value") throw new ConcordError("Protocol", `expected a value answer to get, got ${r.type}`);
-    return r.value;
+  get(key: string): Promise<Json | undefined> {
+    return this.#client.get(key);
   }
 
   async entries(options: RangeOptions = {}): Promise<Array<[string, Json]>> {
     const prefix = options.prefix ?? "";
     if (typeof prefix !== "string") throw invalid("prefix", prefix, "a string");
-    const r = await this.#read({ type: "entries", prefix });
-    if (r.type !== "entries") throw new ConcordError("Protocol", `expected an entries answer, got ${r.type}`);
-    return r.entries.map(([k, v]) => [k, v]);
+    return this.#client.entries(prefix);
   }
 
   set(key: string, value: unknown, options?: PrimaryWriteOptions): Promise<PrimaryWriteAck> {
@@ -213,129 +181,54 @@ class PrimaryStoreImpl implements PrimaryStore {
   }
 
   transact(fn: (tx: Transaction) => void, options?: PrimaryWriteOptions): Promise<PrimaryWriteAck> {
-    return this.#write(() => {
-      const ops: WriteOp[] = [];
-      const own = new Map<string, Json | undefined>();
-      fn({
-        get: (key) => {
-          if (own.has(key)) return own.get(key);
-          throw new ConcordError("InvalidArgument", `tx.get("${key}"): a primary-mode transaction sees only its own writes; read the key with get() before transact`);
-        },
-        set: (key, value) => {
-          checkKey(key);
-          const json = toFrozenJson(value);
-          ops.push({ kind: "set", key, value: json });
-          own.set(key, json);
-        },
-        delete: (key) => {
-          checkKey(key);
-          ops.push({ kind: "delete", key });
-          own.set(key, undefined);
-        },
-      });
-      return ops;
-    }, options);
+    return this.#write(() => transactionOps(fn, "primary"), options);
   }
 
   subscribe(options: RangeOptions, listener: ChangeListener): () => void {
     const prefix = options?.prefix ?? "";
     if (typeof prefix !== "string") throw invalid("prefix", prefix, "a string");
     if (typeof listener !== "function") throw invalid("listener", listener, "a function");
-    if (this.#closed) throw new ConcordError("Closed", "subscribe after close()");
-    return this.#subscriptions.add(prefix, listener);
+    return this.#client.subscribe(prefix, listener);
   }
 
   readInfo(): PrimaryReadInfo | undefined {
-    return this.#readInfo;
+    return this.#client.readInfo();
   }
 
   async whenConnected(node?: string): Promise<void> {
-    const links = this.#group.links;
-    if (node === undefined) {
-      await Promise.all(links.map((l) => l.whenOpen()));
-      return;
-    }
-    const link = this.#group.find(nodeUrl(node, "node"));
-    if (link === undefined) throw invalid("node", node, `one of the URLs of nodes (${links.map((l) => l.url).join(", ")})`);
-    await link.whenOpen();
+    await this.#client.whenConnected(node === undefined ? undefined : nodeUrl(node, "node"));
   }
 
   status(): PrimaryStatus {
-    const now = this.#o.clock.now();
-    let oldest = now;
-    for (const started of this.#pendingWrites.values()) oldest = Math.min(oldest, started);
-    const { links, primary } = this.#group;
+    const st: NodeClientStatus = this.#client.status();
     return {
       mode: "primary",
       doc: this.doc,
       replicaId: "client",
-      closed: this.#closed,
-      pendingWrites: this.#pendingWrites.size,
-      oldestPendingMs: now - oldest,
-      peers: links.filter((l) => l.state === "open").map((l) => l.url),
+      closed: st.closed,
+      pendingWrites: st.pendingWrites,
+      oldestPendingMs: st.oldestPendingMs,
+      peers: st.peers,
       storage: NO_STORAGE,
-      primary: { url: primary.url, epoch: this.#group.primaryEpoch },
-      nodes: links.map((l) => ({ url: l.url, role: l === primary ? "primary" : "replica", state: l.state })),
-      lastWrite: this.#session.lastWrite,
-      lastRead: this.#session.lastRead,
+      primary: { url: st.writer.url, epoch: st.writer.term },
+      nodes: st.nodes.map((n) => ({ url: n.url, role: n.writer ? "primary" : "replica", state: n.state })),
+      lastWrite: st.lastWrite,
+      lastRead: st.lastRead,
     };
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
-    return this.#closing;
+    return this.#client.close();
   }
 
-  async #shutdown(): Promise<void> {
-    this.#closed = true;
-    // Writes made before close settle first (each is bounded by timeoutMs).
-    await Promise.allSettled([...this.#pendingWrites.keys()]);
-    this.#subscriptions.clear();
-    this.#group.close();
-  }
-
-  #write(ops: () => WriteOp[], options: PrimaryWriteOptions | undefined): Promise<PrimaryWriteAck> {
-    if (this.#closed) return Promise.reject(new ConcordError("Closed", "write after close(): nothing was sent", { outcome: "not-applied" }));
-    let durability: PrimaryDurability;
-    let request: WriteRequest;
-    try {
-      durability = durabilityOf(options, this.#o.durability);
-      request = { type: "write", ops: ops(), durability: wireDurability(durability) };
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const written = sendWrite(this.#group, request, this.#o.timeoutMs, this.#o.clock).then((r): PrimaryWriteAck => {
-      this.#session.wrote(r.position);
-      return Object.freeze({ level: durability === "local" ? "local" : "replicas", position: r.position, replicas: r.replicas });
-    });
-    this.#pendingWrites.set(written, this.#o.clock.now());
-    const untrack = (): void => void this.#pendingWrites.delete(written);
-    written.then(untrack, untrack);
-    return written;
-  }
-
-  async #read(req: ReadRequest) {
-    if (this.#closed) throw new ConcordError("Closed", `${req.type} after close()`);
-    const link = this.#group.readLink(this.#o.read);
-    try {
-      return await this.#readAt(link, req);
-    } catch (e) {
-      // The primary's link is down: it may have been replaced. A read is safe to send again.
-      if (this.#o.read !== "primary" || !isConcordError(e, "Unavailable") || link.state === "open") throw e;
-      await this.#group.discover(this.#o.timeoutMs);
-      if (this.#group.primary === link) throw e;
-      return this.#readAt(this.#group.primary, req);
-    }
-  }
-
-  async #readAt(link: NodeLink, req: ReadRequest) {
-    const read = { maxStalenessMs: this.#o.maxStalenessMs, after: this.#o.session ? this.#session.floor() : null, timeoutMs: this.#o.timeoutMs };
-    const r = await link.request({ ...req, read }, this.#o.timeoutMs);
-    if (r.type === "value" || r.type === "entries") {
-      this.#session.read(r.info.position);
-      this.#group.observeEpoch(r.info.position.epoch);
-      this.#readInfo = Object.freeze({ ...r.info, node: link.url });
-    }
-    return r;
+  #write(ops: () => readonly WriteOp[], options: PrimaryWriteOptions | undefined): Promise<PrimaryWriteAck> {
+    let level: PrimaryWriteAck["level"] = "local";
+    return this.#client
+      .write(ops, () => {
+        const durability = durabilityOf(options, this.#durability);
+        level = durability === "local" ? "local" : "replicas";
+        return wireDurability(durability);
+      })
+      .then((r) => Object.freeze({ level, position: r.position, replicas: r.replicas }));
   }
 }

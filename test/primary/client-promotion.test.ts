@@ -1,13 +1,15 @@
 /**
- * The primary-mode client follows a promotion (src/primary/client-node-group.ts,
- * src/primary/client-writes.ts) against real node servers in process on loopback: a write refused
+ * The primary-mode client follows a promotion (src/client/node-group.ts, src/client/writes.ts,
+ * src/primary/client-policy.ts) against real node servers in process on loopback: a write refused
  * by the old primary is sent once to the new one, which the client found by asking every node's
  * status; the session's positions and the subscriptions carry across; a write whose fate is
  * unknown (its primary fenced, or gone, while it waited) is never sent again. Plus the pure choice
  * of the primary, with the client-side fence. Every wait is on an event, bounded: no sleeps.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { choosePrimary, reportOf, type NodeReport } from "../../src/primary/client-node-group.js";
+import { chooseWriter } from "../../src/client/node-group.js";
+import type { NodeReport } from "../../src/client/policy.js";
+import { primaryPolicy, reportOf } from "../../src/primary/client-policy.js";
 import type { PrimaryStore } from "../../src/primary/primary-client.js";
 import { runCleanups, within } from "../reliability/harness.js";
 import { cuttableSockets, FAST, open, rejection, scriptedNode, start, SubscriberView, type CuttableSockets, type Started } from "./client-nodes.js";
@@ -179,33 +181,37 @@ describe("primary-mode client: the client-side fence", { timeout: 30_000 }, () =
   });
 });
 
-describe("choosePrimary (pure)", () => {
-  const report = (id: string, role: NodeReport["role"], epoch: number, fenced = false): NodeReport => ({ url: `ws://${id}`, id, role, epoch, fenced });
+describe("chooseWriter with the primary policy (pure)", () => {
+  const report = (id: string, role: "primary" | "replica", epoch: number, fenced = false): NodeReport =>
+    reportOf(`ws://${id}`, { id, role, epoch, fenced })!;
+  const choosePrimary = (reports: NodeReport[], floor: number) => chooseWriter(reports, floor, primaryPolicy.words);
 
   it("picks the one unfenced primary of the newest epoch", () => {
     const choice = choosePrimary([report("p1", "primary", 1, true), report("r1", "primary", 2), report("r2", "replica", 2)], 1);
-    expect(choice).toMatchObject({ primary: { id: "r1" }, epoch: 2 });
+    expect(choice).toMatchObject({ writer: { id: "r1" }, term: 2 });
   });
 
   it("never picks a primary of an older epoch than one seen, even when it is the only primary answering (the client-side fence)", () => {
     // r1 leads epoch 2 but did not answer; r2 follows it; p1 has not heard yet.
     const heard = choosePrimary([report("p1", "primary", 1), report("r2", "replica", 2)], 1);
-    expect(heard.primary).toBeUndefined();
-    expect(heard.epoch).toBe(2);
+    expect(heard.writer).toBeUndefined();
+    expect(heard.term).toBe(2);
     expect(heard.why).toMatch(/no node that answered leads epoch 2.*p1 leads the older epoch 1, so it is not chosen/);
     // The floor alone fences too: epoch 2 was seen earlier (an acknowledgement, a read).
-    expect(choosePrimary([report("p1", "primary", 1)], 2).primary).toBeUndefined();
+    expect(choosePrimary([report("p1", "primary", 1)], 2).writer).toBeUndefined();
   });
 
   it("picks none when two nodes claim the same epoch, and none from a fenced primary", () => {
     const split = choosePrimary([report("r1", "primary", 2), report("r2", "primary", 2)], 1);
-    expect(split.primary).toBeUndefined();
+    expect(split.writer).toBeUndefined();
     expect(split.why).toMatch(/r1 \(ws:\/\/r1\) and r2 \(ws:\/\/r2\) all claim to lead epoch 2/);
-    expect(choosePrimary([report("p1", "primary", 1, true)], 0).primary).toBeUndefined();
+    expect(choosePrimary([report("p1", "primary", 1, true)], 0).writer).toBeUndefined();
   });
 
   it("reads a node's status answer, and ignores one that is not a primary-mode node's", () => {
-    expect(reportOf("ws://a", { id: "a", role: "replica", epoch: 3, fenced: false, lsn: 9 })).toStrictEqual({ url: "ws://a", id: "a", role: "replica", epoch: 3, fenced: false });
+    expect(reportOf("ws://a", { id: "a", role: "replica", epoch: 3, fenced: false, lsn: 9 })).toStrictEqual({ url: "ws://a", id: "a", term: 3, writer: false });
+    expect(reportOf("ws://a", { id: "a", role: "primary", epoch: 3, fenced: true })).toStrictEqual({ url: "ws://a", id: "a", term: 3, writer: false });
+    expect(reportOf("ws://a", { id: "a", role: "primary", epoch: 3, fenced: false })).toStrictEqual({ url: "ws://a", id: "a", term: 3, writer: true });
     expect(reportOf("ws://a", { id: "a", role: "leader", epoch: 3, fenced: false })).toBeUndefined();
     expect(reportOf("ws://a", { id: "a", role: "primary", epoch: "3", fenced: false })).toBeUndefined();
     expect(reportOf("ws://a", [1])).toBeUndefined();

@@ -1,6 +1,6 @@
 /**
  * Subscriptions of the primary-mode client catch up after a disconnect
- * (src/primary/client-subscriptions.ts), against a real node server in process on loopback: the
+ * (src/client/subscriptions.ts), against a real node server in process on loopback: the
  * client's sockets are cut (and kept cut) while the node applies writes and deletes, then
  * restored; the subscriber hears what it missed once, as one difference, then the pushes again.
  * The property: after any sequence of writes, deletes, cuts and restores, once the client has had

@@ -1,8 +1,9 @@
 /**
- * One client connection to one node's `/client` endpoint (the client protocol of
- * `service/protocol.ts`): requests go out with fresh ids and settle with the response of that id.
- * The socket and its reconnect backoff are the eventual mode's WebSocket transport
- * (`net/websocket-client.ts`); this adds request ids, timeouts and the link's up/down state.
+ * One client connection to one node (the client protocol of `service/protocol.ts`): requests go
+ * out with fresh ids and settle with the response of that id. The connection is any
+ * {@link Transport} on which the node is a peer: the WebSocket client transport to the node's
+ * `/client` endpoint (`websocket-link.ts`, which reconnects with backoff), or the simulator's
+ * network. This adds request ids, timeouts and the link's up/down state.
  *
  * Contracts:
  * - Every request settles exactly once: with its answer (an `error` answer rejects with a
@@ -23,9 +24,8 @@
  */
 import type { CancelTimer, Clock } from "../clock.js";
 import { ConcordError, type ErrorCode } from "../errors.js";
-import { asPeerId, type PeerId } from "../ids.js";
-import type { Rng } from "../rng.js";
-import { webSocketClient, type WebSocketBackoffOptions, type WebSocketClientTransport, type WebSocketConstructorLike } from "../net/websocket-client.js";
+import type { PeerId } from "../ids.js";
+import type { Transport } from "../net/transport.js";
 import type { Request, Response } from "../service/protocol.js";
 import { decodeResponse, encodeRequest } from "../service/protocol-codec.js";
 
@@ -38,14 +38,17 @@ export type Changes = Extract<Response, { readonly type: "changes" }>;
 
 /** Options of a {@link NodeLink}. */
 export interface NodeLinkOptions {
-  /** The node's base URL, ws://host:port. */
+  /** The node's name for people and for the group: its base URL, ws://host:port. */
   readonly url: string;
-  /** Times request timeouts and the reconnect backoff. */
+  /**
+   * The connection: frames to and from `node`, which the transport says `up` while it is
+   * connected. Owned by the link from now on (closed by `close`). Handlers are installed at once.
+   */
+  readonly transport: Transport;
+  /** The node's peer id on `transport`. */
+  readonly node: PeerId;
+  /** Times request timeouts. */
   readonly clock: Clock;
-  /** Reconnect jitter. */
-  readonly rng?: Rng;
-  readonly backoff?: WebSocketBackoffOptions;
-  readonly WebSocket?: WebSocketConstructorLike;
   /** Hears every push. MUST NOT throw. */
   readonly onChanges: (c: Changes) => void;
   /** Runs when a connection opens, before queued requests go out. MUST NOT throw. */
@@ -62,8 +65,6 @@ interface Pending {
   sent: boolean;
 }
 
-const SERVER = asPeerId("node");
-
 /**
  * The link's state: `connecting` until the first connection opens or fails; `open`; `down` (a
  * connection failed, reconnecting with backoff); `closed` for good.
@@ -74,7 +75,7 @@ export type LinkState = "connecting" | "open" | "down" | "closed";
 export class NodeLink {
   readonly url: string;
   readonly #o: NodeLinkOptions;
-  readonly #transport: WebSocketClientTransport;
+  readonly #transport: Transport;
   readonly #pending = new Map<number, Pending>();
   /** Requests waiting for the first connection, in order. */
   readonly #queued: { id: number; bytes: Uint8Array }[] = [];
@@ -86,24 +87,17 @@ export class NodeLink {
   constructor(o: NodeLinkOptions) {
     this.url = o.url;
     this.#o = o;
-    this.#transport = webSocketClient({
-      url: `${o.url}/client`,
-      self: asPeerId("client"),
-      serverPeer: SERVER,
-      clock: o.clock,
-      ...(o.rng === undefined ? {} : { rng: o.rng }),
-      ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
-      ...(o.WebSocket === undefined ? {} : { WebSocket: o.WebSocket }),
-      onClose: (info) => {
-        this.#lastError = `${info.code}${info.reason === "" ? "" : ` ${info.reason}`}`;
-        if (this.#state !== "closed") this.#state = "down";
-        this.#failQueued();
-      },
-    });
+    this.#transport = o.transport;
     this.#transport.listen({
-      up: () => this.#up(),
-      down: () => this.#down(),
-      message: (_from: PeerId, bytes: Uint8Array) => this.#message(bytes),
+      up: (peer) => {
+        if (peer === o.node) this.#up();
+      },
+      down: (peer) => {
+        if (peer === o.node) this.#down();
+      },
+      message: (from: PeerId, bytes: Uint8Array) => {
+        if (from === o.node) this.#message(bytes);
+      },
     });
   }
 
@@ -168,9 +162,20 @@ export class NodeLink {
     }
   }
 
+  /**
+   * An attempt to connect ended (`reason`: what the transport knows, such as a close code): the
+   * link is `down`, and requests waiting for the first connection fail with `Unavailable` naming
+   * it. A transport that cannot tell leaves them waiting until their timeout.
+   */
+  connectionFailed(reason: string): void {
+    this.#lastError = reason;
+    if (this.#state !== "closed") this.#state = "down";
+    this.#failQueued();
+  }
+
   #send(p: Pending, bytes: Uint8Array): void {
     p.sent = true;
-    this.#transport.send(SERVER, bytes);
+    this.#transport.send(this.#o.node, bytes);
   }
 
   #up(): void {
@@ -228,7 +233,7 @@ export class NodeLink {
     this.#settle(r.id);
     if (r.type === "error") {
       const refused = refusedBeforeOrdering(r.code);
-      const where = r.redirect === null ? "" : ` (the primary is ${r.redirect})`;
+      const where = r.redirect === null ? "" : ` (writes go to ${r.redirect})`;
       const fate = p.type === "write" && !refused ? fateOf(p.type, true) : "";
       p.reject(
         new ConcordError(r.code, `${r.message}${where}${fate}`, {
@@ -260,8 +265,8 @@ export class NodeLink {
 }
 
 /**
- * Codes a node answers a write with only before it orders it (gives it an LSN): such a write was
- * not applied anywhere. Any other code (`Fenced`: the primary was fenced while the write waited for
+ * Codes a node answers a write with only before it orders it (gives it a log position): such a
+ * write was not applied anywhere. Any other code (`Fenced`: the primary was fenced while the write waited for
  * its replicas, which may hold it; `Io`, `Closed`, `Corrupt`: the node failed or closed after
  * ordering it) leaves the write's fate unknown. A code added later counts as unknown until it is
  * listed here.

@@ -1,6 +1,6 @@
 /**
- * The subscriptions of a primary-mode client. They are served by one node at a time (the node
- * reads go to: the primary, which may change, or the first replica) and converge to that node's
+ * The subscriptions of a node-backed client. They are served by one node at a time (the writer,
+ * which may change, or one node the mode's face names) and converge to that node's
  * state across disconnects and changes of node.
  *
  * How: each subscription keeps what its subscriber knows, the entries under its prefix as of the
