@@ -1,11 +1,13 @@
 /**
- * What both replication drivers do with their pure core: feed it inputs stamped with the clock's
- * time, tick it on a timer, and run the driver's `pump` (carry out the core's output) after each;
- * nothing at all once stopped.
+ * The effect drain every mode's driver shares (STYLE.md section 1): feed the pure core inputs
+ * stamped with the clock's time, tick it on a timer, and run the driver's `pump` (carry out the
+ * core's output: persist, then send, then apply) after each; nothing at all once stopped. The
+ * primary's and the replica's drivers, the eventual mode's sync driver and the Raft driver run
+ * their cores through it.
  */
 import type { CancelTimer, Clock } from "./clock.js";
 
-/** A core that counts time through `tick`. */
+/** A core that counts time through `tick` (with the clock's time, which a core counting ticks may ignore). */
 export interface TickingCore {
   tick(now: number): void;
 }

@@ -9,7 +9,8 @@
  * leaving peers with a dependency that can never be met.
  */
 import type * as Y from "yjs";
-import type { CancelTimer, Clock } from "../clock.js";
+import type { Clock } from "../clock.js";
+import { CoreLoop } from "../core-loop.js";
 import { ConcordError } from "../errors.js";
 import type { PeerId } from "../ids.js";
 import type { Json } from "../json.js";
@@ -67,9 +68,8 @@ export type DurabilityBarrier = () => Promise<void> | undefined;
 export class SyncDriver {
   readonly core: SyncCore;
   private readonly transport: Transport;
-  private readonly tickMs: number;
-  private cancelTick: CancelTimer | undefined;
-  private stopped = false;
+  /** Ticks the core and flushes its outbox after every input (the effect drain every mode's driver shares). */
+  private readonly loop: CoreLoop<SyncCore>;
   /** Batches waiting for durability, sent strictly in the order they were queued. */
   private held = 0;
   private sendChain: Promise<void> = Promise.resolve();
@@ -86,17 +86,16 @@ export class SyncDriver {
     private readonly durable: DurabilityBarrier,
   ) {
     checkSyncOptions(options);
-    this.tickMs = options.tickMs ?? 100;
     this.transport = options.transport;
     this.core = new SyncCore(doc, { ...options, acks: options.acks ?? (options.server !== undefined ? "initiate" : "off") });
+    this.loop = new CoreLoop(this.core, clock, options.tickMs ?? 100, this.flush);
     // Registered after the core's own update listener, so its queued update is flushed here.
     doc.on("update", this.flush);
     this.transport.listen({
-      message: (from, bytes) => this.input(() => this.receive(from, bytes)),
-      up: (peer) => this.input(() => this.core.peerUp(peer)),
-      down: (peer) => this.input(() => this.core.peerDown(peer)),
+      message: (from, bytes) => this.loop.input(() => this.receive(from, bytes)),
+      up: (peer) => this.loop.input((core) => core.peerUp(peer)),
+      down: (peer) => this.loop.input((core) => core.peerDown(peer)),
     });
-    this.scheduleTick();
   }
 
   peers(): readonly PeerId[] {
@@ -105,7 +104,7 @@ export class SyncDriver {
 
   /** Sets (or with `null` clears) our presence and sends it to peers. Throws `InvalidValue` for non-JSON. */
   setPresence(state: Json | null): void {
-    this.input(() => this.core.setLocalAwareness(state));
+    this.loop.input((core) => core.setLocalAwareness(state));
   }
 
   /** Resolves once every batch queued so far was sent (or dropped because storage failed). */
@@ -119,11 +118,9 @@ export class SyncDriver {
    * are dropped: call after {@link drain} to send them. Idempotent.
    */
   stop(): void {
-    if (this.stopped) return;
-    this.core.setLocalAwareness(null);
-    this.flush();
-    this.stopped = true;
-    this.cancelTick?.();
+    if (this.loop.stopped) return;
+    this.loop.input((core) => core.setLocalAwareness(null));
+    this.loop.stop();
     this.core.doc.off("update", this.flush);
     this.core.destroy();
     this.transport.close();
@@ -134,14 +131,8 @@ export class SyncDriver {
     if (error) this.report(new ConcordError(error.code, `from peer ${from}: ${error.message}`, { ...error.details, peer: from }, { cause: error }));
   }
 
-  private input(step: () => void): void {
-    if (this.stopped) return;
-    step();
-    this.flush();
-  }
-
   private readonly flush = (): void => {
-    if (this.stopped) return;
+    if (this.loop.stopped) return;
     const batch = this.core.takeOutbox();
     if (batch.length === 0) return;
     const barrier = this.durable();
@@ -162,18 +153,10 @@ export class SyncDriver {
    * everything it carried (see {@link OutboundMessage.epoch}).
    */
   private send(batch: readonly OutboundMessage[]): void {
-    if (this.stopped) return;
+    if (this.loop.stopped) return;
     for (const { to, bytes, epoch } of batch) {
       if (epoch !== undefined && this.core.link(to)?.epoch !== epoch) continue;
       this.transport.send(to, bytes);
     }
-  }
-
-  private scheduleTick(): void {
-    this.cancelTick = this.clock.setTimer(this.tickMs, () => {
-      if (this.stopped) return;
-      this.input(() => this.core.tick());
-      this.scheduleTick();
-    });
   }
 }
