@@ -20,6 +20,7 @@ export type ErrorCode =
   | "Fenced" // a newer primary exists (a promotion happened): this node no longer takes writes
   | "Timeout"
   | "Unauthorized"
+  | "SessionExpired" // a client session the node no longer knows: open a new one (the write was not applied)
   | "Io"; // the operating system refused an I/O operation
 
 /** Each {@link ErrorCode} once; keyed by the type, so a code added there fails `tsc` until it is added here. */
@@ -37,6 +38,7 @@ const ERROR_CODE_KEYS: { readonly [C in ErrorCode]: null } = {
   Fenced: null,
   Timeout: null,
   Unauthorized: null,
+  SessionExpired: null,
   Io: null,
 };
 

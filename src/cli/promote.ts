@@ -1,6 +1,6 @@
 /**
  * `concord promote --node ws://host:port`: asks a running replica (`concord node`) to become the
- * primary of a new epoch, over its client endpoint (`<url>/client`, a `promote` request). Prints
+ * primary of a new epoch, over its client endpoint (`<url>/client`, an `admin` request to `promote`). Prints
  * `concord promote: <url> is now the primary of epoch <e> (from LSN <n>)` and exits 0; a refusal
  * (the node already leads, is changing role, failed) prints the node's error on stderr and exits 1,
  * as does a node that can't be reached or does not answer within --timeout-ms.
@@ -32,7 +32,7 @@ export async function promote(args: readonly string[]): Promise<number> {
   const endpoint = clientEndpoint(node);
   const timeoutMs = integerFlag(flags, "timeout-ms", 10_000, 1, 2 ** 31 - 1);
   const answer = await requestOnce(endpoint, timeoutMs);
-  if (answer.type === "promoted") {
+  if (answer.type === "admin-done") {
     process.stdout.write(`concord promote: ${node} is now the primary of epoch ${answer.position.epoch} (from LSN ${answer.position.lsn})\n`);
     return 0;
   }
@@ -68,7 +68,7 @@ function requestOnce(endpoint: string, timeoutMs: number): Promise<Response> {
     };
     const timer = setTimeout(() => fail(new ConcordError("Timeout", `no answer from ${endpoint} within ${timeoutMs} ms`)), timeoutMs);
     ws.binaryType = "nodebuffer";
-    ws.on("open", () => ws.send(encodeRequest({ type: "promote", id: 1 })));
+    ws.on("open", () => ws.send(encodeRequest({ type: "admin", id: 1, action: { type: "promote" } })));
     ws.on("message", (data: Buffer) => {
       let r: Response;
       try {

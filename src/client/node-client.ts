@@ -21,14 +21,14 @@ import type { Clock } from "../clock.js";
 import { ConcordError, isConcordError } from "../errors.js";
 import type { DocId } from "../ids.js";
 import { checkKey, toFrozenJson, type Json } from "../json.js";
-import type { ReadOptions, WireDurability, WirePosition, WireReadInfo, WriteOp } from "../service/protocol.js";
+import type { ReadConsistency, ReadOptions, WireDurability, WirePosition, WireReadInfo, WriteCondition, WriteOp } from "../service/protocol.js";
 import type { ChangeListener, Transaction } from "../store.js";
 import { NodeGroup } from "./node-group.js";
-import type { Answer, Changes, LinkState, NodeLink } from "./node-link.js";
+import type { Answer, Changes, LinkState, NodeLink, Welcome } from "./node-link.js";
 import type { NodeGroupPolicy } from "./policy.js";
-import { SessionPositions } from "./session.js";
+import { SessionPositions, newer } from "./session.js";
 import { Subscriptions } from "./subscriptions.js";
-import { sendWrite, type Written } from "./writes.js";
+import { sendWrite, type WriteRequest, type Written } from "./writes.js";
 
 /** Where the last read was served and how fresh it was. */
 export interface NodeReadInfo extends WireReadInfo {
@@ -36,8 +36,22 @@ export interface NodeReadInfo extends WireReadInfo {
   readonly node: string;
 }
 
-/** Opens the link to the node at `url`, handing its pushes and connections to the client. */
-export type LinkFactory = (url: string, onChanges: (c: Changes) => void, onUp: () => void) => NodeLink;
+/** What a client hands each link it opens: where its pushes, connections and welcomes go. */
+export interface LinkEvents {
+  readonly onChanges: (c: Changes) => void;
+  readonly onUp: () => void;
+  readonly onWelcome: (w: Welcome) => void;
+}
+
+/** Opens the link to the node at `url`. */
+export type LinkFactory = (url: string, events: LinkEvents) => NodeLink;
+
+/** One write of a node-backed store: what it changes, when, and how durably. */
+export interface NodeWrite {
+  readonly conditions: readonly WriteCondition[];
+  readonly ops: readonly WriteOp[];
+  readonly durability: WireDurability;
+}
 
 /** A {@link NodeClient}'s options, checked and defaulted by the mode's face. */
 export interface NodeClientOptions {
@@ -48,6 +62,8 @@ export interface NodeClientOptions {
   readonly link: LinkFactory;
   /** Where reads go: the writer, or the other nodes in turn. */
   readonly read: "writer" | "others";
+  /** What reads ask of the node (see `ReadConsistency`). */
+  readonly consistency: ReadConsistency;
   /** The node subscriptions are served by: the writer (following it), or this URL of `urls`. */
   readonly subscribeAt: "writer" | string;
   /** Read-your-writes and monotonic reads. */
@@ -94,6 +110,8 @@ export class NodeClient {
   /** Start time of each pending write. */
   readonly #pendingWrites = new Map<Promise<unknown>, number>();
   #readInfo: NodeReadInfo | undefined;
+  /** The newest position seen from any node (welcomes, answers): where a new subscription starts. */
+  #newestSeen: WirePosition | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -104,18 +122,27 @@ export class NodeClient {
       urls: o.urls,
       policy: o.policy,
       link: (url) =>
-        o.link(
-          url,
-          (c) => this.#subscriptions.pushed(url, c),
-          () => this.#subscriptions.connected(url),
-        ),
+        o.link(url, {
+          onChanges: (c) => this.#subscriptions.pushed(url, c),
+          onUp: () => this.#subscriptions.connected(url),
+          onWelcome: (w) => this.#saw(w.position),
+        }),
       onWriterChange: (writer) => {
         if (o.subscribeAt === "writer") this.#subscriptions.moveTo(writer);
       },
     });
     const served = o.subscribeAt === "writer" ? this.#group.writer : this.#group.find(o.subscribeAt);
     if (served === undefined) throw new ConcordError("InvalidArgument", `subscriptions are served by ${o.subscribeAt}, which is not one of the nodes`);
-    this.#subscriptions = new Subscriptions({ link: served, timeoutMs: o.timeoutMs, onError: o.onError });
+    this.#subscriptions = new Subscriptions({ doc: o.doc, link: served, known: () => this.#newestSeen ?? null, timeoutMs: o.timeoutMs, onError: o.onError });
+  }
+
+  /**
+   * Resolves once the node subscriptions are served by said where its state is (its first
+   * connection's `hello`), or could not be reached, or `timeoutMs` passed; never rejects. A store
+   * opens through this, so that a subscription made once it opened starts from a known position.
+   */
+  ready(): Promise<void> {
+    return this.#subscriptions.link.whenWelcomed(this.#o.timeoutMs);
   }
 
   get closed(): boolean {
@@ -136,19 +163,20 @@ export class NodeClient {
   }
 
   /**
-   * Sends `ops()` as one atomic write at `durability()` (both run now: a throw rejects, sending
-   * nothing). Rejects with `Closed` after {@link close}; see `writes.ts` for the rest.
+   * Sends the write `make()` builds (it runs now: a throw rejects, sending nothing) as one atomic
+   * write. Rejects with `Closed` after {@link close}; see `writes.ts` for the rest.
    */
-  write(ops: () => readonly WriteOp[], durability: () => WireDurability): Promise<Written> {
+  write(make: () => NodeWrite): Promise<Written> {
     if (this.#closed) return Promise.reject(new ConcordError("Closed", "write after close(): nothing was sent", { outcome: "not-applied" }));
-    let request: { readonly type: "write"; readonly ops: readonly WriteOp[]; readonly durability: WireDurability };
+    let request: WriteRequest;
     try {
-      request = { type: "write", durability: durability(), ops: ops() };
+      request = { type: "write", doc: this.doc, session: null, ...make() };
     } catch (e) {
       return Promise.reject(e);
     }
     const written = sendWrite(this.#group, request, this.#o.timeoutMs, this.#o.clock).then((r) => {
       this.#session.wrote(r.position);
+      this.#saw(r.position);
       return r;
     });
     this.#pendingWrites.set(written, this.#o.clock.now());
@@ -214,6 +242,10 @@ export class NodeClient {
     this.#group.close();
   }
 
+  #saw(position: WirePosition): void {
+    this.#newestSeen = newer(this.#newestSeen, position);
+  }
+
   async #read(req: ReadRequest): Promise<Answer> {
     if (this.#closed) throw new ConcordError("Closed", `${req.type} after close()`);
     const link = this.#group.readLink(this.#o.read);
@@ -229,10 +261,16 @@ export class NodeClient {
   }
 
   async #readAt(link: NodeLink, req: ReadRequest): Promise<Answer> {
-    const read: ReadOptions = { maxStalenessMs: this.#o.maxStalenessMs, after: this.#o.session ? this.#session.floor() : null, timeoutMs: this.#o.timeoutMs };
-    const r = await link.request({ ...req, read }, this.#o.timeoutMs);
+    const read: ReadOptions = {
+      consistency: this.#o.consistency,
+      maxStalenessMs: this.#o.maxStalenessMs,
+      after: this.#o.session ? this.#session.floor() : null,
+      timeoutMs: this.#o.timeoutMs,
+    };
+    const r = await link.request({ ...req, doc: this.doc, read }, this.#o.timeoutMs);
     if (r.type === "value" || r.type === "entries") {
       this.#session.read(r.info.position);
+      this.#saw(r.info.position);
       this.#group.observeTerm(r.info.position.epoch);
       this.#readInfo = Object.freeze({ ...r.info, node: link.url });
     }

@@ -19,14 +19,16 @@
  *   came before an answer and which after (a promise's continuation runs too late for that).
  * - A request made while the link's FIRST connection is still being opened waits for it (within
  *   its timeout); once a connection has failed, requests made while it is down reject at once.
- * - Pushed `changes` go to `onChanges`; `onUp` runs each time a connection opens, BEFORE the
- *   requests queued for it are sent.
+ * - Every connection opens with a `hello` (sent before anything else on it); its answer names the
+ *   node and the position its state was at ({@link NodeLink.welcome}, `onWelcome`).
+ * - Pushed `changes` go to `onChanges`; `onUp` runs each time a connection opens, after the
+ *   `hello` and BEFORE the requests queued for it are sent.
  */
 import type { CancelTimer, Clock } from "../clock.js";
 import { ConcordError, type ErrorCode } from "../errors.js";
 import type { PeerId } from "../ids.js";
 import type { Transport } from "../net/transport.js";
-import type { Request, Response } from "../service/protocol.js";
+import type { Request, Response, WirePosition } from "../service/protocol.js";
 import { decodeResponse, encodeRequest } from "../service/protocol-codec.js";
 
 /** A response that answers a request and is not a refusal. */
@@ -35,6 +37,14 @@ export type Answer = Exclude<Response, { readonly type: "changes" | "error" }>;
 export type LinkRequest = Request extends infer R ? (R extends Request ? Omit<R, "id"> : never) : never;
 /** A push of a subscription. */
 export type Changes = Extract<Response, { readonly type: "changes" }>;
+/** What a node says of itself when a connection opens. */
+export interface Welcome {
+  readonly node: string;
+  readonly position: WirePosition;
+}
+
+/** How long a connection's `hello` may take, in ms: its answer is not awaited by anything but {@link NodeLink.whenWelcomed}. */
+const HELLO_TIMEOUT_MS = 10_000;
 
 /** Options of a {@link NodeLink}. */
 export interface NodeLinkOptions {
@@ -51,6 +61,8 @@ export interface NodeLinkOptions {
   readonly clock: Clock;
   /** Hears every push. MUST NOT throw. */
   readonly onChanges: (c: Changes) => void;
+  /** Hears the answer to each connection's `hello`, as its frame is read. MUST NOT throw. */
+  readonly onWelcome?: (w: Welcome) => void;
   /** Runs when a connection opens, before queued requests go out. MUST NOT throw. */
   readonly onUp: () => void;
 }
@@ -83,6 +95,9 @@ export class NodeLink {
   #state: LinkState = "connecting";
   #lastError = "";
   readonly #openWaiters: { resolve: () => void; reject: (e: ConcordError) => void }[] = [];
+  /** Settled by the next welcome, or by anything that ends the wait for it (see whenWelcomed). */
+  #welcomeWaiters: (() => void)[] = [];
+  #welcome: Welcome | undefined;
 
   constructor(o: NodeLinkOptions) {
     this.url = o.url;
@@ -103,6 +118,29 @@ export class NodeLink {
 
   get state(): LinkState {
     return this.#state;
+  }
+
+  /** What the node said when the newest connection opened; undefined before its first welcome. */
+  get welcome(): Welcome | undefined {
+    return this.#welcome;
+  }
+
+  /**
+   * Resolves once a connection's `hello` is answered, or the link fails to connect, closes, or
+   * `timeoutMs` pass: never rejects (a store opening waits for its nodes this way, and goes on
+   * without them).
+   */
+  whenWelcomed(timeoutMs: number): Promise<void> {
+    if (this.#state === "closed" || this.#state === "down") return Promise.resolve();
+    return new Promise((resolve) => {
+      let cancel: CancelTimer = () => undefined;
+      const done = (): void => {
+        cancel();
+        resolve();
+      };
+      cancel = this.#o.clock.setTimer(timeoutMs, done);
+      this.#welcomeWaiters.push(done);
+    });
   }
 
   /** Requests awaiting their answer. */
@@ -156,6 +194,7 @@ export class NodeLink {
     this.#transport.close();
     this.#queued.length = 0;
     for (const waiter of this.#openWaiters.splice(0)) waiter.reject(new ConcordError("Closed", `the connection to ${this.url} was closed`));
+    this.#wakeWelcomeWaiters();
     for (const [id, p] of [...this.#pending]) {
       this.#settle(id);
       p.reject(new ConcordError("Closed", `the store was closed before ${this.url} answered this ${p.type}${fateOf(p.type, p.sent)}`, writeOutcome(p)));
@@ -171,6 +210,13 @@ export class NodeLink {
     this.#lastError = reason;
     if (this.#state !== "closed") this.#state = "down";
     this.#failQueued();
+    this.#wakeWelcomeWaiters();
+  }
+
+  #wakeWelcomeWaiters(): void {
+    const waiters = this.#welcomeWaiters;
+    this.#welcomeWaiters = [];
+    for (const w of waiters) w();
   }
 
   #send(p: Pending, bytes: Uint8Array): void {
@@ -181,6 +227,13 @@ export class NodeLink {
   #up(): void {
     if (this.#state === "closed") return;
     this.#state = "open";
+    // First on the connection: who the node is and where its state is.
+    this.request({ type: "hello" }, HELLO_TIMEOUT_MS, (a) => {
+      if (a.type !== "welcome") return;
+      this.#welcome = { node: a.node, position: a.position };
+      this.#o.onWelcome?.(this.#welcome);
+      this.#wakeWelcomeWaiters();
+    }).catch(() => undefined);
     // Before the queued requests: a subscription made before a write is in place when it lands.
     this.#o.onUp();
     for (const { id, bytes } of this.#queued.splice(0)) {

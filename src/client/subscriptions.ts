@@ -1,21 +1,27 @@
 /**
  * The subscriptions of a node-backed client. They are served by one node at a time (the writer,
- * which may change, or one node the mode's face names) and converge to that node's
- * state across disconnects and changes of node.
+ * which may change, or one node the mode's face names) and converge to that node's state across
+ * disconnects and changes of node, each change heard once, in order.
  *
- * How: each subscription keeps what its subscriber knows, the entries under its prefix as of the
- * last change it heard. On every connection of the serving node (and when the serving node
- * changes) the client sends, back to back, `subscribe` then `entries(prefix)`. The node answers
- * them in that order, and it pushes a change through the same connection at the moment it applies
- * it, so the `entries` answer holds exactly the changes pushed before it on that connection and
- * none pushed after (`node-service.ts`). A push is told and counted as known as it comes, from the
- * `subscribed` answer on; at the snapshot the subscriber hears the difference between what it knew
+ * A subscription takes effect when `subscribe` returns: it starts from the newest position the
+ * client knew of its group then (`from`; a connection's `hello`, a write's acknowledgement, a
+ * read), and the node replays every change after it that it still holds (`service/change-feed.ts`,
+ * like an etcd watch from a revision), so a write another client makes once `subscribe` returned is
+ * heard, whenever the subscription reaches the node. Each placement on a connection sends
+ * `subscribe` from the position the subscriber has heard up to (the last change told, or the
+ * position the node answered the previous placement with), so a reconnect replays what the
+ * subscriber missed while away.
+ *
+ * When the node no longer holds that past (its history is bounded; a failover discarded it), the
+ * subscription catches up by difference: each subscription keeps what its subscriber knows (the
+ * entries under its prefix as of the last change it heard), and each placement sends, back to back,
+ * `subscribe` then `entries(prefix)`. The node answers them in that order and pushes every change
+ * through the same connection as it applies it, so the `entries` answer holds exactly the changes
+ * pushed before it (`node-service.ts`). The subscriber hears the difference between what it knew
  * and the snapshot (a set for each new or changed key, a delete for each removed one; one event,
- * in key order): what changed while it was away. A push that came between the two answers is
- * already known, so the difference does not tell it again. The link hands over each answer and
- * push synchronously, in frame order (`node-link.ts`), so a push that follows the snapshot on the
- * wire is never counted into it. A subscription's first placement takes the snapshot as known
- * without telling it: the subscriber hears the changes made after its node took it.
+ * in key order): what changed while it was away, its intermediate values lost. When the replay
+ * worked the difference is empty. The link hands over each answer and push synchronously, in frame
+ * order (`node-link.ts`), so a push that follows the snapshot on the wire is never counted into it.
  *
  * The snapshot is the serving node's state as it is, not `after` a position the subscription saw:
  * a position seen on an old primary may have been discarded in a failover, and the subscriber must
@@ -26,17 +32,20 @@
  * placement reads them all once: a subscription to the whole store costs the whole store, on
  * every reconnect.
  *
- * Not guaranteed: the intermediate values of a key changed several times while the link was down
- * are not replayed, only the last; a subscription whose snapshot read fails other than by its
- * link going down is reported to `onError` and goes on with the pushes alone until its next
- * placement.
+ * Not guaranteed: a subscription made while its node was never reached starts from where the node
+ * is when it is first reached (no position was known); the intermediate values of keys changed
+ * while the link was down are lost when the node no longer holds them; a subscription whose
+ * snapshot read fails other than by its link going down is reported to `onError` and goes on with
+ * the pushes alone until its next placement.
  */
 import { isConcordError } from "../errors.js";
 import type { Json } from "../json.js";
 import { KvState } from "../kv/kv-state.js";
 import type { KvWrite } from "../kv/ops.js";
+import type { WirePosition } from "../service/protocol.js";
 import type { Change, ChangeListener } from "../store.js";
 import type { Changes, NodeLink } from "./node-link.js";
+import { newer } from "./session.js";
 
 interface Subscription {
   readonly prefix: string;
@@ -53,12 +62,20 @@ interface Subscription {
   phase: "unplaced" | "placing" | "syncing" | "live";
   /** What the subscriber knows; undefined until a first snapshot. */
   known: KvState | undefined;
+  /** The position the subscriber has heard every change up to (where the next placement starts from); null when none was known. */
+  heard: WirePosition | null;
+  /** The node's position when it took the current placement; the subscriber has heard up to it once the placement's snapshot came. */
+  placedAt: WirePosition | null;
 }
 
 /** Options of {@link Subscriptions}. */
 export interface SubscriptionsOptions {
+  /** The document subscribed to. */
+  readonly doc: string;
   /** The link that serves subscriptions at first. */
   readonly link: NodeLink;
+  /** The newest position the client knows of its group (where a new subscription starts), or null. */
+  readonly known: () => WirePosition | null;
   /** Bound of each request, ms. */
   readonly timeoutMs: number;
   /** Hears a throwing subscriber and a subscription that could not be placed or caught up. */
@@ -78,9 +95,14 @@ export class Subscriptions {
     this.#link = o.link;
   }
 
+  /** The link that serves the subscriptions now. */
+  get link(): NodeLink {
+    return this.#link;
+  }
+
   /** Adds a subscription, placed now if the serving link is open (else on its next connection). Returns its unsubscribe function. */
   add(prefix: string, listener: ChangeListener): () => void {
-    const sub: Subscription = { prefix, listener, active: true, placement: 0, serverId: undefined, phase: "unplaced", known: undefined };
+    const sub: Subscription = { prefix, listener, active: true, placement: 0, serverId: undefined, phase: "unplaced", known: undefined, heard: this.#o.known(), placedAt: null };
     this.#all.add(sub);
     if (this.#link.state === "open") this.#place(sub);
     return () => {
@@ -107,6 +129,7 @@ export class Subscriptions {
     // While syncing, the snapshot to come holds this change too: counted as known now, it is not
     // in the difference the snapshot tells.
     this.#guard(() => sub.known?.apply({ kind: "batch", ops: c.changes.map(asWrite) }));
+    sub.heard = newer(sub.heard ?? undefined, c.position);
     this.#tell(sub, c.changes);
   }
 
@@ -137,9 +160,10 @@ export class Subscriptions {
     const current = (): boolean => sub.active && sub.placement === placement && this.#link === link;
     sub.serverId = undefined;
     sub.phase = "placing";
+    sub.placedAt = null;
     const t = this.#o.timeoutMs;
     link
-      .request({ type: "subscribe", prefix: sub.prefix }, t, (a) => {
+      .request({ type: "subscribe", doc: this.#o.doc, prefix: sub.prefix, from: sub.heard }, t, (a) => {
         if (a.type !== "subscribed") return;
         if (!current()) {
           void link.request({ type: "unsubscribe", subscription: a.subscription }, t).catch(() => undefined);
@@ -147,6 +171,9 @@ export class Subscriptions {
         }
         sub.serverId = a.subscription;
         sub.phase = "syncing";
+        // Replayed or not, the subscriber has heard up to this position once the snapshot that
+        // follows the replayed pushes came (the difference tells what a replay could not).
+        sub.placedAt = a.position;
         this.#byServerId.set(a.subscription, sub);
       })
       .catch((e: unknown) => {
@@ -156,7 +183,7 @@ export class Subscriptions {
         if (!linkGone(e)) this.#o.onError(e);
       });
     link
-      .request({ type: "entries", prefix: sub.prefix, read: { maxStalenessMs: null, after: null, timeoutMs: t } }, t, (a) => {
+      .request({ type: "entries", doc: this.#o.doc, prefix: sub.prefix, read: { consistency: "local", maxStalenessMs: null, after: null, timeoutMs: t } }, t, (a) => {
         if (a.type !== "entries" || !current() || sub.phase !== "syncing") return;
         this.#guard(() => this.#caughtUp(sub, a.entries));
       })
@@ -174,6 +201,7 @@ export class Subscriptions {
     const before = sub.known;
     sub.known = next;
     sub.phase = "live";
+    if (sub.placedAt !== null) sub.heard = newer(sub.heard ?? undefined, sub.placedAt);
     if (before === undefined) return;
     const missed = before.diff(next);
     if (missed.length > 0) this.#tell(sub, missed);

@@ -8,7 +8,8 @@ import type { Clock } from "../clock.js";
 import { asPeerId } from "../ids.js";
 import { webSocketClient, type WebSocketBackoffOptions, type WebSocketConstructorLike } from "../net/websocket-client.js";
 import type { Rng } from "../rng.js";
-import { NodeLink, type Changes } from "./node-link.js";
+import type { LinkEvents } from "./node-client.js";
+import { NodeLink } from "./node-link.js";
 
 /** How a client reaches its nodes over WebSockets. */
 export interface WebSocketLinkOptions {
@@ -26,9 +27,9 @@ const NODE = asPeerId("node");
 
 /**
  * Opens a link to the node at base URL `url` (ws://host:port): connects to `<url>/client` in the
- * background. `onChanges` and `onUp` as {@link NodeLink} takes them.
+ * background, handing `events` what {@link NodeLink} hears.
  */
-export function webSocketLink(url: string, o: WebSocketLinkOptions, onChanges: (c: Changes) => void, onUp: () => void): NodeLink {
+export function webSocketLink(url: string, o: WebSocketLinkOptions, events: LinkEvents): NodeLink {
   let link: NodeLink | undefined;
   const transport = webSocketClient({
     url: `${url}/client`,
@@ -40,6 +41,6 @@ export function webSocketLink(url: string, o: WebSocketLinkOptions, onChanges: (
     ...(o.WebSocket === undefined ? {} : { WebSocket: o.WebSocket }),
     onClose: (info) => link?.connectionFailed(`${info.code}${info.reason === "" ? "" : ` ${info.reason}`}`),
   });
-  link = new NodeLink({ url, transport, node: NODE, clock: o.clock, onChanges, onUp });
+  link = new NodeLink({ url, transport, node: NODE, clock: o.clock, ...events });
   return link;
 }

@@ -19,7 +19,7 @@
  */
 import type { Clock } from "../clock.js";
 import { ConcordError } from "../errors.js";
-import type { WireDurability, WriteOp } from "../service/protocol.js";
+import type { WireDurability, WireSession, WriteCondition, WriteOp } from "../service/protocol.js";
 import type { NodeGroup } from "./node-group.js";
 import type { Answer, NodeLink } from "./node-link.js";
 
@@ -29,8 +29,11 @@ export type Written = Extract<Answer, { readonly type: "written" }>;
 /** One write as the client sends it. */
 export interface WriteRequest {
   readonly type: "write";
+  readonly doc: string;
+  readonly conditions: readonly WriteCondition[];
   readonly ops: readonly WriteOp[];
   readonly durability: WireDurability;
+  readonly session: WireSession | null;
 }
 
 /** Sends `request` to the group's writer (see the module comment); rejects with a ConcordError whose `details.outcome` states the write's fate. */

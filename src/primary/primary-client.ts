@@ -116,12 +116,18 @@ export interface PrimaryStore extends Store {
 }
 
 /**
- * Opens a primary-mode store. Connects in the background: resolves at once, and requests made
- * before the first connections open wait for them.
+ * Opens a primary-mode store. Resolves once the node subscriptions are served by (the primary, or
+ * with `read: "replica"` the first replica) said where its state is, or could not be reached, or
+ * `timeoutMs` passed: the store works without its nodes (requests made while the links are down
+ * fail with `Unavailable`; those made before a first connection wait for it) and connects in the
+ * background. A subscription made once the store opened hears every change made after `subscribe`
+ * returned.
  * @throws ConcordError `InvalidArgument` naming the option that makes no sense.
  */
 export async function openPrimaryStore(options: PrimaryOptions): Promise<PrimaryStore> {
-  return new PrimaryStoreImpl(options);
+  const store = new PrimaryStoreImpl(options);
+  await store.ready();
+  return store;
 }
 
 /** Checks `options` as {@link openPrimaryStore} does. */
@@ -145,8 +151,9 @@ class PrimaryStoreImpl implements PrimaryStore {
       doc: o.doc,
       urls: [o.primary, ...o.replicas],
       policy: primaryPolicy,
-      link: (url, onChanges, onUp) => webSocketLink(url, o, onChanges, onUp),
+      link: (url, events) => webSocketLink(url, o, events),
       read: o.read === "primary" ? "writer" : "others",
+      consistency: "local",
       subscribeAt: o.read === "replica" ? o.replicas[0]! : "writer",
       session: o.session,
       maxStalenessMs: o.maxStalenessMs,
@@ -154,6 +161,11 @@ class PrimaryStoreImpl implements PrimaryStore {
       clock: o.clock,
       onError: o.onError,
     });
+  }
+
+  /** See NodeClient.ready: a subscription made once it resolved starts from a known position. */
+  ready(): Promise<void> {
+    return this.#client.ready();
   }
 
   get(key: string): Promise<Json | undefined> {
@@ -224,10 +236,10 @@ class PrimaryStoreImpl implements PrimaryStore {
   #write(ops: () => readonly WriteOp[], options: PrimaryWriteOptions | undefined): Promise<PrimaryWriteAck> {
     let level: PrimaryWriteAck["level"] = "local";
     return this.#client
-      .write(ops, () => {
+      .write(() => {
         const durability = durabilityOf(options, this.#durability);
         level = durability === "local" ? "local" : "replicas";
-        return wireDurability(durability);
+        return { durability: wireDurability(durability), conditions: [], ops: ops() };
       })
       .then((r) => Object.freeze({ level, position: r.position, replicas: r.replicas }));
   }

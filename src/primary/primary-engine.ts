@@ -4,17 +4,21 @@
  * staleness and session positions, its writes mapped from the client protocol, `promote` as its
  * admin request, and its status projected into `/healthz` and `/metrics` (`node-projection.ts`).
  *
+ * Each document is its own keyspace of the node's one replicated state (`kv/doc-keys.ts`). A
+ * primary-mode write has no conditions and no session: those are strong mode's (`InvalidArgument`).
+ *
  * The node's storage appends fsync on the event loop (`blockingAppends`), as Redis's
  * `appendfsync always` does: a node is a dedicated process, and the thread-pool hand-offs cost more
  * than they save (lag p50 1.0 -> 0.75 ms in `npm run bench -- primary`).
  */
 import { ConcordError, assertNever, isConcordError } from "../errors.js";
 import { asDocId, type PeerId } from "../ids.js";
-import type { KvOp } from "../kv/ops.js";
+import { changesByDoc, docKey, docView } from "../kv/doc-keys.js";
+import type { KvOp, KvWrite } from "../kv/ops.js";
 import type { LogLevel, ServerLog } from "../ops/log.js";
 import type { MetricFamily } from "../ops/prometheus.js";
-import type { AdminAnswer, AdminRequest, EngineContext, EngineFactory, EngineHealth, EngineListener, EngineReceipt, EngineView, ServedEngine } from "../service/engine.js";
-import type { ReadOptions, WireDurability, WirePosition, WireReadInfo, WriteOp } from "../service/protocol.js";
+import type { EngineContext, EngineFactory, EngineHealth, EngineListener, EngineReceipt, EngineView, EngineWrite, ServedEngine } from "../service/engine.js";
+import type { AdminAction, ReadOptions, WireDurability, WirePosition, WireReadInfo } from "../service/protocol.js";
 import { docFolderName, joinPath } from "../storage/file-layout.js";
 import { fileStorage } from "../storage/file-storage.js";
 import type { DocStorage } from "../storage/storage.js";
@@ -99,8 +103,8 @@ export class PrimaryEngine implements ServedEngine {
     return this.node.failure;
   }
 
-  get view(): EngineView {
-    return this.node.state;
+  view(doc: string): EngineView {
+    return docView(() => this.node.state, doc);
   }
 
   freshness(): WireReadInfo {
@@ -117,25 +121,39 @@ export class PrimaryEngine implements ServedEngine {
     return this.node.waitFor(toPosition(after), read.timeoutMs).then(() => this.#checkStaleness(read.maxStalenessMs));
   }
 
-  write(ops: readonly WriteOp[], durability: WireDurability): Promise<EngineReceipt> {
+  write(w: EngineWrite): Promise<EngineReceipt> {
+    if (w.conditions.length > 0) throw notPrimarys("conditional writes (compare-and-set)");
+    if (w.session !== null) throw notPrimarys("client sessions");
+    const durability = toDurability(w.durability);
+    const writes: KvWrite[] = w.ops.map((op) => (op.kind === "set" ? { kind: "set", key: docKey(w.doc, op.key), value: op.value } : { kind: "delete", key: docKey(w.doc, op.key) }));
     // A single op goes as itself; none or several as a batch (an empty batch still takes an LSN).
-    const op: KvOp = ops.length === 1 ? ops[0]! : { kind: "batch", ops };
-    return this.node.write(op, toDurability(durability)).then((r) => ({ position: { epoch: r.epoch, lsn: r.lsn }, replicas: r.replicas }));
+    const op: KvOp = writes.length === 1 ? writes[0]! : { kind: "batch", ops: writes };
+    return this.node.write(op, durability).then((r) => ({ position: { epoch: r.epoch, lsn: r.lsn }, replicas: r.replicas, succeeded: true }));
+  }
+
+  holds(position: WirePosition): boolean {
+    return this.node.holds(toPosition(position));
   }
 
   subscribe(listener: EngineListener): () => void {
-    return this.node.subscribe(listener);
+    return this.node.subscribe((changes, position, how) => {
+      const byDoc = changesByDoc(changes);
+      // A replacement resets every subscriber's history, even where it changed nothing.
+      if (how.replaced && byDoc.size === 0) listener({ doc: "", changes: [], position, bytes: 0, replaced: true });
+      for (const [doc, docChanges] of byDoc) listener({ doc, changes: docChanges, position, bytes: how.bytes, replaced: how.replaced });
+    });
   }
 
-  async admin(request: AdminRequest): Promise<AdminAnswer> {
-    switch (request.type) {
-      case "promote": {
-        const p = await this.node.promote();
-        return { type: "promoted", position: { epoch: p.epoch, lsn: p.lsn } };
-      }
-      default:
-        return assertNever(request.type, "admin request");
+  openSession(): Promise<number> {
+    return Promise.reject(notPrimarys("client sessions"));
+  }
+
+  async admin(action: AdminAction): Promise<WirePosition> {
+    if (action.type !== "promote") {
+      throw new ConcordError("InvalidArgument", `${action.type} is a strong-mode membership action; a primary-mode node takes only promote`, { action: action.type });
     }
+    const p = await this.node.promote();
+    return { epoch: p.epoch, lsn: p.lsn };
   }
 
   status(): Readonly<Record<string, unknown>> {
@@ -166,6 +184,10 @@ export class PrimaryEngine implements ServedEngine {
       primary,
     });
   }
+}
+
+function notPrimarys(what: string): ConcordError {
+  return new ConcordError("InvalidArgument", `${what} are strong mode's: a primary-mode node orders plain writes`, { what });
 }
 
 function toPosition(p: WirePosition): Position {

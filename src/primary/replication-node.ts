@@ -95,8 +95,12 @@ const isForPrimary = (m: ReplMessage): m is ReplicaToPrimary => m.type === "hell
 
 type Active = { readonly role: "primary"; readonly driver: PrimaryDriver } | { readonly role: "replica"; readonly driver: ReplicaDriver };
 
-/** Hears the keys one record (or one snapshot install) changed, and the position it brought the state to. */
-type ChangeListener = (changes: readonly Change[], position: Position) => void;
+/**
+ * Hears the keys one record (or one snapshot install) changed, and the position it brought the
+ * state to; `bytes` is the record's size (0 for an install), `replaced` true for an install (the
+ * state was replaced whole, divergent records possibly discarded).
+ */
+export type NodeChangeListener = (changes: readonly Change[], position: Position, how: { readonly bytes: number; readonly replaced: boolean }) => void;
 
 /** The position of record `lsn` under `history` (epoch 0 for LSN 0, before any record). */
 function positionAt(history: EpochHistory, lsn: Lsn): Position {
@@ -112,7 +116,7 @@ export class ReplicationNode {
   /** Messages dropped: undecodable ones, and those of the cores this node ran before its current one. */
   #dropped = 0;
   #switching: Promise<void> | null = null;
-  readonly #listeners = new Set<ChangeListener>();
+  readonly #listeners = new Set<NodeChangeListener>();
   readonly #progress = new Set<() => void>();
 
   private constructor(o: ReplicationNodeOptions) {
@@ -248,7 +252,7 @@ export class ReplicationNode {
   }
 
   /** Hears every change this node applies, with its LSN. Returns the unsubscribe function. */
-  subscribe(listener: ChangeListener): () => void {
+  subscribe(listener: NodeChangeListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -435,20 +439,20 @@ export class ReplicationNode {
     this.#discarded += install.discarded;
     this.#o.observe?.install(install);
     this.#log("replica.snapshot_installed", { epoch: install.epoch, lsn: install.lsn, discarded: install.discarded });
-    this.#tell(changes, positionAt(install.history, install.lsn));
+    this.#tell(changes, positionAt(install.history, install.lsn), { bytes: 0, replaced: true });
   }
 
   #applied(record: ReplRecord, changes: readonly Change[]): void {
     this.#o.observe?.record(record);
-    this.#tell(changes, { epoch: record.epoch, lsn: record.lsn });
+    this.#tell(changes, { epoch: record.epoch, lsn: record.lsn }, { bytes: record.data.length, replaced: false });
   }
 
   /** Hands `changes` (if any) to every subscriber; a throwing subscriber is logged, the rest still hear. */
-  #tell(changes: readonly Change[], position: Position): void {
-    if (changes.length === 0) return;
+  #tell(changes: readonly Change[], position: Position, how: { readonly bytes: number; readonly replaced: boolean }): void {
+    if (changes.length === 0 && !how.replaced) return;
     for (const l of [...this.#listeners]) {
       try {
-        l(changes, position);
+        l(changes, position, how);
       } catch (e) {
         this.#log("node.listener_error", { error: e instanceof Error ? e.message : String(e) });
       }

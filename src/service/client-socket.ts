@@ -7,6 +7,7 @@ import { WebSocket, type RawData } from "ws";
 import type { CancelTimer, Clock } from "../clock.js";
 import { wouldOverflow } from "../net/http-endpoint.js";
 import type { ServerLog } from "../ops/log.js";
+import type { ChangeFeed } from "./change-feed.js";
 import type { ServedEngine } from "./engine.js";
 import type { RequestCounts } from "./node-metrics.js";
 import { ClientSession } from "./node-service.js";
@@ -28,6 +29,8 @@ export interface ClientSocketOptions {
   readonly requests: RequestCounts;
   /** Runs once, when the socket closed (after the session did). */
   readonly onGone: () => void;
+  /** The engine's changes, shared by the server's sessions. */
+  readonly feed: ChangeFeed;
 }
 
 /** A client socket serving the client protocol for `engine`. Owns the socket and its session, not the engine. */
@@ -44,6 +47,7 @@ export class ClientSocket {
     this.#session = new ClientSession(engine, (r) => this.#send(encodeResponse(r)), {
       maxBytes: o.maxRequestBytes,
       requests: o.requests,
+      feed: o.feed,
       log: (event, fields) => logSession(o.log, event, { conn: o.conn, ...fields }),
     });
     ws.on("message", (data: RawData) => this.#session.handleBytes(toBytes(data)));

@@ -6,8 +6,11 @@
  * (`src/node.ts`, `cli/`). Nothing here imports a mode folder.
  *
  * Positions are the engine's: (epoch, LSN) for `primary`, (term, index) for `strong`, both carried
- * as a {@link WirePosition}. The service never compares them; it hands them back to the engine
- * (`readable`'s `after`) and to clients.
+ * as a {@link WirePosition}. Within one history they are ordered by their second number (`lsn`: LSNs
+ * and Raft indexes count across epochs and terms); whether a position is on the engine's history
+ * at all is the engine's to say ({@link ServedEngine.holds}).
+ *
+ * Every document is its own keyspace: reads, writes and changes name theirs.
  */
 import type { Clock } from "../clock.js";
 import type { ConcordError } from "../errors.js";
@@ -17,7 +20,7 @@ import type { Transport } from "../net/transport.js";
 import type { ServerLog } from "../ops/log.js";
 import type { MetricFamily } from "../ops/prometheus.js";
 import type { Change } from "../store.js";
-import type { ReadOptions, WireDurability, WirePosition, WireReadInfo, WriteOp } from "./protocol.js";
+import type { AdminAction, ReadOptions, WireDurability, WirePosition, WireReadInfo, WireSession, WriteCondition, WriteOp } from "./protocol.js";
 
 /** The key-value state reads are served from. Values are deep-frozen and shared: do not mutate. */
 export interface EngineView {
@@ -26,22 +29,46 @@ export interface EngineView {
   entries(prefix: string): Array<[string, Json]>;
 }
 
+/** One write as a client asked for it (see the `write` request of `protocol.ts`). */
+export interface EngineWrite {
+  readonly doc: string;
+  /** Tests that must all hold when the write applies, or it changes nothing (`succeeded: false`). */
+  readonly conditions: readonly WriteCondition[];
+  readonly ops: readonly WriteOp[];
+  readonly durability: WireDurability;
+  /** Its place in a client session (exactly-once delivery), or null. */
+  readonly session: WireSession | null;
+}
+
 /** What a write reached when the engine acknowledged it. */
 export interface EngineReceipt {
-  /** Where the write is in the engine's history. */
+  /** Where the write is in the engine's history (for a retry in a session: where it first applied). */
   readonly position: WirePosition;
   /** Nodes that held it durably when acknowledged, besides the one that ordered it (primary mode's replicas; empty otherwise). */
   readonly replicas: readonly string[];
+  /** Its conditions held and its ops applied. */
+  readonly succeeded: boolean;
 }
 
-/** Hears the keys one applied write (or a replaced state) changed, and the position it brought the state to. MUST NOT throw. */
-export type EngineListener = (changes: readonly Change[], position: WirePosition) => void;
+/** Keys of one document that one applied write (or a replaced state) changed. */
+export interface EngineChange {
+  /** The document, its own keys in `changes`; empty (with no changes) for a replacement that changed no document. */
+  readonly doc: string;
+  /** Never empty, but for a replacement that changed no document. */
+  readonly changes: readonly Change[];
+  /** The position the write brought the state to. */
+  readonly position: WirePosition;
+  /** Encoded size of the write that made them (what keeping them costs, roughly); 0 when unknown. */
+  readonly bytes: number;
+  /**
+   * The state was replaced whole (a snapshot installed over it): `changes` are the difference, and
+   * the history before `position` may not be the one the changes told before it were on.
+   */
+  readonly replaced: boolean;
+}
 
-/** An operator's request (admin): `promote` makes a primary-mode replica the primary of a new epoch. */
-export type AdminRequest = { readonly type: "promote" };
-
-/** What an {@link AdminRequest} did: `promoted` at the position the new epoch starts after. */
-export type AdminAnswer = { readonly type: "promoted"; readonly position: WirePosition };
+/** Hears every {@link EngineChange}. MUST NOT throw. */
+export type EngineListener = (change: EngineChange) => void;
 
 /**
  * What `/healthz` says of the engine: `serving` false turns the answer into a 503 (the engine
@@ -63,8 +90,8 @@ export interface ServedEngine {
   readonly id: string;
   /** What stopped the engine for good (it refuses writes until restarted), or null. */
   readonly failure: ConcordError | null;
-  /** The state reads are served from, as it is now. */
-  readonly view: EngineView;
+  /** Document `doc` of the state reads are served from, as it is at each call. */
+  view(doc: string): EngineView;
   /** Where reads are served now and how fresh the state is. */
   freshness(): WireReadInfo;
   /**
@@ -76,19 +103,23 @@ export interface ServedEngine {
    */
   readable(read: ReadOptions): Promise<void> | undefined;
   /**
-   * Orders `ops` as one atomic write and resolves once it reached `durability`. Rejects with a
+   * Orders `write` as one atomic write and resolves once it reached its durability. Rejects with a
    * ConcordError: refusals before ordering (`ReadOnlyReplica`, `NotLeader`, `Unavailable`,
-   * `InvalidArgument`, `InvalidValue`, `TooLarge`), or failures after it (`Fenced`, `Io`, `Closed`:
-   * the write's fate is unknown). MAY throw such an error synchronously.
+   * `InvalidArgument`, `InvalidValue`, `TooLarge`, `SessionExpired`), or failures after it (`Fenced`,
+   * `Io`, `Closed`, `Timeout`: the write's fate is unknown). MAY throw such an error synchronously.
    */
-  write(ops: readonly WriteOp[], durability: WireDurability): Promise<EngineReceipt>;
+  write(write: EngineWrite): Promise<EngineReceipt>;
+  /** True when the engine's state includes the write at `position` (same term of office, same index). */
+  holds(position: WirePosition): boolean;
   /**
    * Hears every change as it is applied, before anything else is served: a read served after a
    * change was told holds it, one served before does not. Returns the unsubscribe function.
    */
   subscribe(listener: EngineListener): () => void;
-  /** Carries out an operator's request, or rejects with why not (`InvalidArgument`, `Closed`...). */
-  admin(request: AdminRequest): Promise<AdminAnswer>;
+  /** Opens a client session (strong mode); resolves with its id. Rejects where sessions are not the mode's (`InvalidArgument`). */
+  openSession(): Promise<number>;
+  /** Carries out an operator's request; resolves with the position it names (see `admin-done`), or rejects with why not. */
+  admin(action: AdminAction): Promise<WirePosition>;
   /** The engine's status as plain data (the answer to a client's `status`, shape per mode). */
   status(): Readonly<Record<string, unknown>>;
   health(): EngineHealth;

@@ -32,6 +32,7 @@ import type { WebSocketBackoffOptions } from "../net/websocket-client.js";
 import { webSocketMesh, type WebSocketMesh } from "../net/websocket-mesh.js";
 import { ServerLog, stderrLogSink, type LogLevel, type LogSink } from "../ops/log.js";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";
+import { ChangeFeed, DEFAULT_MAX_HISTORY_BYTES } from "./change-feed.js";
 import { ClientSocket } from "./client-socket.js";
 import type { EngineFactory, ServedEngine } from "./engine.js";
 import { RequestCounts, serviceMetricFamilies } from "./node-metrics.js";
@@ -71,6 +72,8 @@ export interface NodeServiceOptions {
   readonly maxBufferedBytes?: number;
   /** At close, how long clients get to answer the close handshake, in ms. Default 2 000. */
   readonly shutdownTimeoutMs?: number;
+  /** Bytes of recent writes kept for subscriptions that start from a past position. Default 32 MiB. */
+  readonly maxHistoryBytes?: number;
 }
 
 /** Options of {@link serveNode}: the service's, and the engine to serve. */
@@ -125,6 +128,7 @@ interface Resolved {
   readonly maxRequestBytes: number;
   readonly maxBufferedBytes: number;
   readonly shutdownTimeoutMs: number;
+  readonly maxHistoryBytes: number;
 }
 
 function resolve(o: NodeServiceOptions): Resolved {
@@ -156,6 +160,7 @@ function resolve(o: NodeServiceOptions): Resolved {
     maxRequestBytes: count("maxRequestBytes", o.maxRequestBytes, DEFAULT_MAX_REQUEST_BYTES, 1),
     maxBufferedBytes: count("maxBufferedBytes", o.maxBufferedBytes, DEFAULT_CLIENT_MAX_BUFFERED_BYTES, 1),
     shutdownTimeoutMs: count("shutdownTimeoutMs", o.shutdownTimeoutMs, DEFAULT_NODE_SHUTDOWN_TIMEOUT_MS, 0),
+    maxHistoryBytes: count("maxHistoryBytes", o.maxHistoryBytes, DEFAULT_MAX_HISTORY_BYTES, 0),
   };
 }
 
@@ -201,6 +206,7 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
   readonly #requests = new RequestCounts();
   readonly #openEngine: EngineFactory<E>;
   #engine: E | null = null;
+  #feed: ChangeFeed | null = null;
   #clientSeq = 0;
   #closing: Promise<void> | null = null;
 
@@ -242,6 +248,7 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
     this.#http.on("error", (error) => o.log.error("server.error", { error }));
     try {
       this.#engine = await this.#openEngine({ id: o.id, dataDir: o.dataDir, transport: this.#mesh, clock: o.clock, log: o.log });
+      this.#feed = new ChangeFeed(this.#engine, o.maxHistoryBytes);
     } catch (e) {
       this.#mesh.close();
       await this.#stopHttp(this.#stopAccepting());
@@ -263,6 +270,7 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
     const clients = [...this.#clients];
     const closed = Promise.all(clients.map((c) => c.close(1001, "node shutting down", o.shutdownTimeoutMs, o.clock)));
     let failure: unknown;
+    this.#feed?.close();
     try {
       await this.#engine?.close();
     } catch (error) {
@@ -334,13 +342,15 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
     }
     if (path !== "/client") return refuseUpgrade(socket, "404 Not Found");
     const engine = this.#engine;
-    if (engine === null) return refuseUpgrade(socket, "503 Service Unavailable");
-    this.#clientWss.handleUpgrade(req, socket, head, (ws) => this.#onClient(ws, engine, req));
+    const feed = this.#feed;
+    if (engine === null || feed === null) return refuseUpgrade(socket, "503 Service Unavailable");
+    this.#clientWss.handleUpgrade(req, socket, head, (ws) => this.#onClient(ws, engine, feed, req));
   }
 
-  #onClient(ws: WebSocket, engine: E, req: IncomingMessage): void {
+  #onClient(ws: WebSocket, engine: E, feed: ChangeFeed, req: IncomingMessage): void {
     const conn = `c${++this.#clientSeq}`;
     const client = new ClientSocket(ws, engine, {
+      feed,
       conn,
       maxRequestBytes: this.#o.maxRequestBytes,
       maxBufferedBytes: this.#o.maxBufferedBytes,

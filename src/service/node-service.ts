@@ -5,12 +5,13 @@
  * the connection's subscriptions. A transport feeds it requests (`handle`) or frames
  * (`handleBytes`) and carries what it hands to `send`.
  *
- * Ordering: a read without an unmet `after`, `subscribe`, `unsubscribe`, `status` and every
- * refusal the session decides itself are answered before `handle` returns; a write (even one the
- * node refuses), a `promote` (admin: the node's promotion, or its refusal as an `error`) and a read
- * waiting for `after` are answered later, so answers may arrive in another
- * order than their requests (clients match them by `id`). A subscription's `subscribed` answer is
- * sent before any of its `changes`.
+ * Ordering: a read the engine may serve at once, `subscribe`, `unsubscribe`, `status`, `hello` and
+ * every refusal the session decides itself are answered before `handle` returns; a write (even one
+ * the node refuses), `open-session`, `admin` and a read the engine must prepare (waiting for
+ * `after`, a ReadIndex round) are answered later, so answers may arrive in another order than their
+ * requests (clients match them by `id`). A subscription's `subscribed` answer comes before any of
+ * its `changes`: first those after its `from` position up to the answer's (when `replayed`), then
+ * every later one.
  *
  * Reads and pushes agree: the engine pushes a change through `send` while it applies it, before it
  * serves anything else, and a read is served from the state as it is when answered. So a read's
@@ -21,10 +22,11 @@
 import { ConcordError, InvariantError, assertNever, isConcordError, type ErrorCode } from "../errors.js";
 import type { Json } from "../json.js";
 import type { Change } from "../store.js";
-import type { ServedEngine } from "./engine.js";
+import { ChangeFeed } from "./change-feed.js";
+import type { EngineChange, ServedEngine } from "./engine.js";
 import type { CountedRequest, RequestCounts } from "./node-metrics.js";
-import type { Request, Response, WireDurability, WirePosition, WriteOp } from "./protocol.js";
-import { decodeRequest } from "./protocol-codec.js";
+import type { AdminAction, Request, Response } from "./protocol.js";
+import { PROTOCOL_CODEC_VERSION, decodeRequest } from "./protocol-codec.js";
 
 /** Subscriptions one session may hold at once, by default. */
 export const DEFAULT_MAX_SUBSCRIPTIONS = 64;
@@ -44,9 +46,21 @@ export interface ClientSessionOptions {
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
   /** Counts every read and write answered, by outcome (`/metrics`). Shared by the sessions of a server. */
   readonly requests?: RequestCounts;
+  /**
+   * The engine's changes with their recent history (subscriptions from a past position), shared by
+   * the sessions of a server. Default: one of the session's own, started with it.
+   */
+  readonly feed?: ChangeFeed;
+  /**
+   * May this connection send `admin` requests? Refused with `Unauthorized` when false. Default true
+   * (a node without authentication trusts its network).
+   */
+  readonly admin?: boolean;
 }
 
 type Read = Extract<Request, { readonly type: "get" | "entries" }>;
+type Write = Extract<Request, { readonly type: "write" }>;
+type Subscribe = Extract<Request, { readonly type: "subscribe" }>;
 
 /**
  * One client connection to a node. Owns its subscriptions (dropped by {@link close}); does not own
@@ -59,6 +73,10 @@ export class ClientSession {
   readonly #maxBytes: number;
   readonly #log: ClientSessionOptions["log"];
   readonly #requests: RequestCounts | undefined;
+  readonly #feed: ChangeFeed;
+  /** The feed is the session's own (closed with it). */
+  readonly #ownFeed: boolean;
+  readonly #admin: boolean;
   /** Each subscription's id and the function that removes its node listener. */
   readonly #subscriptions = new Map<number, () => void>();
   #lastSubscription = 0;
@@ -75,6 +93,9 @@ export class ClientSession {
     this.#maxBytes = limit(options.maxBytes, DEFAULT_MAX_REQUEST_BYTES, "maxBytes");
     this.#log = options.log;
     this.#requests = options.requests;
+    this.#ownFeed = options.feed === undefined;
+    this.#feed = options.feed ?? new ChangeFeed(engine, 0);
+    this.#admin = options.admin ?? true;
   }
 
   /** Subscriptions this session holds. */
@@ -108,7 +129,7 @@ export class ClientSession {
     } catch (e) {
       if (isConcordError(e, "Protocol") || isConcordError(e, "TooLarge")) {
         this.#emit("session.bad_request", { code: e.code, error: e.message, bytes: bytes.byteLength });
-        this.#answer({ type: "error", id: 0, code: e.code, message: e.message, redirect: null });
+        this.#answer({ type: "error", id: 0, code: e.code, message: versionHint(bytes, e.message), redirect: null });
       } else {
         this.#refuse(0, e);
       }
@@ -126,6 +147,7 @@ export class ClientSession {
     this.#closed = true;
     for (const unsubscribe of this.#subscriptions.values()) unsubscribe();
     this.#subscriptions.clear();
+    if (this.#ownFeed) this.#feed.close();
   }
 
   #dispatch(req: Request): void {
@@ -134,16 +156,25 @@ export class ClientSession {
       case "entries":
         return this.#read(req);
       case "write":
-        return this.#write(req.id, req.ops, req.durability);
+        return this.#write(req);
       case "subscribe":
-        return this.#subscribe(req.id, req.prefix);
+        return this.#subscribe(req);
       case "unsubscribe":
         return this.#unsubscribe(req.id, req.subscription);
       case "status":
         this.#answer({ type: "status", id: req.id, status: statusJson(this.#engine.status()) ?? null });
         return;
-      case "promote":
-        return this.#admin(req.id);
+      case "hello":
+        this.#answer({ type: "welcome", id: req.id, node: this.#engine.id, position: this.#engine.freshness().position });
+        return;
+      case "open-session":
+        this.#engine.openSession().then(
+          (session) => this.#answer({ type: "session-opened", id: req.id, session }),
+          (e: unknown) => this.#refuse(req.id, e),
+        );
+        return;
+      case "admin":
+        return this.#runAdmin(req.id, req.action);
       default:
         assertNever(req, "client request");
     }
@@ -159,7 +190,7 @@ export class ClientSession {
   #serveRead(req: Read): void {
     try {
       const info = this.#engine.freshness();
-      const view = this.#engine.view;
+      const view = this.#engine.view(req.doc);
       if (req.type === "get") this.#answer({ type: "value", id: req.id, value: view.get(req.key), info });
       else this.#answer({ type: "entries", id: req.id, entries: view.entries(req.prefix), info });
       this.#requests?.served("read");
@@ -168,39 +199,49 @@ export class ClientSession {
     }
   }
 
-  #write(id: number, ops: readonly WriteOp[], durability: WireDurability): void {
+  #write(req: Write): void {
+    const { id, doc, conditions, ops, durability, session } = req;
     // engine.write may throw synchronously (an op it refuses) as well as reject: both end in #refuse.
-    this.#engine.write(ops, durability).then(
+    this.#engine.write({ doc, conditions, ops, durability, session }).then(
       (receipt) => {
         this.#requests?.served("write");
-        this.#answer({ type: "written", id, position: receipt.position, replicas: receipt.replicas });
+        this.#answer({ type: "written", id, position: receipt.position, replicas: receipt.replicas, succeeded: receipt.succeeded });
       },
       (e: unknown) => this.#refuse(id, e, "write"),
     );
   }
 
-  #admin(id: number): void {
-    this.#engine.admin({ type: "promote" }).then(
-      (a) => this.#answer({ type: a.type, id, position: a.position }),
+  #runAdmin(id: number, action: AdminAction): void {
+    if (!this.#admin) {
+      throw new ConcordError("Unauthorized", `${action.type} is an admin action, and this connection may not administer the node (use an admin token)`, {
+        action: action.type,
+      });
+    }
+    this.#engine.admin(action).then(
+      (position) => this.#answer({ type: "admin-done", id, position }),
       (e: unknown) => this.#refuse(id, e),
     );
   }
 
-  #subscribe(id: number, prefix: string): void {
+  #subscribe(req: Subscribe): void {
+    const { id, doc, prefix, from } = req;
     if (this.#subscriptions.size >= this.#maxSubscriptions) {
       throw new ConcordError("TooLarge", `this session already holds ${this.#subscriptions.size} subscriptions, the most it may (maxSubscriptions)`, {
         maxSubscriptions: this.#maxSubscriptions,
       });
     }
     const subscription = ++this.#lastSubscription;
-    const unsubscribe = this.#engine.subscribe((changes, position) => this.#push(subscription, prefix, changes, position));
-    this.#subscriptions.set(subscription, unsubscribe);
-    const sent = this.#answer({ type: "subscribed", id, subscription, position: this.#engine.freshness().position });
+    const feed = this.#feed.subscribe(doc, from, (c) => this.#push(subscription, prefix, c));
+    this.#subscriptions.set(subscription, feed.unsubscribe);
+    const sent = this.#answer({ type: "subscribed", id, subscription, position: feed.position, replayed: feed.replay !== null });
     if (!sent) {
       // The client was told `error`: it must not hear of this subscription.
-      unsubscribe();
+      feed.unsubscribe();
       this.#subscriptions.delete(subscription);
+      return;
     }
+    // The past first, then (the engine applies nothing in between: this is one synchronous turn) what comes.
+    for (const c of feed.replay ?? []) this.#push(subscription, prefix, c);
   }
 
   #unsubscribe(id: number, subscription: number): void {
@@ -212,14 +253,14 @@ export class ClientSession {
   }
 
   /** Runs inside the engine's change delivery: never throws. */
-  #push(subscription: number, prefix: string, changes: readonly Change[], position: WirePosition): void {
-    // The engine tells a copy of its listeners: a `send` that closed this session during this very
+  #push(subscription: number, prefix: string, c: EngineChange): void {
+    // The feed tells a copy of its listeners: a `send` that closed this session during this very
     // delivery does not stop this call.
     if (this.#closed) return;
-    const matching = changes.filter((c) => c.key.startsWith(prefix));
+    const matching: readonly Change[] = prefix === "" ? c.changes : c.changes.filter((change) => change.key.startsWith(prefix));
     if (matching.length === 0) return;
     try {
-      this.#send({ type: "changes", subscription, position, changes: matching });
+      this.#send({ type: "changes", subscription, position: c.position, changes: matching });
     } catch (e) {
       this.#emit("session.send_failed", { type: "changes", subscription, error: describe(e) });
     }
@@ -293,6 +334,17 @@ function limit(value: number | undefined, fallback: number, name: string): numbe
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 0) throw new ConcordError("InvalidArgument", `${name} must be a non-negative integer, got ${value}`, { [name]: value });
   return value;
+}
+
+/**
+ * `message`, and what to do when `bytes` are of another version of the client protocol than this
+ * node's (the first byte is the version).
+ */
+function versionHint(bytes: Uint8Array, message: string): string {
+  const version = bytes[0];
+  if (version === undefined || version === PROTOCOL_CODEC_VERSION) return message;
+  const what = version < PROTOCOL_CODEC_VERSION ? "an older" : "a newer";
+  return `${message}. The client speaks ${what} version (${version}) of Concord's client protocol than this node (${PROTOCOL_CODEC_VERSION}): use a concord-store release that matches the node's`;
 }
 
 /** Nesting past which {@link statusJson} drops a value (a cycle, or a status gone wrong). */

@@ -21,7 +21,9 @@ import { fileStorage } from "../../src/storage/file-storage.js";
 import { freePort, isEvent, runCleanups, tempDir, waitFor, within, withSeed } from "../reliability/harness.js";
 import { expectAnswer, type NodeClient } from "../service/node-client.js";
 import { client, health, startNode, type NodeProcess } from "./node-process.js";
-import { checkFinal, checkKilled, checkPromoted, type Level, type Promotion, type WriteRecord } from "./primary-history.js";
+import { checkFinal, checkKilled, checkPromoted, HISTORY_DOC, type Level, type Promotion, type WriteRecord } from "./primary-history.js";
+
+const DOC = HISTORY_DOC;
 
 afterEach(runCleanups);
 
@@ -46,7 +48,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 );
 const schedule = fc.array(step, { minLength: 6, maxLength: 16 });
 
-const READ = { maxStalenessMs: null, after: null, timeoutMs: 10_000 } as const;
+const READ = { consistency: "local", maxStalenessMs: null, after: null, timeoutMs: 10_000 } as const;
 
 function durability(level: Level): WireDurability {
   return level === 0 ? { level: "local" } : { level: "replicas", n: level };
@@ -145,7 +147,7 @@ class Group {
     const w: WriteRecord = { id, key: `w/${id}`, value: id, level, node: this.primary, outcome: "pending" };
     this.writes.push(w);
     pending.set(id, w);
-    c.sendRaw(encodeRequest({ type: "write", id, ops: [{ kind: "set", key: w.key, value: w.value }], durability: durability(level) }));
+    c.sendRaw(encodeRequest({ type: "write", id, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: w.key, value: w.value }], durability: durability(level) }));
     return w;
   }
 
@@ -184,14 +186,14 @@ class Group {
     const newest = Math.max(1, ...this.promotions.map((p) => p.epoch));
     const { client: c, proc } = this.live.get(id)!;
     if ((await health(proc.url))["epoch"] !== newest) return false; // it has not heard of the newest epoch yet
-    const answer = await c.request({ type: "promote", id: this.requestId() });
+    const answer = await c.request({ type: "admin", id: this.requestId(), action: { type: "promote" } });
     if (answer.type === "error") return false; // e.g. installing a snapshot: cannot be promoted now
-    const epoch = expectAnswer(answer, "promoted").position.epoch;
+    const epoch = expectAnswer(answer, "admin-done").position.epoch;
     expect(epoch).toBe(newest + 1);
     this.promotions.push({ node: id, epoch });
     this.primary = id;
     this.stats.promotions++;
-    const state = new Map(expectAnswer(await c.request({ type: "entries", id: this.requestId(), prefix: "w/", read: READ }), "entries").entries);
+    const state = new Map(expectAnswer(await c.request({ type: "entries", id: this.requestId(), doc: DOC, prefix: "w/", read: READ }), "entries").entries);
     checkPromoted(id, (key) => state.get(key), this.writes);
     return true;
   }
@@ -206,11 +208,11 @@ class Group {
     const { client: c } = this.live.get(this.primary)!;
     const replicas = IDS.filter((id) => id !== this.primary).map((id) => this.live.get(id)!.client);
     const subscriptions = await Promise.all(
-      replicas.map(async (r) => expectAnswer(await r.request({ type: "subscribe", id: this.requestId(), prefix: "heal" }), "subscribed").subscription),
+      replicas.map(async (r) => expectAnswer(await r.request({ type: "subscribe", id: this.requestId(), doc: DOC, prefix: "heal", from: null }), "subscribed").subscription),
     );
-    const healed = expectAnswer(await c.request({ type: "write", id: this.requestId(), ops: [{ kind: "set", key: "heal", value: true }], durability: durability(0) }), "written");
+    const healed = expectAnswer(await c.request({ type: "write", id: this.requestId(), doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: "heal", value: true }], durability: durability(0) }), "written");
     await Promise.all(replicas.map((r, i) => r.pushedAt(subscriptions[i]!, healed.position)));
-    const final = await c.request({ type: "write", id: this.requestId(), ops: [{ kind: "set", key: "final", value: true }], durability: durability(2) });
+    const final = await c.request({ type: "write", id: this.requestId(), doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: "final", value: true }], durability: durability(2) });
     expect(expectAnswer(final, "written").replicas).toHaveLength(2);
   }
 

@@ -18,24 +18,27 @@ import { expectAnswer, type NodeClient } from "../service/node-client.js";
 import { client, health, startNode } from "./node-process.js";
 import { concord } from "./run-cli.js";
 
+/** The document the tests read and write. */
+const DOC = "d";
+
 afterEach(runCleanups);
 
 let nextId = 100;
 
 async function write(c: NodeClient, key: string, value: number | string, durability: "local" | number = "local"): Promise<Response> {
-  return c.request({ type: "write", id: nextId++, ops: [{ kind: "set", key, value }], durability: durability === "local" ? { level: "local" } : { level: "replicas", n: durability } });
+  return c.request({ type: "write", id: nextId++, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key, value }], durability: durability === "local" ? { level: "local" } : { level: "replicas", n: durability } });
 }
 
 /** Resolves once `follower` applied a write made now on `leader` (so it follows `leader`), with that write's position. */
 async function follows(leader: NodeClient, follower: NodeClient, key: string): Promise<WirePosition> {
-  const subscription = expectAnswer(await follower.request({ type: "subscribe", id: nextId++, prefix: key }), "subscribed").subscription;
+  const subscription = expectAnswer(await follower.request({ type: "subscribe", id: nextId++, doc: DOC, prefix: key, from: null }), "subscribed").subscription;
   const written = expectAnswer(await write(leader, key, key), "written");
   await follower.pushedAt(subscription, written.position);
   return written.position;
 }
 
 async function entries(c: NodeClient, prefix: string, after: WirePosition | null = null): Promise<readonly (readonly [string, unknown])[]> {
-  return expectAnswer(await c.request({ type: "entries", id: nextId++, prefix, read: { maxStalenessMs: null, after, timeoutMs: 10_000 } }), "entries").entries;
+  return expectAnswer(await c.request({ type: "entries", id: nextId++, doc: DOC, prefix, read: { consistency: "local", maxStalenessMs: null, after, timeoutMs: 10_000 } }), "entries").entries;
 }
 
 /**
@@ -50,7 +53,7 @@ function writeUnderLoad(c: NodeClient, inFlight = 8): { readonly acked: string[]
   const send = (): void => {
     const id = next++;
     ids.set(id, `load/${id}`);
-    c.sendRaw(encodeRequest({ type: "write", id, ops: [{ kind: "set", key: `load/${id}`, value: id }], durability: { level: "local" } }));
+    c.sendRaw(encodeRequest({ type: "write", id, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: `load/${id}`, value: id }], durability: { level: "local" } }));
   };
   c.onResponse((r) => {
     if (r.type !== "written" || !ids.has(r.id)) return;

@@ -19,6 +19,11 @@ import { epochAt, lastEpoch } from "../../src/primary/replication/history.js";
 import { asLsn } from "../../src/primary/replication/types.js";
 import type { Recovered } from "../../src/primary/wal.js";
 import type { WirePosition } from "../../src/service/protocol.js";
+import { docView } from "../../src/kv/doc-keys.js";
+import type { KvState } from "../../src/kv/kv-state.js";
+
+/** The document every write of the history goes to. */
+export const HISTORY_DOC = "d";
 
 /** 0: `local`; n: `{ replicas: n }`. */
 export type Level = 0 | 1 | 2;
@@ -52,8 +57,13 @@ export function holds(rec: Recovered, pos: WirePosition): boolean {
   return pos.lsn <= rec.lastLsn && rec.history.length > 0 && epochAt(rec.history, asLsn(pos.lsn)) === pos.epoch;
 }
 
+/** The document the writes go to, as `state` holds it. */
+function docOf(state: KvState) {
+  return docView(() => state, HISTORY_DOC);
+}
+
 function holdsWrite(rec: Recovered, w: WriteRecord): boolean {
-  return holds(rec, w.position!) && rec.state.get(w.key) === w.value;
+  return holds(rec, w.position!) && docOf(rec.state).get(w.key) === w.value;
 }
 
 const acked = (writes: readonly WriteRecord[]): WriteRecord[] => writes.filter((w) => w.outcome === "acked");
@@ -110,7 +120,7 @@ export function checkFinal(f: FinalFacts): number {
   let lost = 0;
   for (const w of f.writes) {
     if (w.outcome === "pending") fail("a write is still pending after the heal", w);
-    const value = final.state.get(w.key);
+    const value = docOf(final.state).get(w.key);
     if (w.outcome === "refused" && value !== undefined) fail("a refused write applied", w);
     if (w.outcome === "unknown" && value !== undefined && value !== w.value) fail("a write applied with another value", w);
     if (w.outcome !== "acked") continue;
@@ -128,7 +138,8 @@ export function checkFinal(f: FinalFacts): number {
   }
   if (lost > f.discarded) fail(`${lost} acknowledged writes were lost but the nodes reported discarding only ${f.discarded} records`);
   const written = new Map(f.writes.map((w) => [w.key, w.value]));
-  for (const [key, value] of final.state.entries()) {
+  if (final.state.entries().length !== docOf(final.state).entries("").length) fail("the final state holds keys outside the writes' document");
+  for (const [key, value] of docOf(final.state).entries("")) {
     if (written.get(key) !== value && f.extra.get(key) !== value) fail(`the final state holds ${key} = ${JSON.stringify(value)}, which no write wrote`);
   }
   return lost;

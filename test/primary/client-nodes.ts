@@ -9,6 +9,9 @@
 import { isDeepStrictEqual } from "node:util";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Json } from "../../src/json.js";
+import { docKey, docView } from "../../src/kv/doc-keys.js";
+import type { KvOp, KvWrite } from "../../src/kv/ops.js";
+import type { ReplicationNode } from "../../src/primary/replication-node.js";
 import type { WebSocketConstructorLike, WebSocketLike } from "../../src/net/websocket-client.js";
 import { openStore } from "../../src/open-store.js";
 import type { PrimaryOptions, PrimaryStore } from "../../src/primary/primary-client.js";
@@ -65,9 +68,23 @@ export async function start(id: string, role: NodeServerOptions["role"], o: Part
   };
 }
 
-/** A primary-mode store with fast reconnects; closed by `runCleanups`. */
-export async function open(o: Omit<PrimaryOptions, "mode" | "doc">): Promise<PrimaryStore> {
-  const store = await openStore({ mode: "primary", doc: "d", backoff: CLIENT_BACKOFF, ...o });
+/** The document the stores of {@link open} use. */
+export const DOC = "d";
+
+/** `op` on the keys of {@link DOC} as a node's state holds them (for writes made on a node directly). */
+export function inDoc(op: KvOp): KvOp {
+  const write = (w: KvWrite): KvWrite => ({ ...w, key: docKey(DOC, w.key) });
+  return op.kind === "batch" ? { kind: "batch", ops: op.ops.map(write) } : write(op);
+}
+
+/** The entries of {@link DOC} under `prefix` in a node's state. */
+export function docEntries(node: ReplicationNode, prefix = ""): Array<[string, Json]> {
+  return docView(() => node.state, DOC).entries(prefix);
+}
+
+/** A primary-mode store with fast reconnects (on {@link DOC} unless `doc` says otherwise); closed by `runCleanups`. */
+export async function open(o: Omit<PrimaryOptions, "mode" | "doc"> & { readonly doc?: string }): Promise<PrimaryStore> {
+  const store = await openStore({ mode: "primary", doc: DOC, backoff: CLIENT_BACKOFF, ...o });
   onCleanup(() => store.close());
   return store;
 }
@@ -198,7 +215,7 @@ export interface ScriptedNode {
  * A fake node on a real loopback socket that answers as `script` says, for orderings a real node
  * makes rare (a push between two answers). `script` hears every request decoded, with the number
  * of its connection (1 for the first), and sends responses with `send`, which encodes them; frames
- * sent in one call of `script` leave back to back.
+ * sent in one call of `script` leave back to back. A `hello` is answered with a welcome at position 0 without asking `script`.
  */
 export async function scriptedNode(script: (req: Request, send: (r: Response) => void, connection: number) => void): Promise<ScriptedNode> {
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
@@ -206,7 +223,13 @@ export async function scriptedNode(script: (req: Request, send: (r: Response) =>
   let connections = 0;
   server.on("connection", (ws) => {
     const connection = ++connections;
-    ws.on("message", (data: Buffer) => script(decodeRequest(data), (r) => ws.send(encodeResponse(r)), connection));
+    ws.on("message", (data: Buffer) => {
+      const req = decodeRequest(data);
+      const send = (r: Response): void => ws.send(encodeResponse(r));
+      // Every connection opens with a hello: answered here, so that scripts need not.
+      if (req.type === "hello") send({ type: "welcome", id: req.id, node: "scripted", position: { epoch: 0, lsn: 0 } });
+      else script(req, send, connection);
+    });
   });
   const drop = (): void => {
     for (const ws of server.clients) ws.terminate();

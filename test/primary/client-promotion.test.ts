@@ -12,7 +12,7 @@ import type { NodeReport } from "../../src/client/policy.js";
 import { primaryPolicy, reportOf } from "../../src/primary/client-policy.js";
 import type { PrimaryStore } from "../../src/primary/primary-client.js";
 import { runCleanups, within } from "../reliability/harness.js";
-import { cuttableSockets, FAST, open, rejection, scriptedNode, start, SubscriberView, type CuttableSockets, type Started } from "./client-nodes.js";
+import { cuttableSockets, docEntries, FAST, inDoc, open, rejection, scriptedNode, start, SubscriberView, type CuttableSockets, type Started } from "./client-nodes.js";
 
 afterEach(runCleanups);
 
@@ -37,7 +37,7 @@ describe("primary-mode client: following a promotion", { timeout: 30_000 }, () =
 
     expect(await r1.server.engine.node.promote()).toStrictEqual({ epoch: 2, lsn: x.position.lsn });
     // r1 writes z in epoch 2; once p1 holds it, p1 follows r1 and refuses writes as a replica.
-    const z = await r1.server.engine.node.write({ kind: "set", key: "z", value: 2 });
+    const z = await r1.server.engine.node.write(inDoc({ kind: "set", key: "z", value: 2 }));
     await within("p1 to follow r1", p1.server.engine.node.waitFor(at(z.epoch, z.lsn), 10_000));
     expect(p1.server.engine.node.role).toBe("replica");
 
@@ -88,7 +88,7 @@ describe("primary-mode client: following a promotion", { timeout: 30_000 }, () =
     await view.until("the delete to be heard", () => !view.map.has("x"));
     expect(later.position).toStrictEqual({ epoch: 2, lsn: w.position.lsn + 1 });
     expect(view.noOps).toStrictEqual([]);
-    expect(view.entries()).toStrictEqual(r1.server.engine.node.state.entries());
+    expect(view.entries()).toStrictEqual(docEntries(r1.server.engine.node));
   });
 
   it("a write in flight when its primary is fenced fails as Fenced with an unknown outcome and is not sent again (the new primary holds it)", async () => {
@@ -150,7 +150,7 @@ async function expectNotSentAgain(store: PrimaryStore, r1: Started, b: { epoch: 
   const c = await store.set("c", 3);
   expect(c.position).toStrictEqual({ epoch: 2, lsn: b.lsn + 1 });
   expect(store.status().primary).toStrictEqual({ url: r1.url, epoch: 2 });
-  expect(r1.server.engine.node.state.entries()).toStrictEqual([
+  expect(docEntries(r1.server.engine.node)).toStrictEqual([
     ["a", 1],
     ["b", 2],
     ["c", 3],

@@ -17,13 +17,14 @@ import type { PrimaryStore } from "../../src/primary/primary-client.js";
 import { checkProperty } from "../property/prop.js";
 import { runCleanups } from "../reliability/harness.js";
 import type { Response } from "../../src/service/protocol.js";
-import { cuttableSockets, open, scriptedNode, start, SubscriberView, type Started } from "./client-nodes.js";
+import { cuttableSockets, docEntries, inDoc, open, scriptedNode, start, SubscriberView, type Started } from "./client-nodes.js";
 
 describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, () => {
   afterEach(runCleanups);
 
-  it("a subscriber hears what changed while its link was down once, as one difference, then the pushes again", async () => {
-    const p = await start("p1", "primary");
+  /** A store subscribed to `todo:` that heard two todos, its link then cut while the node takes `missed`. */
+  async function awayWhile(maxHistoryBytes: number | undefined) {
+    const p = await start("p1", "primary", maxHistoryBytes === undefined ? {} : { maxHistoryBytes });
     const sockets = cuttableSockets();
     const store = await open({ nodes: { primary: p.url }, WebSocket: sockets.WebSocket });
     const view = new SubscriberView();
@@ -33,7 +34,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     await view.until("both todos", () => view.map.size === 2);
 
     sockets.cut();
-    const write = (op: KvOp) => p.server.engine.node.write(op);
+    const write = (op: KvOp) => p.server.engine.node.write(inDoc(op));
     await write({ kind: "set", key: "todo:1", value: "A" });
     await write({ kind: "delete", key: "todo:2" });
     await write({ kind: "set", key: "todo:3", value: "c" });
@@ -41,7 +42,29 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     await write({ kind: "delete", key: "todo:4" });
     await write({ kind: "set", key: "other", value: 1 });
     sockets.restore();
+    return { p, store, view };
+  }
 
+  it("a subscriber hears every change made while its link was down, once and in order (the node replays them), then the pushes again", async () => {
+    const { p, store, view } = await awayWhile(undefined);
+    await view.until("the replay", () => view.events.length === 7);
+    const remote = (key: string, value: string | undefined) => ({ changes: [{ key, value }], origin: "remote" });
+    expect(view.events.slice(2)).toStrictEqual([
+      remote("todo:1", "A"),
+      remote("todo:2", undefined),
+      remote("todo:3", "c"),
+      remote("todo:4", "gone again"),
+      remote("todo:4", undefined),
+    ]);
+    await store.set("todo:5", "e");
+    await view.until("the push after the catch-up", () => view.map.has("todo:5"));
+    expect(view.events.slice(7)).toStrictEqual([remote("todo:5", "e")]);
+    expect(view.entries()).toStrictEqual(docEntries(p.server.engine.node, "todo:"));
+    expect(view.noOps).toStrictEqual([]);
+  });
+
+  it("when the node no longer holds what a subscriber missed, it hears the difference once, as one event, then the pushes again", async () => {
+    const { p, store, view } = await awayWhile(0);
     await view.until("the catch-up", () => view.events.length === 3);
     expect(view.events[2]).toStrictEqual({
       changes: [
@@ -54,7 +77,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     await store.set("todo:5", "e");
     await view.until("the push after the catch-up", () => view.map.has("todo:5"));
     expect(view.events.slice(3)).toStrictEqual([{ changes: [{ key: "todo:5", value: "e" }], origin: "remote" }]);
-    expect(view.entries()).toStrictEqual(p.server.engine.node.state.entries("todo:"));
+    expect(view.entries()).toStrictEqual(docEntries(p.server.engine.node, "todo:"));
     expect(view.noOps).toStrictEqual([]);
   });
 
@@ -66,7 +89,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     const node = await scriptedNode((req, send, connection) => {
       const first = connection === 1;
       if (req.type === "subscribe") {
-        send({ type: "subscribed", id: req.id, subscription: connection, position: { epoch: 1, lsn: first ? 0 : 3 } });
+        send({ type: "subscribed", id: req.id, subscription: connection, position: { epoch: 1, lsn: first ? 0 : 3 }, replayed: false });
         if (!first) send(push(connection, 4, "k", 1));
       } else if (req.type === "entries") {
         const entries: [string, number][] = first ? [] : [["j", 1], ["k", 1], ["m", 1]];
@@ -96,7 +119,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     const store = await open({ nodes: { primary: p.url }, WebSocket: sockets.WebSocket });
     const view = new SubscriberView();
     store.subscribe({ prefix: "" }, view.listener);
-    await p.server.engine.node.write({ kind: "set", key: "before", value: 0 });
+    await p.server.engine.node.write(inDoc({ kind: "set", key: "before", value: 0 }));
     sockets.restore();
     await store.whenConnected();
     await store.entries(); // after the subscription on the same connection: it is in place
@@ -104,7 +127,7 @@ describe("primary-mode client: subscriptions catch up", { timeout: 120_000 }, ()
     await view.until("after", () => view.map.has("after"));
     expect(view.events).toStrictEqual([{ changes: [{ key: "after", value: 1 }], origin: "remote" }]);
     sockets.cut();
-    await p.server.engine.node.write({ kind: "delete", key: "after" });
+    await p.server.engine.node.write(inDoc({ kind: "delete", key: "after" }));
     sockets.restore();
     await view.until("the delete", () => !view.map.has("after"));
     expect(view.noOps).toStrictEqual([]);
@@ -168,18 +191,18 @@ describe("primary-mode client: subscriptions catch up (property)", { timeout: 30
         const settled = async (): Promise<void> => {
           sockets.restore();
           await roundTrip(store, prefix);
-          expect(view.entries()).toStrictEqual(node.state.entries(prefix));
+          expect(view.entries()).toStrictEqual(docEntries(node, prefix));
         };
         for (const step of steps) {
           switch (step.kind) {
             case "set":
-              await node.write({ kind: "set", key: prefix + step.key, value: step.value });
+              await node.write(inDoc({ kind: "set", key: prefix + step.key, value: step.value }));
               break;
             case "delete":
-              await node.write({ kind: "delete", key: prefix + step.key });
+              await node.write(inDoc({ kind: "delete", key: prefix + step.key }));
               break;
             case "outside":
-              await node.write({ kind: "set", key: `${prefix.slice(0, -1)}-outside`, value: step.value });
+              await node.write(inDoc({ kind: "set", key: `${prefix.slice(0, -1)}-outside`, value: step.value }));
               break;
             case "cut":
               sockets.cut();

@@ -13,6 +13,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ERROR_CODES } from "../../src/errors.js";
 import type {
+  AdminAction,
+  WireSession,
+  WriteCondition,
   ReadOptions,
   Request,
   RequestType,
@@ -60,6 +63,7 @@ const jsonArb = jsonArbOf(3, 3);
 
 const positionArb: fc.Arbitrary<WirePosition> = fc.record({ epoch: uintArb, lsn: uintArb });
 const readOptionsArb: fc.Arbitrary<ReadOptions> = fc.record({
+  consistency: fc.constantFrom("linearizable" as const, "local" as const),
   maxStalenessMs: fc.option(uintArb, { nil: null }),
   after: fc.option(positionArb, { nil: null }),
   timeoutMs: uintArb,
@@ -80,19 +84,40 @@ const writeOpArb: fc.Arbitrary<WriteOp> = fc.oneof(
   fc.record({ kind: fc.constant("delete" as const), key: keyArb }),
 );
 const optionalJsonArb = fc.option(jsonArb, { nil: undefined });
+const conditionArb: fc.Arbitrary<WriteCondition> = fc.oneof(
+  fc.record({ test: fc.constant("absent" as const), key: keyArb }),
+  fc.record({ test: fc.constant("present" as const), key: keyArb }),
+  fc.record({ test: fc.constant("equals" as const), key: keyArb, value: jsonArb }),
+);
+const sessionArb: fc.Arbitrary<WireSession> = fc.record({ id: uintArb, seq: uintArb, firstUnacked: uintArb });
+const actionArb: fc.Arbitrary<AdminAction> = fc.oneof(
+  fc.constant({ type: "promote" as const }),
+  fc.record({ type: fc.constant("add-learner" as const), node: peerIdArb, url: stringArb }),
+  fc.record({ type: fc.constantFrom("promote-learner" as const, "remove" as const, "transfer" as const), node: peerIdArb }),
+);
 
 type RequestVariant<T extends RequestType> = Request & { readonly type: T };
 type ResponseVariant<T extends ResponseType> = Response & { readonly type: T };
 
 /** One arbitrary per request type; keyed by `RequestType`, so a new variant fails `tsc` here. */
 const requestArbs: { readonly [T in RequestType]: fc.Arbitrary<RequestVariant<T>> } = {
-  get: fc.record({ type: fc.constant("get"), id: uintArb, key: keyArb, read: readOptionsArb }),
-  entries: fc.record({ type: fc.constant("entries"), id: uintArb, prefix: stringArb, read: readOptionsArb }),
-  write: fc.record({ type: fc.constant("write"), id: uintArb, ops: fc.array(writeOpArb, { maxLength: 4 }), durability: durabilityArb }),
-  subscribe: fc.record({ type: fc.constant("subscribe"), id: uintArb, prefix: stringArb }),
+  get: fc.record({ type: fc.constant("get"), id: uintArb, doc: peerIdArb, key: keyArb, read: readOptionsArb }),
+  entries: fc.record({ type: fc.constant("entries"), id: uintArb, doc: peerIdArb, prefix: stringArb, read: readOptionsArb }),
+  write: fc.record({
+    type: fc.constant("write"),
+    id: uintArb,
+    doc: peerIdArb,
+    conditions: fc.array(conditionArb, { maxLength: 3 }),
+    ops: fc.array(writeOpArb, { maxLength: 4 }),
+    durability: durabilityArb,
+    session: fc.option(sessionArb, { nil: null }),
+  }),
+  subscribe: fc.record({ type: fc.constant("subscribe"), id: uintArb, doc: peerIdArb, prefix: stringArb, from: fc.option(positionArb, { nil: null }) }),
   unsubscribe: fc.record({ type: fc.constant("unsubscribe"), id: uintArb, subscription: uintArb }),
   status: fc.record({ type: fc.constant("status"), id: uintArb }),
-  promote: fc.record({ type: fc.constant("promote"), id: uintArb }),
+  hello: fc.record({ type: fc.constant("hello"), id: uintArb }),
+  "open-session": fc.record({ type: fc.constant("open-session"), id: uintArb }),
+  admin: fc.record({ type: fc.constant("admin"), id: uintArb, action: actionArb }),
 };
 
 /** One arbitrary per response type; keyed by `ResponseType`, so a new variant fails `tsc` here. */
@@ -104,8 +129,8 @@ const responseArbs: { readonly [T in ResponseType]: fc.Arbitrary<ResponseVariant
     entries: fc.array(fc.tuple(keyArb, jsonArb), { maxLength: 4 }),
     info: readInfoArb,
   }),
-  written: fc.record({ type: fc.constant("written"), id: uintArb, position: positionArb, replicas: fc.array(peerIdArb, { maxLength: 4 }) }),
-  subscribed: fc.record({ type: fc.constant("subscribed"), id: uintArb, subscription: uintArb, position: positionArb }),
+  written: fc.record({ type: fc.constant("written"), id: uintArb, position: positionArb, replicas: fc.array(peerIdArb, { maxLength: 4 }), succeeded: fc.boolean() }),
+  subscribed: fc.record({ type: fc.constant("subscribed"), id: uintArb, subscription: uintArb, position: positionArb, replayed: fc.boolean() }),
   unsubscribed: fc.record({ type: fc.constant("unsubscribed"), id: uintArb }),
   status: fc.record({ type: fc.constant("status"), id: uintArb, status: jsonArb }),
   error: fc.record({
@@ -121,7 +146,9 @@ const responseArbs: { readonly [T in ResponseType]: fc.Arbitrary<ResponseVariant
     position: positionArb,
     changes: fc.array(fc.record({ key: keyArb, value: optionalJsonArb }), { maxLength: 4 }),
   }),
-  promoted: fc.record({ type: fc.constant("promoted"), id: uintArb, position: positionArb }),
+  welcome: fc.record({ type: fc.constant("welcome"), id: uintArb, node: peerIdArb, position: positionArb }),
+  "session-opened": fc.record({ type: fc.constant("session-opened"), id: uintArb, session: uintArb }),
+  "admin-done": fc.record({ type: fc.constant("admin-done"), id: uintArb, position: positionArb }),
 };
 
 const requestArb: fc.Arbitrary<Request> = fc.oneof(...Object.values<fc.Arbitrary<Request>>(requestArbs));

@@ -41,6 +41,9 @@ import { client, pair, start, type Started } from "./node-servers.js";
 import { damagedFrames, refusal } from "./damaged-frames.js";
 import { connectRogue, type RoguePeer } from "./rogue-peer.js";
 
+/** The document the tests read and write. */
+const DOC = "d";
+
 afterEach(runCleanups);
 
 const E = asEpoch;
@@ -65,7 +68,7 @@ let nextId = 100;
 
 function writeRequest(key: string, value: Json, replicas?: number) {
   const durability: WireDurability = replicas === undefined ? { level: "local" } : { level: "replicas", n: replicas };
-  return { type: "write", id: nextId++, ops: [{ kind: "set", key, value }], durability } as const;
+  return { type: "write", id: nextId++, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key, value }], durability } as const;
 }
 
 /** Writes `key` on `c` and expects it acknowledged. */
@@ -75,7 +78,7 @@ async function written(c: NodeClient, key: string, value: Json, replicas?: numbe
 
 /** Expects `c`'s node to hold exactly `expected` (once it holds `after`, when given). */
 async function holds(c: NodeClient, expected: Record<string, Json>, after: WirePosition | null = null): Promise<void> {
-  const read = await c.request({ type: "entries", id: nextId++, prefix: "", read: { maxStalenessMs: null, after, timeoutMs: 5_000 } });
+  const read = await c.request({ type: "entries", id: nextId++, doc: DOC, prefix: "", read: { consistency: "local", maxStalenessMs: null, after, timeoutMs: 5_000 } });
   expect(Object.fromEntries(expectAnswer(read, "entries").entries)).toStrictEqual(expected);
 }
 

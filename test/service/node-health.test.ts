@@ -18,6 +18,9 @@ import { runCleanups } from "../reliability/harness.js";
 import { expectAnswer } from "./node-client.js";
 import { client, pair, READ, start } from "./node-servers.js";
 
+/** The document the tests read and write. */
+const DOC = "d";
+
 afterEach(runCleanups);
 
 function get(server: NodeServer, path: string): Promise<Response> {
@@ -61,8 +64,11 @@ let nextId = 100;
 const set = (key: string, value: number, durability: Extract<Request, { type: "write" }>["durability"] = { level: "local" }): Request => ({
   type: "write",
   id: nextId++,
+  doc: DOC,
+  conditions: [],
   ops: [{ kind: "set", key, value }],
   durability,
+  session: null,
 });
 
 describe("node health and metrics", { timeout: 30_000 }, () => {
@@ -92,7 +98,7 @@ describe("node health and metrics", { timeout: 30_000 }, () => {
     expect(health.body["error"]).toStrictEqual({ code: "Io", message: failed["error"] });
     // Writes are refused with the failure; reads are still served from the last state.
     expect(await c.request(set("b", 2))).toMatchObject({ type: "error", code: "Io", message: failed["error"] });
-    expect(await c.request({ type: "get", id: nextId++, key: "kept", read: READ })).toMatchObject({ type: "value", value: 0 });
+    expect(await c.request({ type: "get", id: nextId++, doc: DOC, key: "kept", read: READ })).toMatchObject({ type: "value", value: 0 });
 
     const m = await metrics(p.server);
     expect(m.get("concord_node_failed")).toBe(1);
@@ -108,8 +114,8 @@ describe("node health and metrics", { timeout: 30_000 }, () => {
     await cr.pushedAt(subscription, b.position);
     expect(await cp.request(set("c", 3, { level: "committed" }))).toMatchObject({ type: "error", code: "InvalidArgument" });
     expect(await cr.request(set("c", 3))).toMatchObject({ type: "error", code: "ReadOnlyReplica" });
-    expect(await cr.request({ type: "get", id: nextId++, key: "b", read: { ...READ, after: b.position } })).toMatchObject({ type: "value", value: 2 });
-    expect(await cp.request({ type: "entries", id: nextId++, prefix: "", read: READ })).toMatchObject({ type: "entries" });
+    expect(await cr.request({ type: "get", id: nextId++, doc: DOC, key: "b", read: { ...READ, after: b.position } })).toMatchObject({ type: "value", value: 2 });
+    expect(await cp.request({ type: "entries", id: nextId++, doc: DOC, prefix: "", read: READ })).toMatchObject({ type: "entries" });
     await client(p.server); // a second client socket on the primary
 
     const [pm, ph] = [await metrics(p.server), (await healthz(p.server)).body];

@@ -19,19 +19,22 @@ import { runCleanups, tempDir, within } from "../reliability/harness.js";
 import { expectAnswer } from "./node-client.js";
 import { client, pair, READ, start } from "./node-servers.js";
 
+/** The document the tests read and write. */
+const DOC = "d";
+
 afterEach(runCleanups);
 
 describe("node server", { timeout: 30_000 }, () => {
   it("a primary and a replica over real WebSockets replicate; client sockets are answered by their node", async () => {
     const { cp, cr, subscription } = await pair();
-    const a = expectAnswer(await cp.request({ type: "write", id: 2, ops: [{ kind: "set", key: "a", value: { n: 1 } }], durability: { level: "replicas", n: 1 } }), "written");
+    const a = expectAnswer(await cp.request({ type: "write", id: 2, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: "a", value: { n: 1 } }], durability: { level: "replicas", n: 1 } }), "written");
     expect(a).toMatchObject({ position: { epoch: 1, lsn: 2 }, replicas: ["r1"] });
     const pushed = await cr.pushedAt(subscription, a.position);
     expect(pushed.changes).toStrictEqual([{ key: "a", value: { n: 1 } }]);
 
-    const read = expectAnswer(await cr.request({ type: "get", id: 2, key: "a", read: { ...READ, after: a.position } }), "value");
+    const read = expectAnswer(await cr.request({ type: "get", id: 2, doc: DOC, key: "a", read: { ...READ, after: a.position } }), "value");
     expect(read).toMatchObject({ value: { n: 1 }, info: { role: "replica", position: { epoch: 1, lsn: 2 }, lagLsn: 0 } });
-    expect(await cr.request({ type: "write", id: 3, ops: [{ kind: "delete", key: "a" }], durability: { level: "local" } })).toMatchObject({
+    expect(await cr.request({ type: "write", id: 3, doc: DOC, conditions: [], session: null, ops: [{ kind: "delete", key: "a" }], durability: { level: "local" } })).toMatchObject({
       type: "error",
       code: "ReadOnlyReplica",
       redirect: "p1",
@@ -58,30 +61,30 @@ describe("node server", { timeout: 30_000 }, () => {
     expect(p.logs.events()).toContain("session.bad_request");
     expect(await cp.request({ type: "status", id: 9 })).toMatchObject({ type: "status", id: 9 });
     const other = await client(p.server);
-    expect(await other.request({ type: "get", id: 1, key: "first", read: READ })).toMatchObject({ type: "value", value: 0 });
+    expect(await other.request({ type: "get", id: 1, doc: DOC, key: "first", read: READ })).toMatchObject({ type: "value", value: 0 });
   });
 
   it("promotes the replica over /client: it leads epoch 2, the old primary is fenced and follows it", async () => {
     const { p, r, cp, cr } = await pair();
-    expect(await cr.request({ type: "promote", id: 5 })).toStrictEqual({ type: "promoted", id: 5, position: { epoch: 2, lsn: 1 } });
+    expect(await cr.request({ type: "admin", id: 5, action: { type: "promote" } })).toStrictEqual({ type: "admin-done", id: 5, position: { epoch: 2, lsn: 1 } });
     await p.logs.event("node.fenced");
-    const s = expectAnswer(await cp.request({ type: "subscribe", id: 5, prefix: "" }), "subscribed").subscription;
-    const b = expectAnswer(await cr.request({ type: "write", id: 6, ops: [{ kind: "set", key: "b", value: 2 }], durability: { level: "local" } }), "written");
+    const s = expectAnswer(await cp.request({ type: "subscribe", id: 5, doc: DOC, prefix: "", from: null }), "subscribed").subscription;
+    const b = expectAnswer(await cr.request({ type: "write", id: 6, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: "b", value: 2 }], durability: { level: "local" } }), "written");
     expect(b.position).toStrictEqual({ epoch: 2, lsn: 2 });
     await cp.pushedAt(s, b.position);
     expect(p.server.engine.node.status()).toMatchObject({ role: "replica", primary: "r1", epoch: 2 });
-    expect(await cp.request({ type: "write", id: 7, ops: [{ kind: "set", key: "c", value: 3 }], durability: { level: "local" } })).toMatchObject({
+    expect(await cp.request({ type: "write", id: 7, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: "c", value: 3 }], durability: { level: "local" } })).toMatchObject({
       type: "error",
       code: "ReadOnlyReplica",
       redirect: "r1",
     });
-    expect(await cr.request({ type: "promote", id: 8 })).toMatchObject({ type: "error", code: "InvalidArgument", message: "node r1 is already the primary" });
+    expect(await cr.request({ type: "admin", id: 8, action: { type: "promote" } })).toMatchObject({ type: "error", code: "InvalidArgument", message: "node r1 is already the primary" });
     expect(r.logs.events()).toContain("node.promoted");
   });
 
   it("closes gracefully: clients get 1001, the log is flushed, and a restart on the same folder holds every write", async () => {
     const { p, cp } = await pair();
-    const a = expectAnswer(await cp.request({ type: "write", id: 2, ops: [{ kind: "set", key: "a", value: "kept" }], durability: { level: "local" } }), "written");
+    const a = expectAnswer(await cp.request({ type: "write", id: 2, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: "a", value: "kept" }], durability: { level: "local" } }), "written");
     await p.server.close();
     expect(await within("the client socket to close", cp.closed)).toStrictEqual({ code: 1001, reason: "node shutting down" });
     const events = p.logs.events();
@@ -92,7 +95,7 @@ describe("node server", { timeout: 30_000 }, () => {
     const again = await start("p1", "primary", { dataDir: p.dataDir });
     expect(again.server.engine.node.status()).toMatchObject({ role: "primary", epoch: 1, lsn: a.position.lsn });
     const c = await client(again.server);
-    expect(await c.request({ type: "get", id: 1, key: "a", read: READ })).toMatchObject({ type: "value", value: "kept" });
+    expect(await c.request({ type: "get", id: 1, doc: DOC, key: "a", read: READ })).toMatchObject({ type: "value", value: "kept" });
   });
 
   it("refuses bad options with InvalidArgument, and a busy port with Io before touching the data folder", async () => {

@@ -13,8 +13,11 @@ import type { ReadOptions } from "../../src/service/protocol.js";
 import { onCleanup, tempDir, within } from "../reliability/harness.js";
 import { connectClient, expectAnswer, type NodeClient } from "./node-client.js";
 
+/** The document the tests read and write. */
+const DOC = "d";
+
 /** A read with no freshness demands. */
-export const READ: ReadOptions = { maxStalenessMs: null, after: null, timeoutMs: 5_000 };
+export const READ: ReadOptions = { consistency: "local", maxStalenessMs: null, after: null, timeoutMs: 5_000 };
 /** Fast timers: a replica is heard every 20 ms and stale after 2 s. */
 export const FAST = { primaryOptions: { heartbeatMs: 20, maxLagMs: 2_000 }, replicaOptions: { ackMs: 20, helloMs: 100 } } as const;
 
@@ -81,8 +84,8 @@ export async function pair(o: Partial<NodeServerOptions> = {}): Promise<{ p: Sta
   const p = await start("p1", "primary", o);
   const r = await start("r1", { replicaOf: { id: "p1", url: p.server.url } }, o);
   const [cp, cr] = [await client(p.server), await client(r.server)];
-  const subscription = expectAnswer(await cr.request({ type: "subscribe", id: 1, prefix: "" }), "subscribed").subscription;
-  const first = expectAnswer(await cp.request({ type: "write", id: 1, ops: [{ kind: "set", key: "first", value: 0 }], durability: { level: "local" } }), "written");
+  const subscription = expectAnswer(await cr.request({ type: "subscribe", id: 1, doc: DOC, prefix: "", from: null }), "subscribed").subscription;
+  const first = expectAnswer(await cp.request({ type: "write", id: 1, doc: DOC, conditions: [], session: null, ops: [{ kind: "set", key: "first", value: 0 }], durability: { level: "local" } }), "written");
   await cr.pushedAt(subscription, first.position);
   return { p, r, cp, cr, subscription };
 }

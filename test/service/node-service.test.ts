@@ -9,10 +9,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ConcordError } from "../../src/errors.js";
 import { asPeerId } from "../../src/ids.js";
+import { docKey, docView } from "../../src/kv/doc-keys.js";
 import type { ReplicationNode } from "../../src/primary/replication-node.js";
 import { PrimaryEngine } from "../../src/primary/primary-engine.js";
 import type { ReadOptions, Request, Response, WireDurability, WriteOp } from "../../src/service/protocol.js";
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from "../../src/service/protocol-codec.js";
+import { ChangeFeed } from "../../src/service/change-feed.js";
 import { ClientSession, type ClientSessionOptions } from "../../src/service/node-service.js";
 import { Group } from "../primary/node/group.js";
 
@@ -22,7 +24,10 @@ afterEach(async () => {
   await g.closeAll();
 });
 
-const READ: ReadOptions = { maxStalenessMs: null, after: null, timeoutMs: 1_000 };
+const READ: ReadOptions = { consistency: "local", maxStalenessMs: null, after: null, timeoutMs: 1_000 };
+/** The document the tests read and write; `k` is a key of it as the node's state holds it. */
+const DOC = "d";
+const k = (key: string): string => docKey(DOC, key);
 const LOCAL: WireDurability = { level: "local" };
 const set = (key: string, value: number): WriteOp => ({ kind: "set", key, value });
 
@@ -78,7 +83,7 @@ function listeners(node: ReplicationNode): { readonly count: number } {
   return live;
 }
 
-const write = (id: number, ops: WriteOp[], durability: WireDurability = LOCAL): Request => ({ type: "write", id, ops, durability });
+const write = (id: number, ops: WriteOp[], durability: WireDurability = LOCAL): Request => ({ type: "write", id, doc: DOC, conditions: [], ops, durability, session: null });
 
 async function pair() {
   g = new Group();
@@ -88,11 +93,11 @@ async function pair() {
 describe("get and entries", () => {
   it("answer on the primary with the value (undefined when absent), sorted entries by prefix and the primary's info", async () => {
     const { p1 } = await pair();
-    for (const [k, v] of [["k/b", 2], ["k/a", 1], ["other", 3]] as const) await g.drive(p1.write({ kind: "set", key: k, value: v }));
+    for (const [key, v] of [["k/b", 2], ["k/a", 1], ["other", 3]] as const) await g.drive(p1.write({ kind: "set", key: k(key), value: v }));
     const c = client(p1);
-    c.session.handle({ type: "get", id: 1, key: "k/a", read: READ });
-    c.session.handle({ type: "get", id: 2, key: "nope", read: READ });
-    c.session.handle({ type: "entries", id: 3, prefix: "k/", read: READ });
+    c.session.handle({ type: "get", id: 1, doc: DOC, key: "k/a", read: READ });
+    c.session.handle({ type: "get", id: 2, doc: DOC, key: "nope", read: READ });
+    c.session.handle({ type: "entries", id: 3, doc: DOC, prefix: "k/", read: READ });
     const info = { role: "primary", position: { epoch: 1, lsn: 3 }, lagLsn: 0, silentMs: 0 };
     // Served from the state as it is: answered before handle returned.
     expect(c.sent).toStrictEqual([
@@ -112,11 +117,11 @@ describe("get and entries", () => {
 
   it("answer on a replica with its role, position, lag and whole ms of silence", async () => {
     const { p1, r1 } = await pair();
-    await g.drive(p1.write({ kind: "set", key: "a", value: 1 }));
+    await g.drive(p1.write({ kind: "set", key: k("a"), value: 1 }));
     await g.until(() => r1.readInfo().lsn === 1, "r1 applies");
     await g.run(7);
     const c = client(r1);
-    c.session.handle({ type: "get", id: 1, key: "a", read: READ });
+    c.session.handle({ type: "get", id: 1, doc: DOC, key: "a", read: READ });
     // Network delays are fractional: the wire carries whole ms, rounded up (never understating).
     const silentMs = Math.ceil(r1.readInfo().silentMs);
     expect(c.sent).toStrictEqual([{ type: "value", id: 1, value: 1, info: { role: "replica", position: { epoch: 1, lsn: 1 }, lagLsn: 0, silentMs } }]);
@@ -126,8 +131,8 @@ describe("get and entries", () => {
     g = new Group();
     const r1 = await g.open("r1", { role: { replicaOf: asPeerId("nobody") } });
     const c = client(r1);
-    c.session.handle({ type: "entries", id: 1, prefix: "", read: READ });
-    c.session.handle({ type: "entries", id: 2, prefix: "", read: { ...READ, maxStalenessMs: 1_000_000 } });
+    c.session.handle({ type: "entries", id: 1, doc: DOC, prefix: "", read: READ });
+    c.session.handle({ type: "entries", id: 2, doc: DOC, prefix: "", read: { ...READ, maxStalenessMs: 1_000_000 } });
     expect(c.sent).toStrictEqual([
       { type: "entries", id: 1, entries: [], info: { role: "replica", position: { epoch: 0, lsn: 0 }, lagLsn: 0, silentMs: -1 } },
       { type: "error", id: 2, code: "Stale", message: "replica r1 has never heard its primary (nobody); the read allows at most 1000000 ms", redirect: null },
@@ -142,11 +147,11 @@ describe("read-your-writes through `after`", () => {
     const writer = client(p1);
     writer.session.handle(write(1, [set("a", 1)]));
     const written = await writer.answer(1);
-    expect(written).toStrictEqual({ type: "written", id: 1, position: { epoch: 1, lsn: 1 }, replicas: [] });
+    expect(written).toStrictEqual({ type: "written", id: 1, position: { epoch: 1, lsn: 1 }, replicas: [], succeeded: true });
     const after = written.type === "written" ? written.position : null;
 
     const reader = client(r1);
-    reader.session.handle({ type: "get", id: 2, key: "a", read: { ...READ, after, timeoutMs: 5_000 } });
+    reader.session.handle({ type: "get", id: 2, doc: DOC, key: "a", read: { ...READ, after, timeoutMs: 5_000 } });
     await g.run(500);
     expect(reader.sent).toStrictEqual([]); // r1 is behind: no answer yet, no stale value
     g.net.heal();
@@ -156,18 +161,18 @@ describe("read-your-writes through `after`", () => {
 
   it("answers at once when the node already holds the position", async () => {
     const { p1 } = await pair();
-    await g.drive(p1.write({ kind: "set", key: "a", value: 1 }));
+    await g.drive(p1.write({ kind: "set", key: k("a"), value: 1 }));
     const c = client(p1);
-    c.session.handle({ type: "entries", id: 1, prefix: "", read: { ...READ, after: { epoch: 1, lsn: 1 } } });
+    c.session.handle({ type: "entries", id: 1, doc: DOC, prefix: "", read: { ...READ, after: { epoch: 1, lsn: 1 } } });
     expect(c.sent).toMatchObject([{ type: "entries", id: 1, entries: [["a", 1]] }]);
   });
 
   it("answers Timeout after timeoutMs when the replica cannot catch up (cut off)", async () => {
     const { p1, r1 } = await pair();
     g.net.cut(p1.id, r1.id);
-    await g.drive(p1.write({ kind: "set", key: "a", value: 1 }));
+    await g.drive(p1.write({ kind: "set", key: k("a"), value: 1 }));
     const c = client(r1);
-    c.session.handle({ type: "get", id: 9, key: "a", read: { ...READ, after: { epoch: 1, lsn: 1 }, timeoutMs: 250 } });
+    c.session.handle({ type: "get", id: 9, doc: DOC, key: "a", read: { ...READ, after: { epoch: 1, lsn: 1 }, timeoutMs: 250 } });
     await g.run(249);
     expect(c.sent).toStrictEqual([]);
     const answer = await c.answer(9);
@@ -185,8 +190,8 @@ describe("maxStalenessMs", () => {
     const silentMs = Math.ceil(r1.readInfo().silentMs);
     expect(silentMs).toBeGreaterThan(480);
     const c = client(r1);
-    c.session.handle({ type: "get", id: 1, key: "a", read: { ...READ, maxStalenessMs: 200 } });
-    c.session.handle({ type: "get", id: 2, key: "a", read: { ...READ, maxStalenessMs: silentMs } });
+    c.session.handle({ type: "get", id: 1, doc: DOC, key: "a", read: { ...READ, maxStalenessMs: 200 } });
+    c.session.handle({ type: "get", id: 2, doc: DOC, key: "a", read: { ...READ, maxStalenessMs: silentMs } });
     expect(c.sent).toHaveLength(2);
     expect(c.sent[0]).toMatchObject({ type: "error", id: 1, code: "Stale", redirect: null });
     expect(c.sent[0]!.type === "error" && c.sent[0]!.message).toContain(`last heard its primary ${silentMs} ms ago (p1); the read allows at most 200 ms`);
@@ -197,7 +202,7 @@ describe("maxStalenessMs", () => {
     const { p1 } = await pair();
     await g.run(1_000);
     const c = client(p1);
-    c.session.handle({ type: "get", id: 1, key: "a", read: { ...READ, maxStalenessMs: 0 } });
+    c.session.handle({ type: "get", id: 1, doc: DOC, key: "a", read: { ...READ, maxStalenessMs: 0 } });
     expect(c.sent).toMatchObject([{ type: "value", id: 1 }]);
   });
 });
@@ -208,9 +213,9 @@ describe("writes", () => {
     const c = client(p1);
     c.session.handle(write(1, [set("a", 1)]));
     c.session.handle(write(2, [{ kind: "delete", key: "a" }]));
-    expect(await c.answer(1)).toStrictEqual({ type: "written", id: 1, position: { epoch: 1, lsn: 1 }, replicas: [] });
-    expect(await c.answer(2)).toStrictEqual({ type: "written", id: 2, position: { epoch: 1, lsn: 2 }, replicas: [] });
-    expect(p1.state.get("a")).toBeUndefined();
+    expect(await c.answer(1)).toStrictEqual({ type: "written", id: 1, position: { epoch: 1, lsn: 1 }, replicas: [], succeeded: true });
+    expect(await c.answer(2)).toStrictEqual({ type: "written", id: 2, position: { epoch: 1, lsn: 2 }, replicas: [], succeeded: true });
+    expect(p1.state.get(k("a"))).toBeUndefined();
   });
 
   it("apply several ops as one batch at one LSN", async () => {
@@ -218,7 +223,7 @@ describe("writes", () => {
     const c = client(p1);
     c.session.handle(write(1, [set("a", 1), set("b", 2), { kind: "delete", key: "a" }]));
     expect(await c.answer(1)).toMatchObject({ type: "written", position: { epoch: 1, lsn: 1 } });
-    expect(p1.state.entries()).toStrictEqual([["b", 2]]);
+    expect(docView(() => p1.state, DOC).entries("")).toStrictEqual([["b", 2]]);
   });
 
   it("answer { replicas: 1 } only once the replica holds the write, naming it", async () => {
@@ -229,8 +234,8 @@ describe("writes", () => {
     await g.run(150);
     expect(c.sent).toStrictEqual([]);
     g.storages.get(r1.id)!.release();
-    expect(await c.answer(1)).toStrictEqual({ type: "written", id: 1, position: { epoch: 1, lsn: 1 }, replicas: ["r1"] });
-    expect(r1.state.get("a")).toBe(1);
+    expect(await c.answer(1)).toStrictEqual({ type: "written", id: 1, position: { epoch: 1, lsn: 1 }, replicas: ["r1"], succeeded: true });
+    expect(r1.state.get(k("a"))).toBe(1);
   });
 
   it("refuse `committed` with InvalidArgument: it is strong mode's level", async () => {
@@ -273,13 +278,13 @@ describe("subscriptions", () => {
   it("push only changes under the prefix, with their positions, and nothing for a write that matches nothing", async () => {
     const { p1, r1 } = await pair();
     const c = client(r1);
-    c.session.handle({ type: "subscribe", id: 1, prefix: "user/" });
-    expect(c.sent).toStrictEqual([{ type: "subscribed", id: 1, subscription: 1, position: { epoch: 0, lsn: 0 } }]);
-    await g.drive(p1.write({ kind: "set", key: "user/a", value: 1 }));
-    await g.drive(p1.write({ kind: "set", key: "other", value: 1 }));
-    await g.drive(p1.write({ kind: "batch", ops: [{ kind: "set", key: "user/b", value: 2 }, { kind: "set", key: "other", value: 2 }] }));
-    await g.drive(p1.write({ kind: "set", key: "user/a", value: 1 })); // no change
-    await g.drive(p1.write({ kind: "delete", key: "user/a" }));
+    c.session.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "user/", from: null });
+    expect(c.sent).toStrictEqual([{ type: "subscribed", id: 1, subscription: 1, position: { epoch: 0, lsn: 0 }, replayed: false }]);
+    await g.drive(p1.write({ kind: "set", key: k("user/a"), value: 1 }));
+    await g.drive(p1.write({ kind: "set", key: k("other"), value: 1 }));
+    await g.drive(p1.write({ kind: "batch", ops: [{ kind: "set", key: k("user/b"), value: 2 }, { kind: "set", key: k("other"), value: 2 }] }));
+    await g.drive(p1.write({ kind: "set", key: k("user/a"), value: 1 })); // no change
+    await g.drive(p1.write({ kind: "delete", key: k("user/a" )}));
     await g.until(() => r1.readInfo().lsn === 5, "r1 applies");
     expect(c.pushes()).toStrictEqual([
       { type: "changes", subscription: 1, position: { epoch: 1, lsn: 1 }, changes: [{ key: "user/a", value: 1 }] },
@@ -290,13 +295,13 @@ describe("subscriptions", () => {
 
   it("answer `subscribed` with the node's current position and number each subscription", async () => {
     const { p1 } = await pair();
-    await g.drive(p1.write({ kind: "set", key: "a", value: 1 }));
+    await g.drive(p1.write({ kind: "set", key: k("a"), value: 1 }));
     const c = client(p1);
-    c.session.handle({ type: "subscribe", id: 1, prefix: "a" });
-    c.session.handle({ type: "subscribe", id: 2, prefix: "" });
+    c.session.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "a", from: null });
+    c.session.handle({ type: "subscribe", id: 2, doc: DOC, prefix: "", from: null });
     expect(c.sent).toStrictEqual([
-      { type: "subscribed", id: 1, subscription: 1, position: { epoch: 1, lsn: 1 } },
-      { type: "subscribed", id: 2, subscription: 2, position: { epoch: 1, lsn: 1 } },
+      { type: "subscribed", id: 1, subscription: 1, position: { epoch: 1, lsn: 1 }, replayed: false },
+      { type: "subscribed", id: 2, subscription: 2, position: { epoch: 1, lsn: 1 }, replayed: false },
     ]);
     c.session.handle(write(3, [set("b", 1)]));
     await c.answer(3);
@@ -306,7 +311,7 @@ describe("subscriptions", () => {
   it("stop after `unsubscribe`; an unknown subscription is refused with InvalidArgument", async () => {
     const { p1 } = await pair();
     const c = client(p1);
-    c.session.handle({ type: "subscribe", id: 1, prefix: "" });
+    c.session.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "", from: null });
     c.session.handle({ type: "unsubscribe", id: 2, subscription: 1 });
     c.session.handle({ type: "unsubscribe", id: 3, subscription: 1 });
     c.session.handle({ type: "unsubscribe", id: 4, subscription: 77 });
@@ -324,17 +329,17 @@ describe("subscriptions", () => {
   it("refuse one past maxSubscriptions (default 64) with TooLarge, and take one again after an unsubscribe", async () => {
     const { p1 } = await pair();
     const c = client(p1);
-    for (let id = 1; id <= 65; id++) c.session.handle({ type: "subscribe", id, prefix: "" });
+    for (let id = 1; id <= 65; id++) c.session.handle({ type: "subscribe", id, doc: DOC, prefix: "", from: null });
     expect(c.sent.filter((r) => r.type === "subscribed")).toHaveLength(64);
     expect(c.answers(65)).toMatchObject([{ type: "error", code: "TooLarge" }]);
 
     const small = client(p1, { maxSubscriptions: 2 });
-    for (let id = 1; id <= 3; id++) small.session.handle({ type: "subscribe", id, prefix: "" });
+    for (let id = 1; id <= 3; id++) small.session.handle({ type: "subscribe", id, doc: DOC, prefix: "", from: null });
     expect(small.answers(3)).toMatchObject([{ type: "error", code: "TooLarge", message: expect.stringMatching(/2 subscriptions/) }]);
     small.session.handle({ type: "unsubscribe", id: 4, subscription: 1 });
-    small.session.handle({ type: "subscribe", id: 5, prefix: "" });
+    small.session.handle({ type: "subscribe", id: 5, doc: DOC, prefix: "", from: null });
     // The refused one took no number.
-    expect(small.answers(5)).toStrictEqual([{ type: "subscribed", id: 5, subscription: 3, position: { epoch: 0, lsn: 0 } }]);
+    expect(small.answers(5)).toStrictEqual([{ type: "subscribed", id: 5, subscription: 3, position: { epoch: 0, lsn: 0 }, replayed: false }]);
   });
 });
 
@@ -377,10 +382,10 @@ describe("status", () => {
 describe("promote (admin)", () => {
   it("promotes a replica: answers `promoted` with the new epoch and the LSN it starts after; the old primary is fenced", async () => {
     const { p1, r1 } = await pair();
-    await g.drive(p1.write({ kind: "set", key: "a", value: 1 }, { replicas: 1 }));
+    await g.drive(p1.write({ kind: "set", key: k("a"), value: 1 }, { replicas: 1 }));
     const c = client(r1);
-    c.session.handle({ type: "promote", id: 1 });
-    expect(await c.answer(1)).toStrictEqual({ type: "promoted", id: 1, position: { epoch: 2, lsn: 1 } });
+    c.session.handle({ type: "admin", id: 1, action: { type: "promote" } });
+    expect(await c.answer(1)).toStrictEqual({ type: "admin-done", id: 1, position: { epoch: 2, lsn: 1 } });
     expect(r1.role).toBe("primary");
     await g.until(() => p1.role === "replica", "p1 hears of epoch 2 and follows r1");
     expect(p1.status().primary).toBe("r1");
@@ -389,12 +394,12 @@ describe("promote (admin)", () => {
   it("refuses on the primary, and on a second promotion, with an error naming why", async () => {
     const { p1, r1 } = await pair();
     const c = client(p1);
-    c.session.handle({ type: "promote", id: 1 });
+    c.session.handle({ type: "admin", id: 1, action: { type: "promote" } });
     expect(await c.answer(1)).toStrictEqual({ type: "error", id: 1, code: "InvalidArgument", message: "node p1 is already the primary", redirect: null });
     const d = client(r1);
-    d.session.handle({ type: "promote", id: 2 });
-    d.session.handle({ type: "promote", id: 3 });
-    expect(await d.answer(2)).toMatchObject({ type: "promoted", id: 2 });
+    d.session.handle({ type: "admin", id: 2, action: { type: "promote" } });
+    d.session.handle({ type: "admin", id: 3, action: { type: "promote" } });
+    expect(await d.answer(2)).toMatchObject({ type: "admin-done", id: 2 });
     expect(await d.answer(3)).toMatchObject({ type: "error", id: 3, code: "InvalidArgument", message: expect.stringMatching(/node r1 is already (changing role|the primary)/) });
   });
 });
@@ -403,7 +408,7 @@ describe("frames and failures", () => {
   it("answers garbage bytes with an error of id 0 and the decoder's message, and keeps serving", async () => {
     const { p1 } = await pair();
     const c = client(p1);
-    const garbage = Uint8Array.of(1, 99, 0);
+    const garbage = Uint8Array.of(2, 99, 0);
     const decoderError = (() => {
       try {
         decodeRequest(garbage);
@@ -414,7 +419,7 @@ describe("frames and failures", () => {
     })();
     c.session.handleBytes(garbage);
     c.session.handleBytes(Uint8Array.of(7));
-    c.session.handleBytes(encodeRequest({ type: "get", id: 2, key: "a", read: READ }));
+    c.session.handleBytes(encodeRequest({ type: "get", id: 2, doc: DOC, key: "a", read: READ }));
     expect(c.sent).toMatchObject([
       { type: "error", id: 0, code: "Protocol", message: decoderError.message, redirect: null },
       { type: "error", id: 0, code: "Protocol", message: expect.stringMatching(/version/) },
@@ -423,10 +428,53 @@ describe("frames and failures", () => {
     expect(c.log.filter((l) => l.event === "session.bad_request")).toHaveLength(2);
   });
 
+  it("answers a frame of Concord 0.1's protocol (version 1) with Protocol naming both versions and what to do", async () => {
+    const { p1 } = await pair();
+    const c = client(p1);
+    // A 0.1 client's `status` request: version 1, tag 6, id 12.
+    c.session.handleBytes(Uint8Array.of(1, 6, 12));
+    c.session.handleBytes(Uint8Array.of(9, 6, 12));
+    expect(c.sent).toMatchObject([
+      {
+        type: "error",
+        id: 0,
+        code: "Protocol",
+        message: expect.stringMatching(/version is 1, but this code reads only version 2.*The client speaks an older version \(1\) of Concord's client protocol than this node \(2\): use a concord-store release that matches the node's$/),
+      },
+      { type: "error", id: 0, code: "Protocol", message: expect.stringMatching(/The client speaks a newer version \(9\)/) },
+    ]);
+  });
+
+  it("refuses what is strong mode's on a primary-mode node: conditions, sessions, membership actions", async () => {
+    const { p1 } = await pair();
+    const c = client(p1);
+    c.session.handle({ type: "write", id: 1, doc: DOC, conditions: [{ test: "absent", key: "a" }], ops: [set("a", 1)], durability: LOCAL, session: null });
+    c.session.handle({ type: "write", id: 2, doc: DOC, conditions: [], ops: [set("a", 1)], durability: LOCAL, session: { id: 1, seq: 1, firstUnacked: 1 } });
+    c.session.handle({ type: "open-session", id: 3 });
+    c.session.handle({ type: "admin", id: 4, action: { type: "transfer", node: "r1" } });
+    expect(await c.answer(1)).toMatchObject({ type: "error", code: "InvalidArgument", message: expect.stringMatching(/conditional writes .* are strong mode's/) });
+    expect(await c.answer(2)).toMatchObject({ type: "error", code: "InvalidArgument", message: expect.stringMatching(/client sessions are strong mode's/) });
+    expect(await c.answer(3)).toMatchObject({ type: "error", code: "InvalidArgument", message: expect.stringMatching(/client sessions are strong mode's/) });
+    expect(await c.answer(4)).toMatchObject({ type: "error", code: "InvalidArgument", message: expect.stringMatching(/transfer is a strong-mode membership action/) });
+    expect(p1.state.get(k("a"))).toBeUndefined();
+  });
+
+  it("answers hello with the node's id and position, and refuses admin on a connection that may not administer", async () => {
+    const { p1, r1 } = await pair();
+    await g.drive(p1.write({ kind: "set", key: k("a"), value: 1 }));
+    const c = client(p1);
+    c.session.handle({ type: "hello", id: 1 });
+    expect(c.sent).toStrictEqual([{ type: "welcome", id: 1, node: "p1", position: { epoch: 1, lsn: 1 } }]);
+    const guest = client(r1, { admin: false });
+    guest.session.handle({ type: "admin", id: 2, action: { type: "promote" } });
+    expect(guest.sent).toMatchObject([{ type: "error", id: 2, code: "Unauthorized", message: expect.stringMatching(/admin token/) }]);
+    expect(r1.role).toBe("replica");
+  });
+
   it("answers a frame over maxBytes with TooLarge", async () => {
     const { p1 } = await pair();
     const c = client(p1, { maxBytes: 8 });
-    c.session.handleBytes(encodeRequest({ type: "subscribe", id: 1, prefix: "a long prefix" }));
+    c.session.handleBytes(encodeRequest({ type: "subscribe", id: 1, doc: DOC, prefix: "a long prefix", from: null }));
     c.session.handleBytes(encodeRequest({ type: "status", id: 2 }));
     expect(c.sent).toMatchObject([
       { type: "error", id: 0, code: "TooLarge", message: expect.stringMatching(/exceeds the limit of 8 bytes/) },
@@ -460,7 +508,7 @@ describe("frames and failures", () => {
     p1.readInfo = () => {
       throw new ConcordError("Closed", "node p1 was closed");
     };
-    c.session.handle({ type: "get", id: 1, key: "a", read: READ });
+    c.session.handle({ type: "get", id: 1, doc: DOC, key: "a", read: READ });
     expect(c.sent).toStrictEqual([{ type: "error", id: 1, code: "Closed", message: "node p1 was closed", redirect: null }]);
   });
 
@@ -475,7 +523,7 @@ describe("frames and failures", () => {
       }
       sent.push(r);
     });
-    session.handle({ type: "subscribe", id: 1, prefix: "" });
+    session.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "", from: null });
     expect(sent).toMatchObject([{ type: "error", id: 1, code: "Unavailable" }]);
     expect(session.subscriptions).toBe(0);
   });
@@ -487,13 +535,13 @@ describe("close", () => {
     const listening = listeners(p1);
     const writer = client(p1);
     const reader = client(r1);
-    writer.session.handle({ type: "subscribe", id: 1, prefix: "" });
-    reader.session.handle({ type: "subscribe", id: 1, prefix: "" });
+    writer.session.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "", from: null });
+    reader.session.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "", from: null });
     g.net.cut(p1.id, r1.id);
     g.storages.get(p1.id)!.hold();
     writer.session.handle(write(2, [set("a", 1)]));
-    reader.session.handle({ type: "get", id: 2, key: "a", read: { ...READ, after: { epoch: 1, lsn: 1 }, timeoutMs: 5_000 } });
-    reader.session.handle({ type: "get", id: 3, key: "a", read: { ...READ, after: { epoch: 1, lsn: 1 }, timeoutMs: 100 } });
+    reader.session.handle({ type: "get", id: 2, doc: DOC, key: "a", read: { ...READ, after: { epoch: 1, lsn: 1 }, timeoutMs: 5_000 } });
+    reader.session.handle({ type: "get", id: 3, doc: DOC, key: "a", read: { ...READ, after: { epoch: 1, lsn: 1 }, timeoutMs: 100 } });
     await g.run(50);
     expect(writer.sent).toHaveLength(1);
     expect(reader.sent).toHaveLength(1);
@@ -513,19 +561,25 @@ describe("close", () => {
     expect(writer.sent).toHaveLength(1);
     expect(reader.sent).toHaveLength(1);
     expect(writer.log).toStrictEqual([]);
-    expect(p1.state.get("a")).toBe(1); // the write handed over before close went on
-    expect(p1.state.get("after close")).toBeUndefined(); // the one after close was never made
+    expect(p1.state.get(k("a"))).toBe(1); // the write handed over before close went on
+    expect(p1.state.get(k("after close"))).toBeUndefined(); // the one after close was never made
   });
 
   it("stops pushes at once when a session is closed while the node delivers a change", async () => {
     const { p1 } = await pair();
-    const second = client(p1);
-    const first = new ClientSession(new PrimaryEngine(p1), (r) => {
-      if (r.type === "changes") second.session.close();
-    });
-    first.handle({ type: "subscribe", id: 1, prefix: "" });
-    second.session.handle({ type: "subscribe", id: 1, prefix: "" });
-    await g.drive(p1.write({ kind: "set", key: "a", value: 1 }));
-    expect(second.sent).toStrictEqual([{ type: "subscribed", id: 1, subscription: 1, position: { epoch: 0, lsn: 0 } }]);
+    // As on a server: the sessions share one feed, which tells its listeners in subscription order.
+    const feed = new ChangeFeed(new PrimaryEngine(p1));
+    const second = client(p1, { feed });
+    const first = new ClientSession(
+      new PrimaryEngine(p1),
+      (r) => {
+        if (r.type === "changes") second.session.close();
+      },
+      { feed },
+    );
+    first.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "", from: null });
+    second.session.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "", from: null });
+    await g.drive(p1.write({ kind: "set", key: k("a"), value: 1 }));
+    expect(second.sent).toStrictEqual([{ type: "subscribed", id: 1, subscription: 1, position: { epoch: 0, lsn: 0 }, replayed: false }]);
   });
 });
