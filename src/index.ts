@@ -28,6 +28,17 @@ export type {
   PrimaryWriteAck,
   PrimaryWriteOptions,
 } from "./primary/primary-client.js";
+export type {
+  Condition,
+  LogPosition,
+  StrongNodeStatus,
+  StrongOptions,
+  StrongStatus,
+  StrongStore,
+  StrongTransactOptions,
+  StrongWriteAck,
+} from "./strong/strong-client.js";
+export type { NodeReadInfo } from "./client/node-client.js";
 export type { TransportSyncOptions } from "./eventual/sync-driver.js";
 export type { SyncOptions, UrlSyncOptions } from "./eventual/sync-options.js";
 export type { ServerStatus } from "./eventual/server-acks.js";

@@ -1,10 +1,13 @@
 /**
  * The node servers of each mode, composed at the edge (STYLE.md section 12): the mode-neutral
- * node service (`service/node-server.ts`) serving a mode's engine. `concord node` and the package's
- * `concord-store/node` entry start nodes through here.
+ * node service (`service/node-server.ts`) serving a mode's engine (`PrimaryEngine`,
+ * `StrongEngine`). `concord node` and the package's `concord-store/node` entry start nodes
+ * through here.
  */
 import type { PeerId } from "./ids.js";
 import { PrimaryEngine, primaryEngine } from "./primary/primary-engine.js";
+import type { RaftTimingOptions } from "./strong/raft-node.js";
+import { StrongEngine, strongEngine } from "./strong/strong-engine.js";
 import type { PrimaryRoleOptions } from "./primary/primary-driver.js";
 import type { ReplicaRoleOptions } from "./primary/replica-driver.js";
 import { checkNodeServiceOptions, invalidOption, nodeId, peerEndpoint, serveNode, type NodeServer, type NodeServiceOptions, type NodeUrl } from "./service/node-server.js";
@@ -20,7 +23,8 @@ import { checkNodeServiceOptions, invalidOption, nodeId, peerEndpoint, serveNode
  * primary, discarding what diverged (`discarded` in /healthz and `replica.snapshot_installed` in
  * the log).
  */
-export interface NodeServerOptions extends NodeServiceOptions {
+export interface PrimaryNodeServerOptions extends NodeServiceOptions {
+  readonly mode?: "primary";
   /** First start only (empty log): lead, or follow this primary. */
   readonly role: "primary" | { readonly replicaOf: { readonly id: string; readonly url: NodeUrl } };
   /** Used whenever this node leads (now or once promoted): minReplicas, maxLagMs... */
@@ -30,11 +34,50 @@ export interface NodeServerOptions extends NodeServiceOptions {
 }
 
 /**
- * Starts a `primary`-mode node server (`service/node-server.ts`): its write-ahead log in
- * `<dataDir>/node`, clients at `<url>/client` (`promote` included), peers at `<url>/peer`.
+ * A `strong`-mode node: one server of a Raft cluster. `peers` lists the cluster's members, id to
+ * base URL (this node may be among them): on its first start (an empty log) a node founds the
+ * cluster of itself and `peers`, unless `join` says it is joining an existing cluster, in which
+ * case it waits, empty, until an operator adds it (`add-learner`, then `promote-learner`). After
+ * that its log decides its membership.
+ */
+export interface StrongNodeServerOptions extends NodeServiceOptions {
+  readonly mode: "strong";
+  /** First start only (empty log): join an existing cluster instead of founding one with `peers`. Default false. */
+  readonly join?: boolean;
+  /** Raft's timing (tick, election and heartbeat), lease reads, snapshots, limits. */
+  readonly raft?: RaftTimingOptions;
+}
+
+/** A node server of either node-backed mode. */
+export type NodeServerOptions = PrimaryNodeServerOptions | StrongNodeServerOptions;
+
+/**
+ * Starts a node server (`service/node-server.ts`), clients at `<url>/client`, peers at
+ * `<url>/peer`: a `strong`-mode server (its Raft log in `<dataDir>/raft`) or a `primary`-mode node
+ * (its write-ahead log in `<dataDir>/node`; the default mode).
  * @throws ConcordError as `serveNode` does; `Corrupt` naming the damaged log and what to do.
  */
-export function startNodeServer(options: NodeServerOptions): Promise<NodeServer<PrimaryEngine>> {
+export function startNodeServer(options: StrongNodeServerOptions): Promise<NodeServer<StrongEngine>>;
+export function startNodeServer(options: PrimaryNodeServerOptions): Promise<NodeServer<PrimaryEngine>>;
+export function startNodeServer(options: NodeServerOptions): Promise<NodeServer<PrimaryEngine> | NodeServer<StrongEngine>> {
+  if (options.mode === "strong") return startStrongNode(options);
+  return startPrimaryNode(options);
+}
+
+function startStrongNode(options: StrongNodeServerOptions): Promise<NodeServer<StrongEngine>> {
+  const bootstrap = strongBootstrap(options);
+  return serveNode({ ...options, engine: strongEngine({ ...options.raft, ...(bootstrap === undefined ? {} : { bootstrap }) }) });
+}
+
+/** The founding members of a strong node's cluster (itself and its peers), or undefined when it joins one. */
+function strongBootstrap(o: StrongNodeServerOptions): string[] | undefined {
+  checkNodeServiceOptions(o);
+  if (o.join !== undefined && typeof o.join !== "boolean") throw invalidOption("join", o.join, "a boolean");
+  if (o.join === true) return undefined;
+  return [...new Set([nodeId(o.id, "id"), ...[...(o.peers ?? new Map<string, string>()).keys()].map((p) => nodeId(p, "peers"))])].sort();
+}
+
+function startPrimaryNode(options: PrimaryNodeServerOptions): Promise<NodeServer<PrimaryEngine>> {
   const { peers, role } = resolvePrimaryGroup(options);
   return serveNode({
     ...options,
@@ -53,11 +96,12 @@ export function startNodeServer(options: NodeServerOptions): Promise<NodeServer<
  * @throws ConcordError `InvalidArgument` naming the option and what it must be.
  */
 export function checkNodeServerOptions(options: NodeServerOptions): void {
-  resolvePrimaryGroup(options);
+  if (options.mode === "strong") strongBootstrap(options);
+  else resolvePrimaryGroup(options);
 }
 
 /** The peers to dial (the primary followed included) and the role, checked. */
-function resolvePrimaryGroup(o: NodeServerOptions): { peers: ReadonlyMap<string, NodeUrl>; role: "primary" | { replicaOf: PeerId } } {
+function resolvePrimaryGroup(o: PrimaryNodeServerOptions): { peers: ReadonlyMap<string, NodeUrl>; role: "primary" | { replicaOf: PeerId } } {
   checkNodeServiceOptions(o);
   const self = nodeId(o.id, "id");
   const peers = new Map(o.peers ?? []);

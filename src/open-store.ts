@@ -4,21 +4,24 @@
 import { ConcordError } from "./errors.js";
 import { openEventualStore, type EventualOptions, type EventualStore } from "./eventual/eventual-store.js";
 import { openPrimaryStore, type PrimaryOptions, type PrimaryStore } from "./primary/primary-client.js";
+import { openStrongStore, type StrongOptions, type StrongStore } from "./strong/strong-client.js";
 
 /** Options of {@link openStore}; `mode` selects the variant. */
-export type StoreOptions = EventualOptions | PrimaryOptions;
+export type StoreOptions = EventualOptions | PrimaryOptions | StrongOptions;
 
 /**
  * Opens a store. Rejects with `InvalidArgument` for options that make no sense (each message says
  * which option and why), `Corrupt` when the stored document fails its checksums.
  *
- * Modes available in this version: `eventual` and `primary` (a client of `concord node` services,
- * `nodes: { primary, replicas }`). `strong` rejects with `InvalidArgument` until it ships.
+ * Modes: `eventual` (a CRDT document on this device, synced with peers), `primary` (a client of a
+ * group of `concord node` services, `nodes: { primary, replicas }`) and `strong` (a client of a
+ * Raft cluster of `concord node --mode strong` servers, `nodes: [url...]`).
  */
 // The eventual overload stays last: `Parameters<typeof openStore>` and `ReturnType` read the last one.
+export function openStore(options: StrongOptions): Promise<StrongStore>;
 export function openStore(options: PrimaryOptions): Promise<PrimaryStore>;
 export function openStore(options: EventualOptions): Promise<EventualStore>;
-export async function openStore(options: StoreOptions): Promise<EventualStore | PrimaryStore> {
+export async function openStore(options: StoreOptions): Promise<EventualStore | PrimaryStore | StrongStore> {
   if (typeof options !== "object" || options === null) {
     throw new ConcordError("InvalidArgument", "openStore needs an options object: { mode, doc, persistence }");
   }
@@ -29,7 +32,7 @@ export async function openStore(options: StoreOptions): Promise<EventualStore | 
     case "primary":
       return openPrimaryStore(options as PrimaryOptions);
     case "strong":
-      throw new ConcordError("InvalidArgument", `mode "${mode}" is not available in this version of concord-store; use "eventual" or "primary"`);
+      return openStrongStore(options as StrongOptions);
     default:
       throw new ConcordError("InvalidArgument", `mode must be "eventual", "primary" or "strong", got ${JSON.stringify(mode)}`);
   }

@@ -26,8 +26,10 @@ import type { ChangeListener, Transaction } from "../store.js";
 import { NodeGroup } from "./node-group.js";
 import type { Answer, Changes, LinkState, NodeLink, Welcome } from "./node-link.js";
 import type { NodeGroupPolicy } from "./policy.js";
+import { withRetries } from "./retry.js";
 import { SessionPositions, newer } from "./session.js";
 import { Subscriptions } from "./subscriptions.js";
+import { WriteSession } from "./write-session.js";
 import { sendWrite, type WriteRequest, type Written } from "./writes.js";
 
 /** Where the last read was served and how fresh it was. */
@@ -107,6 +109,8 @@ export class NodeClient {
   readonly #group: NodeGroup;
   readonly #subscriptions: Subscriptions;
   readonly #session = new SessionPositions();
+  /** Exactly-once writes, when the mode's policy has them. */
+  readonly #writes: WriteSession | null;
   /** Start time of each pending write. */
   readonly #pendingWrites = new Map<Promise<unknown>, number>();
   #readInfo: NodeReadInfo | undefined;
@@ -131,6 +135,7 @@ export class NodeClient {
         if (o.subscribeAt === "writer") this.#subscriptions.moveTo(writer);
       },
     });
+    this.#writes = o.policy.sessions ? new WriteSession(() => this.#openSession()) : null;
     const served = o.subscribeAt === "writer" ? this.#group.writer : this.#group.find(o.subscribeAt);
     if (served === undefined) throw new ConcordError("InvalidArgument", `subscriptions are served by ${o.subscribeAt}, which is not one of the nodes`);
     this.#subscriptions = new Subscriptions({ doc: o.doc, link: served, known: () => this.#newestSeen ?? null, timeoutMs: o.timeoutMs, onError: o.onError });
@@ -143,6 +148,11 @@ export class NodeClient {
    */
   ready(): Promise<void> {
     return this.#subscriptions.link.whenWelcomed(this.#o.timeoutMs);
+  }
+
+  /** Asks every node where writes go (see NodeGroup.discover); never rejects. */
+  async discover(): Promise<void> {
+    await this.#group.discover(this.#o.timeoutMs);
   }
 
   get closed(): boolean {
@@ -174,7 +184,7 @@ export class NodeClient {
     } catch (e) {
       return Promise.reject(e);
     }
-    const written = sendWrite(this.#group, request, this.#o.timeoutMs, this.#o.clock).then((r) => {
+    const written = this.#send(request).then((r) => {
       this.#session.wrote(r.position);
       this.#saw(r.position);
       return r;
@@ -242,6 +252,38 @@ export class NodeClient {
     this.#group.close();
   }
 
+  /** Sends `request`, in the write session when there is one (see `write-session.ts`). */
+  async #send(request: WriteRequest): Promise<Written> {
+    const writes = this.#writes;
+    if (writes === null) return sendWrite(this.#group, request, this.#o.timeoutMs, this.#o.clock);
+    const { id, seq } = await writes.reserve();
+    try {
+      return await sendWrite(this.#group, { ...request, session: writes.stamp(id, seq) }, this.#o.timeoutMs, this.#o.clock);
+    } catch (e) {
+      if (isConcordError(e, "SessionExpired")) writes.expired(id);
+      throw e;
+    } finally {
+      writes.answered(id, seq);
+    }
+  }
+
+  /** Opens a write session at the group's writer, following it as a write would. */
+  #openSession(): Promise<number> {
+    return withRetries(
+      this.#group,
+      this.#o.clock,
+      this.#o.timeoutMs,
+      async (link, ms) => {
+        const a = await link.request({ type: "open-session" }, ms);
+        if (a.type !== "session-opened") throw new ConcordError("Protocol", `expected session-opened, got ${a.type}`);
+        return a.session;
+      },
+      () => true,
+    ).catch((e: unknown) => {
+      throw isConcordError(e) ? new ConcordError(e.code, `could not open a write session: ${e.message}; the write was not sent`, { ...e.details, outcome: "not-applied" }, { cause: e }) : e;
+    });
+  }
+
   #saw(position: WirePosition): void {
     this.#newestSeen = newer(this.#newestSeen, position);
   }
@@ -249,25 +291,19 @@ export class NodeClient {
   async #read(req: ReadRequest): Promise<Answer> {
     if (this.#closed) throw new ConcordError("Closed", `${req.type} after close()`);
     const link = this.#group.readLink(this.#o.read);
-    try {
-      return await this.#readAt(link, req);
-    } catch (e) {
-      // The writer's link is down: it may have been replaced. A read is safe to send again.
-      if (this.#o.read !== "writer" || !isConcordError(e, "Unavailable") || link.state === "open") throw e;
-      await this.#group.discover(this.#o.timeoutMs);
-      if (this.#group.writer === link) throw e;
-      return this.#readAt(this.#group.writer, req);
-    }
+    // Reads follow the writer as writes do, or move on to the next node: a read is always safe to send again.
+    const next = (): NodeLink => this.#group.readLink(this.#o.read);
+    return withRetries(this.#group, this.#o.clock, this.#o.timeoutMs, (at, ms) => this.#readAt(at, req, ms), () => true, link, next);
   }
 
-  async #readAt(link: NodeLink, req: ReadRequest): Promise<Answer> {
+  async #readAt(link: NodeLink, req: ReadRequest, timeoutMs: number): Promise<Answer> {
     const read: ReadOptions = {
       consistency: this.#o.consistency,
       maxStalenessMs: this.#o.maxStalenessMs,
       after: this.#o.session ? this.#session.floor() : null,
-      timeoutMs: this.#o.timeoutMs,
+      timeoutMs,
     };
-    const r = await link.request({ ...req, doc: this.doc, read }, this.#o.timeoutMs);
+    const r = await link.request({ ...req, doc: this.doc, read }, timeoutMs);
     if (r.type === "value" || r.type === "entries") {
       this.#session.read(r.info.position);
       this.#saw(r.info.position);

@@ -98,6 +98,8 @@ export class NodeLink {
   /** Settled by the next welcome, or by anything that ends the wait for it (see whenWelcomed). */
   #welcomeWaiters: (() => void)[] = [];
   #welcome: Welcome | undefined;
+  /** The open connection's `hello` was answered. */
+  #welcomedNow = false;
 
   constructor(o: NodeLinkOptions) {
     this.url = o.url;
@@ -131,7 +133,7 @@ export class NodeLink {
    * without them).
    */
   whenWelcomed(timeoutMs: number): Promise<void> {
-    if (this.#state === "closed" || this.#state === "down") return Promise.resolve();
+    if (this.#state === "closed" || this.#state === "down" || this.#welcomedNow) return Promise.resolve();
     return new Promise((resolve) => {
       let cancel: CancelTimer = () => undefined;
       const done = (): void => {
@@ -231,6 +233,7 @@ export class NodeLink {
     this.request({ type: "hello" }, HELLO_TIMEOUT_MS, (a) => {
       if (a.type !== "welcome") return;
       this.#welcome = { node: a.node, position: a.position };
+      this.#welcomedNow = this.#state === "open";
       this.#o.onWelcome?.(this.#welcome);
       this.#wakeWelcomeWaiters();
     }).catch(() => undefined);
@@ -253,6 +256,7 @@ export class NodeLink {
   #down(): void {
     if (this.#state === "closed") return;
     this.#state = "down";
+    this.#welcomedNow = false;
     for (const [id, p] of [...this.#pending]) {
       if (!p.sent) continue;
       this.#settle(id);

@@ -28,4 +28,13 @@ export interface NodeGroupPolicy {
    * applied, or the mode makes a second delivery harmless (Raft client sessions).
    */
   mayResend(e: unknown): boolean;
+  /**
+   * How often: `"once-elsewhere"`, once, and only to another node than the one that failed
+   * (primary mode: a promotion happened); `"until-deadline"`, as often as the request's time
+   * allows, with a short growing pause between attempts, the same node included (an election takes
+   * a moment, and the node that failed may win it).
+   */
+  readonly resend: "once-elsewhere" | "until-deadline";
+  /** Whether writes carry a client session (exactly-once delivery), opened with the first write. */
+  readonly sessions: boolean;
 }

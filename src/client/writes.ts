@@ -8,11 +8,12 @@
  * - A failure after which the mode's policy says the writer may have moved (primary mode:
  *   `ReadOnlyReplica`, `Fenced`, the link down) makes the client discover the writer again
  *   ({@link NodeGroup.discover}), so that later writes go to the new one.
- * - The write itself is sent again, ONCE, to the new writer only when the policy allows it
- *   (`mayResend`): primary mode only when it was certainly not applied (refused with
- *   `ReadOnlyReplica`, or never sent). Anything else fails with the first error, whose
- *   `details.outcome` says whether the write may have been applied: read it back before retrying.
- * - `timeoutMs` bounds the whole: the first attempt, discovery and the retry.
+ * - The write itself is sent again only when the policy allows it (`mayResend`, `resend`,
+ *   `retry.ts`): primary mode once, to the new primary, when it was certainly not applied (refused
+ *   with `ReadOnlyReplica`, or never sent); strong mode until its deadline, since its client session
+ *   makes a second delivery harmless. Anything else fails with the error, whose `details.outcome`
+ *   says whether the write may have been applied: read it back before retrying.
+ * - `timeoutMs` bounds the whole: the attempts, discovery and the pauses between them.
  *
  * Not guaranteed: a retried write may land after writes the app made later, when those were in
  * flight at the same time; writes awaited one after the other keep their order.
@@ -22,6 +23,7 @@ import { ConcordError } from "../errors.js";
 import type { WireDurability, WireSession, WriteCondition, WriteOp } from "../service/protocol.js";
 import type { NodeGroup } from "./node-group.js";
 import type { Answer, NodeLink } from "./node-link.js";
+import { withRetries } from "./retry.js";
 
 /** A write's acknowledgement as the node sent it. */
 export type Written = Extract<Answer, { readonly type: "written" }>;
@@ -38,22 +40,11 @@ export interface WriteRequest {
 
 /** Sends `request` to the group's writer (see the module comment); rejects with a ConcordError whose `details.outcome` states the write's fate. */
 export async function sendWrite(group: NodeGroup, request: WriteRequest, timeoutMs: number, clock: Clock): Promise<Written> {
-  const deadline = clock.now() + timeoutMs;
-  const left = (): number => Math.max(1, deadline - clock.now());
   if (group.writerOutdated) {
     const choice = await group.discover(timeoutMs);
     if (choice.writer === undefined) throw group.noWriter(choice, undefined);
   }
-  const first = group.writer;
-  try {
-    return await attempt(group, first, request, timeoutMs);
-  } catch (e) {
-    if (!group.policy.writerMayHaveMoved(e)) throw e;
-    await group.discover(left());
-    const next = group.writer;
-    if (next === first || !group.policy.mayResend(e) || deadline - clock.now() <= 0) throw e;
-    return attempt(group, next, request, left());
-  }
+  return withRetries(group, clock, timeoutMs, (link, ms) => attempt(group, link, request, ms), (e) => group.policy.mayResend(e));
 }
 
 async function attempt(group: NodeGroup, link: NodeLink, request: WriteRequest, timeoutMs: number): Promise<Written> {

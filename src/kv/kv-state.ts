@@ -161,7 +161,7 @@ function lowerBound(keys: readonly string[], prefix: string): number {
 }
 
 /** JSON equality: same type and value, arrays in order, objects with the same members in any order. */
-function jsonEqual(a: Json | undefined, b: Json | undefined): boolean {
+export function jsonEqual(a: Json | undefined, b: Json | undefined): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   if (Array.isArray(a) || Array.isArray(b)) {

@@ -23,6 +23,8 @@ export const primaryPolicy: NodeGroupPolicy = {
   // A write no node applied: refused before ordering (`ReadOnlyReplica`), or never sent.
   mayResend: (e) =>
     isConcordError(e, "ReadOnlyReplica") ? e.details["outcome"] === "refused" : isConcordError(e, "Unavailable") && e.details["outcome"] === "not-applied",
+  resend: "once-elsewhere",
+  sessions: false,
 };
 
 /** The report in a primary-mode node's `status` answer, or undefined when it has not that shape. */

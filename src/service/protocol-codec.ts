@@ -455,37 +455,43 @@ function readReadInfo(r: Reader, field: string): WireReadInfo {
   };
 }
 
-function writeWriteOp(w: Writer, op: WriteOp, field: string): void {
+/** Also the layout of this field in strong mode's log entries (`strong/commands.ts`). */
+export function writeWriteOp(w: Writer, op: WriteOp, field: string): void {
   w.tag(WRITE_OP_TAGS[op.kind]);
   writeKey(w, op.key, `${field}.key`);
   if (op.kind === "set") writeValue(w, op.value, `${field}.value`);
 }
 
-function readWriteOp(r: Reader, field: string): WriteOp {
+/** Also the layout of this field in strong mode's log entries (`strong/commands.ts`). */
+export function readWriteOp(r: Reader, field: string): WriteOp {
   const kind = readTag(r, `${field}.kind`, WRITE_OP_BY_TAG);
   const key = readKey(r, `${field}.key`);
   return kind === "set" ? { kind, key, value: readJson(r, `${field}.value`) } : { kind, key };
 }
 
-function writeCondition(w: Writer, c: WriteCondition, field: string): void {
+/** Also the layout of this field in strong mode's log entries (`strong/commands.ts`). */
+export function writeCondition(w: Writer, c: WriteCondition, field: string): void {
   w.tag(CONDITION_TAGS[c.test]);
   writeKey(w, c.key, `${field}.key`);
   if (c.test === "equals") writeValue(w, c.value, `${field}.value`);
 }
 
-function readCondition(r: Reader, field: string): WriteCondition {
+/** Also the layout of this field in strong mode's log entries (`strong/commands.ts`). */
+export function readCondition(r: Reader, field: string): WriteCondition {
   const test = readTag(r, `${field}.test`, CONDITION_BY_TAG);
   const key = readKey(r, `${field}.key`);
   return test === "equals" ? { test, key, value: readJson(r, `${field}.value`) } : { test, key };
 }
 
-function writeSession(w: Writer, s: WireSession, field: string): void {
+/** Also the layout of this field in strong mode's log entries (`strong/commands.ts`). */
+export function writeSession(w: Writer, s: WireSession, field: string): void {
   w.uint(s.id, `${field}.id`);
   w.uint(s.seq, `${field}.seq`);
   w.uint(s.firstUnacked, `${field}.firstUnacked`);
 }
 
-function readSession(r: Reader, field: string): WireSession {
+/** Also the layout of this field in strong mode's log entries (`strong/commands.ts`). */
+export function readSession(r: Reader, field: string): WireSession {
   return { id: r.uint(`${field}.id`), seq: r.uint(`${field}.seq`), firstUnacked: r.uint(`${field}.firstUnacked`) };
 }
 

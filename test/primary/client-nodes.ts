@@ -16,7 +16,7 @@ import type { WebSocketConstructorLike, WebSocketLike } from "../../src/net/webs
 import { openStore } from "../../src/open-store.js";
 import type { PrimaryOptions, PrimaryStore } from "../../src/primary/primary-client.js";
 import type { LogEntry } from "../../src/ops/log.js";
-import { startNodeServer, type NodeServerOptions } from "../../src/node-servers.js";
+import { startNodeServer, type PrimaryNodeServerOptions as NodeServerOptions } from "../../src/node-servers.js";
 import type { PrimaryEngine } from "../../src/primary/primary-engine.js";
 import type { NodeServer as ServedNode } from "../../src/service/node-server.js";
 

@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { isConcordError } from "../../src/errors.js";
-import { startNodeServer, type NodeServerOptions } from "../../src/node-servers.js";
+import { startNodeServer, type PrimaryNodeServerOptions as NodeServerOptions } from "../../src/node-servers.js";
 import type { PrimaryEngine } from "../../src/primary/primary-engine.js";
 import type { NodeServer as ServedNode } from "../../src/service/node-server.js";
 

@@ -4,7 +4,7 @@
  * Everything started here is closed by `runCleanups` of the reliability harness.
  */
 import type { LogEntry } from "../../src/ops/log.js";
-import { startNodeServer, type NodeServerOptions } from "../../src/node-servers.js";
+import { startNodeServer, type PrimaryNodeServerOptions as NodeServerOptions } from "../../src/node-servers.js";
 import type { PrimaryEngine } from "../../src/primary/primary-engine.js";
 import type { NodeServer as ServedNode } from "../../src/service/node-server.js";
 
