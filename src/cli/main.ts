@@ -20,8 +20,14 @@ Usage:
                [--peers <id>=ws://host:port,...] [--min-replicas 0] [--max-lag-ms 10000]
                      run one node of a primary-mode group (a primary or a read replica) until
                      SIGINT/SIGTERM; concord node --help explains each flag
+  concord node --mode strong --id <id> --peers <id>=ws://host:port,... [--port 5001]
+               [--data ./concord-node-<id>] [--join] [--heartbeat-ms 100] [--election-ms 1000]
+                     run one server of a strong-mode (Raft) cluster until SIGINT/SIGTERM
   concord promote --node ws://host:port [--timeout-ms 10000]
                      make a running replica the primary of a new epoch (fences the old primary)
+  concord admin --node ws://host:port add-learner <id>=<url> | promote-learner <id> |
+                remove <id> | transfer <id> | status
+                     change a strong-mode cluster's membership or leader
   concord dump --data <dir> --doc <name> [--prefix <p>]
                      print a document stored in <dir> as JSON lines ([key, value])
   concord --version  print the version
@@ -54,6 +60,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case "promote": {
       const { promote } = await import("./promote.js");
       return promote(rest);
+    }
+    case "admin": {
+      const { admin } = await import("./admin.js");
+      return admin(rest);
     }
     case "dump": {
       const { dump } = await import("./dump.js");

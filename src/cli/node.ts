@@ -1,14 +1,18 @@
 /**
- * `concord node`: runs one `primary`-mode node (a primary or a read replica, `node-servers.ts`)
- * until SIGINT or SIGTERM, then shuts it down gracefully (clients closed with 1001, the log
- * flushed) and exits 0. Prints one line on stdout once it serves:
- * `concord node: <id> listening on ws://host:port as <role> of epoch <e> at LSN <n> (primary: <id>; data: <dir>)`.
+ * `concord node`: runs one node (`node-servers.ts`) until SIGINT or SIGTERM, then shuts it down
+ * gracefully (clients closed with 1001, the log flushed) and exits 0: a `primary`-mode primary or
+ * read replica, or a `strong`-mode Raft server. Prints one line on stdout once it serves:
+ * `concord node: <id> listening on ws://host:port as <role> of epoch <e> at LSN <n> (primary: <id>; data: <dir>)`
+ * or `concord node: <id> listening on ws://host:port as a strong-mode member of <a,b,c> (term <t>, leader <id|none yet>; data: <dir>)`.
  * Logs go to stderr as JSON lines. A bad flag exits 2 before listening.
  */
 import { isConcordError } from "../errors.js";
-import { checkNodeServerOptions, startNodeServer, type NodeServerOptions } from "../node-servers.js";
+import { checkNodeServerOptions, startNodeServer, type PrimaryNodeServerOptions, type StrongNodeServerOptions } from "../node-servers.js";
+import type { LogSink } from "../ops/log.js";
 import type { PrimaryEngine } from "../primary/primary-engine.js";
+import type { ServedEngine } from "../service/engine.js";
 import type { NodeServer } from "../service/node-server.js";
+import { StrongEngine } from "../strong/strong-engine.js";
 import { ServerLog } from "../ops/log.js";
 import { integerFlag, logSinkFlag, parseFlags, textFlag, UsageError } from "./flags.js";
 import { catchShutdownSignals } from "./shutdown-signals.js";
@@ -19,11 +23,16 @@ export const NODE_USAGE = `Usage: concord node --mode primary|replica --id <id> 
                     [--data ./concord-node-<id>] [--primary <id>=ws://host:port]
                     [--peers <id>=ws://host:port,...] [--min-replicas 0] [--max-lag-ms 10000]
                     [--log-level info]
+       concord node --mode strong --id <id> [--port ${DEFAULT_NODE_PORT}] [--host 127.0.0.1]
+                    [--data ./concord-node-<id>] --peers <id>=ws://host:port,... [--join]
+                    [--heartbeat-ms 100] [--election-ms 1000] [--lease-reads] [--log-level info]
 
-Runs one node of a primary-mode group: the primary orders every write, read replicas follow it
-and serve possibly stale reads. Clients speak Concord's client protocol at ws://<host>:<port>/client;
-nodes link at /peer. SIGINT or SIGTERM shuts it down gracefully and exits 0.
-\`concord promote --node <url>\` makes a replica the primary.
+Runs one node. --mode primary|replica: a node of a primary-mode group (the primary orders every
+write, read replicas follow it and serve possibly stale reads; \`concord promote --node <url>\`
+makes a replica the primary). --mode strong: a server of a Raft cluster (linearizable reads and
+writes; only a majority serves; \`concord admin\` changes the membership). Clients speak Concord's
+client protocol at ws://<host>:<port>/client; nodes link at /peer. SIGINT or SIGTERM shuts the node
+down gracefully and exits 0.
 
   GET /healthz            JSON: role, epoch, LSN, lag, fencing, discarded records. 200 while the
                           node serves; 503 while it starts or stops, and with status "failed" and
@@ -50,10 +59,47 @@ nodes link at /peer. SIGINT or SIGTERM shuts it down gracefully and exits 0.
   --max-lag-ms <ms>       a replica counts as fresh when heard within this many ms. Default 10000.
   --log-level <level>     least severe log entries written: debug, info, warn or error. Default info.
 
-The endpoints do not authenticate anyone (any client may promote): run nodes on a trusted network.
+Strong mode:
+  --peers <id>=<url>,...  the cluster's members (this node may be among them). On its first start
+                          (empty --data) a node founds the cluster of itself and --peers, so start
+                          every founding member with the same list; afterwards its log decides.
+  --join                  first start only: join an existing cluster instead of founding one. The
+                          node waits, empty, until \`concord admin add-learner\` adds it; list the
+                          existing members in --peers so it can reach them.
+  --heartbeat-ms <ms>     the leader's heartbeat interval (one Raft tick). Default 100.
+  --election-ms <ms>      election timeout: a follower that heard no leader for this long (to twice
+                          as long, at random) campaigns. A multiple of --heartbeat-ms. Default 1000.
+  --lease-reads           answer linearizable reads from the leader's lease, without a heartbeat
+                          round (thesis 6.4.1): faster, and correct only while clock rates stay
+                          within one heartbeat of each other over an election timeout.
+  GET /healthz            JSON: role, term, leader, commit and applied index, membership; 503 while
+                          no leader is known, and once the storage failed.
+  GET /metrics            concord_raft_role, _term, _commit_index, _applied_index, _proposals_total,
+                          _elections_total, _leader_changes_total, _fsync_seconds (histogram)...
+
+The endpoints do not authenticate anyone (any client may promote or change the membership): run
+nodes on a trusted network.
 `;
 
-const FLAGS = ["mode", "id", "port", "host", "data", "primary", "peers", "min-replicas", "max-lag-ms", "log-level"] as const;
+const FLAGS = [
+  "mode",
+  "id",
+  "port",
+  "host",
+  "data",
+  "primary",
+  "peers",
+  "min-replicas",
+  "max-lag-ms",
+  "join",
+  "heartbeat-ms",
+  "election-ms",
+  "lease-reads",
+  "log-level",
+] as const;
+
+/** Flags that take no value. */
+const SWITCHES = ["join", "lease-reads"] as const;
 
 /** The flag that set each option of startNodeServer, to name it in errors. */
 const OPTION_FLAGS: Readonly<Record<string, string>> = {
@@ -72,14 +118,19 @@ export async function node(args: readonly string[]): Promise<number> {
     process.stdout.write(NODE_USAGE);
     return 0;
   }
-  const flags = parseFlags(args, FLAGS);
+  const flags = parseFlags(withSwitchValues(args, SWITCHES), FLAGS);
   const mode = flags.get("mode");
-  if (mode !== "primary" && mode !== "replica") throw new UsageError(`--mode must be primary or replica, got ${mode === undefined ? "nothing" : JSON.stringify(mode)}`);
+  if (mode !== "primary" && mode !== "replica" && mode !== "strong") throw new UsageError(`--mode must be primary, replica or strong, got ${mode === undefined ? "nothing" : JSON.stringify(mode)}`);
   const id = flags.get("id");
   if (id === undefined || id.length === 0) throw new UsageError("--id needs this node's name, e.g. --id p1");
   const port = integerFlag(flags, "port", DEFAULT_NODE_PORT, 0, 65535);
   const host = textFlag(flags, "host", "127.0.0.1", "address");
   const dataDir = textFlag(flags, "data", `./concord-node-${id}`, "folder");
+  const sink = logSinkFlag(flags);
+  if (mode === "strong") return runNode(strongOptions(flags, { id, host, port, dataDir, log: sink }), sink, dataDir);
+  for (const f of ["join", "heartbeat-ms", "election-ms", "lease-reads"]) {
+    if (flags.has(f)) throw new UsageError(`--${f} is for --mode strong`);
+  }
   const primaryFlag = flags.get("primary");
   let role: "primary" | { replicaOf: { id: string; url: string } } = "primary";
   if (mode === "replica") {
@@ -96,9 +147,32 @@ export async function node(args: readonly string[]): Promise<number> {
   const peers = new Map(peersFlag === undefined ? [] : peerList("peers", peersFlag));
   const minReplicas = integerFlag(flags, "min-replicas", 0, 0, Number.MAX_SAFE_INTEGER);
   const maxLagMs = integerFlag(flags, "max-lag-ms", 10_000, 1, Number.MAX_SAFE_INTEGER);
-  const sink = logSinkFlag(flags);
+  return runNode({ id, host, port, dataDir, role, peers, log: sink, primaryOptions: { minReplicas, maxLagMs } }, sink, dataDir);
+}
 
-  const options: NodeServerOptions = { id, host, port, dataDir, role, peers, log: sink, primaryOptions: { minReplicas, maxLagMs } };
+/** The options of a strong-mode node from its flags. */
+function strongOptions(flags: ReadonlyMap<string, string>, base: Omit<StrongNodeServerOptions, "mode">): StrongNodeServerOptions {
+  for (const f of ["primary", "min-replicas", "max-lag-ms"]) {
+    if (flags.has(f)) throw new UsageError(`--${f} is for --mode primary or replica; a strong-mode cluster elects its leader`);
+  }
+  const peersFlag = flags.get("peers");
+  const join = flags.get("join") === "true";
+  if (peersFlag === undefined && join) throw new UsageError("--join needs --peers listing the cluster's members, so the new node can reach them");
+  const peers = new Map(peersFlag === undefined ? [] : peerList("peers", peersFlag));
+  const heartbeatMs = integerFlag(flags, "heartbeat-ms", 100, 1, 60_000);
+  const electionMs = integerFlag(flags, "election-ms", 10 * heartbeatMs, 2 * heartbeatMs, 3_600_000);
+  if (electionMs % heartbeatMs !== 0) throw new UsageError(`--election-ms (${electionMs}) must be a multiple of --heartbeat-ms (${heartbeatMs})`);
+  return {
+    ...base,
+    mode: "strong",
+    peers,
+    join,
+    raft: { tickMs: heartbeatMs, electionTicks: electionMs / heartbeatMs, heartbeatTicks: 1, readOnly: flags.get("lease-reads") === "true" ? "lease" : "safe" },
+  };
+}
+
+/** Starts the node, prints where it listens, and serves until a shutdown signal. */
+async function runNode(options: PrimaryNodeServerOptions | StrongNodeServerOptions, sink: LogSink, dataDir: string): Promise<number> {
   try {
     checkNodeServerOptions(options);
   } catch (e) {
@@ -106,19 +180,40 @@ export async function node(args: readonly string[]): Promise<number> {
     if (isConcordError(e, "InvalidArgument")) throw new UsageError(e.message.replace(/^startNodeServer: ([\w.]+)/, (_, name: string) => OPTION_FLAGS[name] ?? name));
     throw e;
   }
-
   const signals = catchShutdownSignals("node");
-  let server: NodeServer<PrimaryEngine>;
+  let server: NodeServer<PrimaryEngine> | NodeServer<StrongEngine>;
   try {
-    server = await startNodeServer(options);
+    server = options.mode === "strong" ? await startNodeServer(options) : await startNodeServer(options);
   } catch (e) {
     signals.release();
     throw e;
   }
-  const running = server;
-  const st = running.engine.node.status();
-  process.stdout.write(`concord node: ${id} listening on ${running.url} as ${st.role} of epoch ${st.epoch} at LSN ${st.lsn} (primary: ${st.primary}; data: ${dataDir})\n`);
+  const running: NodeServer<ServedEngine> = server;
+  const [what, where] = describe(server);
+  process.stdout.write(`concord node: ${options.id} listening on ${running.url} as ${what} (${where}; data: ${dataDir})\n`);
   return signals.closeOnSignal(() => running.close(), new ServerLog(sink));
+}
+
+/** What a node is and where it stands, for its first line. */
+function describe(server: NodeServer<PrimaryEngine> | NodeServer<StrongEngine>): [string, string] {
+  const engine = server.engine;
+  if (engine instanceof StrongEngine) {
+    const st = engine.node.status();
+    const members = [...st.conf.voters, ...st.conf.learners].join(",");
+    return [members === "" ? "a strong-mode node of no cluster yet (waiting to be added)" : `a strong-mode member of ${members}`, `term ${st.term}, leader ${st.leader ?? "none yet"}`];
+  }
+  const st = engine.node.status();
+  return [`${st.role} of epoch ${st.epoch} at LSN ${st.lsn}`, `primary: ${st.primary}`];
+}
+
+/** `args` with each valueless switch given the value "true", so that the flag parser reads it as any other. */
+function withSwitchValues(args: readonly string[], switches: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const arg of args) {
+    out.push(arg);
+    if (arg.startsWith("--") && switches.includes(arg.slice(2))) out.push("true");
+  }
+  return out;
 }
 
 /** `id=url,id=url` as pairs; a {@link UsageError} naming `--<flag>` for anything else. */

@@ -5,11 +5,9 @@
  * (the node already leads, is changing role, failed) prints the node's error on stderr and exits 1,
  * as does a node that can't be reached or does not answer within --timeout-ms.
  */
-import { WebSocket } from "ws";
 import { ConcordError } from "../errors.js";
-import type { Response } from "../service/protocol.js";
-import { decodeResponse, encodeRequest } from "../service/protocol-codec.js";
 import { integerFlag, parseFlags, UsageError } from "./flags.js";
+import { clientEndpoint, requestOnce } from "./node-request.js";
 
 export const PROMOTE_USAGE = `Usage: concord promote --node ws://host:port [--timeout-ms 10000]
 
@@ -29,9 +27,9 @@ export async function promote(args: readonly string[]): Promise<number> {
   const flags = parseFlags(args, ["node", "timeout-ms"]);
   const node = flags.get("node");
   if (node === undefined) throw new UsageError("concord promote needs --node <url>, the replica to promote (e.g. --node ws://127.0.0.1:5002)");
-  const endpoint = clientEndpoint(node);
+  const endpoint = clientEndpoint(node, "node");
   const timeoutMs = integerFlag(flags, "timeout-ms", 10_000, 1, 2 ** 31 - 1);
-  const answer = await requestOnce(endpoint, timeoutMs);
+  const answer = await requestOnce(endpoint, { type: "admin", action: { type: "promote" } }, timeoutMs);
   if (answer.type === "admin-done") {
     process.stdout.write(`concord promote: ${node} is now the primary of epoch ${answer.position.epoch} (from LSN ${answer.position.lsn})\n`);
     return 0;
@@ -41,48 +39,4 @@ export async function promote(args: readonly string[]): Promise<number> {
     return 1;
   }
   throw new ConcordError("Protocol", `${node} answered a promote request with ${answer.type}`);
-}
-
-/** `<url>/client` for a node's base URL; a {@link UsageError} for anything but ws:// or wss://host:port. */
-function clientEndpoint(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UsageError(`--node must be a URL such as ws://127.0.0.1:5002, got ${JSON.stringify(url)}`);
-  }
-  if ((parsed.protocol !== "ws:" && parsed.protocol !== "wss:") || (parsed.pathname !== "/" && parsed.pathname !== "") || parsed.search !== "") {
-    throw new UsageError(`--node must be a node's base URL, ws://host:port (or wss://), got ${JSON.stringify(url)}`);
-  }
-  return `${parsed.protocol}//${parsed.host}/client`;
-}
-
-/** Sends one `promote` request on a fresh connection and resolves with its answer. */
-function requestOnce(endpoint: string, timeoutMs: number): Promise<Response> {
-  return new Promise<Response>((resolve, reject) => {
-    const ws = new WebSocket(endpoint);
-    const fail = (error: ConcordError): void => {
-      clearTimeout(timer);
-      ws.terminate();
-      reject(error);
-    };
-    const timer = setTimeout(() => fail(new ConcordError("Timeout", `no answer from ${endpoint} within ${timeoutMs} ms`)), timeoutMs);
-    ws.binaryType = "nodebuffer";
-    ws.on("open", () => ws.send(encodeRequest({ type: "admin", id: 1, action: { type: "promote" } })));
-    ws.on("message", (data: Buffer) => {
-      let r: Response;
-      try {
-        r = decodeResponse(data);
-      } catch (e) {
-        fail(e instanceof ConcordError ? e : new ConcordError("Protocol", String(e)));
-        return;
-      }
-      if (r.type === "changes" || r.id !== 1) return;
-      clearTimeout(timer);
-      ws.close(1000);
-      resolve(r);
-    });
-    ws.on("error", (e) => fail(new ConcordError("Unavailable", `cannot reach ${endpoint}: ${e.message}`)));
-    ws.on("close", (code, reason) => fail(new ConcordError("Unavailable", `${endpoint} closed the connection (${code} ${reason.toString("utf8")}) before answering`)));
-  });
 }

@@ -149,8 +149,8 @@ describe("concord node", { timeout: 60_000 }, () => {
 
   it("refuses bad flags with a message naming the flag and exit code 2", async () => {
     const cases: [string[], RegExp][] = [
-      [["node"], /--mode must be primary or replica, got nothing/],
-      [["node", "--mode", "leader", "--id", "p1"], /--mode must be primary or replica, got "leader"/],
+      [["node"], /--mode must be primary, replica or strong, got nothing/],
+      [["node", "--mode", "leader", "--id", "p1"], /--mode must be primary, replica or strong, got "leader"/],
       [["node", "--mode", "primary"], /--id needs this node's name/],
       [["node", "--mode", "replica", "--id", "r1"], /--mode replica needs --primary <id>=<url>/],
       [["node", "--mode", "primary", "--id", "p1", "--primary", "p0=ws://127.0.0.1:1"], /--primary is for --mode replica/],
