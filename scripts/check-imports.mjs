@@ -15,7 +15,7 @@ import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
 /** Folders and files whose code must be deterministic and free of I/O (relative to src/). */
-export const PURE = ["sim/", "eventual/sync/", "strong/raft/", "strong/sessions.ts", "strong/commands.ts", "strong/state-machine.ts", "strong/raft-wal.ts", "primary/replication/", "kv/", "codec/", "service/protocol.ts", "service/protocol-codec.ts", "storage/record.ts", "rng.ts", "ids.ts", "errors.ts", "json.ts"];
+export const PURE = ["sim/", "eventual/sync/", "strong/raft/", "strong/sessions.ts", "strong/commands.ts", "strong/state-machine.ts", "strong/raft-wal.ts", "lab/history.ts", "lab/linearizability.ts", "primary/replication/", "kv/", "codec/", "service/protocol.ts", "service/protocol-codec.ts", "storage/record.ts", "rng.ts", "ids.ts", "errors.ts", "json.ts"];
 
 /** Identifiers pure code may not touch, with the reason shown to the developer. */
 const FORBIDDEN = [
