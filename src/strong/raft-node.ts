@@ -369,6 +369,17 @@ export class RaftNode {
     await this.#o.storage.close();
   }
 
+  /**
+   * The process died (the simulator's crash): no more ticks, inputs, sends or applies; the
+   * transport closes (peers see it go); the storage is NOT flushed or closed, and nothing waiting
+   * is told: a dead process tells no one. Only for simulations, with a disk that crashed too.
+   */
+  halt(): void {
+    this.#closed = true;
+    this.#loop.stop();
+    this.#o.transport.close();
+  }
+
   #refusal(): ConcordError | null {
     if (this.#closed) return new ConcordError("Closed", `node ${this.id} was closed`);
     return this.#failure;

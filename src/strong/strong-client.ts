@@ -23,7 +23,7 @@
  *   a reconnect by replay from the position they had heard up to (an etcd watch from a revision).
  */
 import { invalidOption, nodeUrl, nodeUrls, resolveNodeStoreOptions, type NodeStoreOptions } from "../client/client-options.js";
-import { NodeClient, transactionOps, type NodeReadInfo } from "../client/node-client.js";
+import { NodeClient, transactionOps, type LinkFactory, type NodeReadInfo } from "../client/node-client.js";
 import type { LinkState } from "../client/node-link.js";
 import { webSocketLink } from "../client/websocket-link.js";
 import type { DocId } from "../ids.js";
@@ -41,6 +41,11 @@ export interface StrongOptions extends NodeStoreOptions {
   readonly read?: "linearizable" | "local";
   /** Where reads go: `"leader"` (default) or `"followers"` (the other nodes in turn). */
   readonly readFrom?: "leader" | "followers";
+  /**
+   * How the store reaches a node (advanced): by default a WebSocket to `<url>/client`. The
+   * simulator and `concord lab` pass links over their own transports.
+   */
+  readonly links?: LinkFactory;
 }
 
 /** Where a write is in the cluster's log. */
@@ -132,6 +137,7 @@ export function resolveStrongOptions(options: StrongOptions) {
   const readFrom = options.readFrom ?? "leader";
   if (readFrom !== "leader" && readFrom !== "followers") throw invalidOption(MODE, "readFrom", readFrom, `"leader" or "followers"`);
   if (readFrom === "followers" && nodes.length < 2) throw invalidOption(MODE, "nodes", options.nodes, `at least two URLs when readFrom is "followers"`);
+  if (options.links !== undefined && typeof options.links !== "function") throw invalidOption(MODE, "links", options.links, "a function (url, events) => NodeLink");
   return { o, nodes, read, readFrom };
 }
 
@@ -166,7 +172,7 @@ class StrongStoreImpl implements StrongStore {
       doc: o.doc,
       urls: nodes,
       policy: strongPolicy,
-      link: (url, events) => webSocketLink(url, o, events),
+      link: options.links ?? ((url, events) => webSocketLink(url, o, events)),
       read: readFrom === "leader" ? "writer" : "others",
       consistency: read,
       subscribeAt: "writer",
