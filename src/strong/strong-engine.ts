@@ -66,7 +66,7 @@ export function strongEngine(options: StrongEngineOptions): EngineFactory<Strong
       return new StrongEngine(node, fsync);
     } catch (e) {
       await storage?.close().catch(() => undefined); // the failure to report is `e`
-      throw storage !== undefined && isConcordError(e, "Corrupt") ? damagedLog(e, folder) : e;
+      throw isConcordError(e, "Corrupt") ? damagedLog(e, folder) : e;
     }
   };
 }
@@ -77,10 +77,12 @@ function logAt(log: ServerLog, event: string, fields: Record<string, unknown>): 
   else log.info(event, fields);
 }
 
+/** `e` (a damaged file, or a record that does not decode) with where it is, when it does not say, and what to do about it. */
 function damagedLog(e: ConcordError, folder: string): ConcordError {
+  const where = e.message.startsWith(folder) ? "" : `${folder}: `;
   return new ConcordError(
     "Corrupt",
-    `${folder}: ${e.message}. The node's Raft log is damaged, so it does not start: restore the folder from a backup, or remove this node from the cluster (concord admin remove), move the folder aside and add the node back as a learner with an empty folder (it copies the leader's state)`,
+    `${where}${e.message.replace(/\.?$/, "")}. The node's Raft log is damaged, so it does not start: restore the folder from a backup, or remove this node from the cluster (concord admin remove), move the folder aside and add the node back as a learner with an empty folder (it copies the leader's state)`,
     { ...e.details, folder },
     { cause: e },
   );

@@ -4,8 +4,12 @@
  * leader killed with SIGKILL (writes go on, nothing acknowledged is lost) and restarted; a fourth
  * node joined as a learner, promoted, made leader, and an old member removed; bad flags refused.
  */
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/open-store.js";
+import { fileStorage } from "../../src/storage/file-storage.js";
+import { RAFT_DOC } from "../../src/strong/strong-engine.js";
 import { freePort, onCleanup, runCleanups, tempDir } from "../reliability/harness.js";
 import { health, startNode, type NodeProcess } from "./node-process.js";
 import { concord } from "./run-cli.js";
@@ -79,6 +83,71 @@ describe("concord node --mode strong", { timeout: 60_000 }, () => {
     expect(await store.get("x")).toBe(1);
     // One change at a time, and nothing that makes no sense.
     expect(await concord("admin", "--node", c.urls[3]!, "promote-learner", "n9")).toMatchObject({ code: 1, stderr: expect.stringMatching(/refused: InvalidArgument/) });
+  });
+
+  it("answers /healthz (200 with role, term, leader, indexes, membership; 503 without a leader) and /metrics in the Prometheus format", async () => {
+    const c = await cluster(3);
+    const procs = await Promise.all([0, 1, 2].map((i) => c.start(i)));
+    const store = await openStore({ mode: "strong", doc: "cli", nodes: c.urls, timeoutMs: 10_000 });
+    onCleanup(() => store.close());
+    await store.set("k", 1);
+    await store.get("k");
+    const leader = await leaderOf(c.urls);
+    const leaderUrl = c.urls[Number(leader.slice(1)) - 1]!;
+    const http = (u: string, path: string) => fetch(`${u.replace(/^ws:/, "http:")}${path}`);
+    const h = await http(leaderUrl, "/healthz");
+    expect(h.status).toBe(200);
+    expect(await h.json()).toMatchObject({ status: "ok", id: leader, role: "leader", leader, term: expect.any(Number), commit: expect.any(Number), applied: expect.any(Number), voters: ["n1", "n2", "n3"], learners: [] });
+    const metrics = await (await http(leaderUrl, "/metrics")).text();
+    for (const line of [
+      'concord_raft_role{role="leader"} 1',
+      "concord_raft_has_leader 1",
+      "# TYPE concord_raft_fsync_seconds histogram",
+      "# TYPE concord_raft_elections_total counter",
+      "concord_client_connections 1",
+      'concord_requests_total{type="write",outcome="ok"} 1',
+    ]) {
+      expect(metrics).toContain(line);
+    }
+    expect(metrics).toMatch(/^concord_raft_proposals_total \d+$/m);
+    expect(metrics).toMatch(/^concord_raft_fsync_seconds_count [1-9]\d*$/m);
+    // Alone, a node knows no leader (once it stepped down): 503, with what it knows.
+    const others = [0, 1, 2].filter((i) => `n${i + 1}` !== leader);
+    const lone = procs[Number(leader.slice(1)) - 1]!;
+    const from = lone.stderrLines.length;
+    for (const i of others) await procs[i]!.kill("SIGKILL");
+    await lone.stderrCount((l) => l.includes('"event":"raft.leader"') && l.includes('"leader":null'), 1, from);
+    const alone = await http(leaderUrl, "/healthz");
+    expect(alone.status).toBe(503);
+    expect(await alone.json()).toMatchObject({ status: "unavailable", id: leader, leader: null });
+  });
+
+  it("refuses to start on a damaged Raft log, naming the file and what to do", async () => {
+    const c = await cluster(1);
+    const first = await c.start(0);
+    const store = await openStore({ mode: "strong", doc: "cli", nodes: c.urls, timeoutMs: 10_000 });
+    await store.set("k", "v");
+    await store.close();
+    await first.kill("SIGTERM");
+    const folder = join(c.dirs[0]!, "raft");
+    const log = join(folder, readdirSync(folder).find((name) => name.endsWith(".log"))!);
+    const bytes = readFileSync(log);
+    bytes[10]! ^= 0x40;
+    writeFileSync(log, bytes);
+    const run = await concord("node", "--mode", "strong", "--id", "n1", "--port", "0", "--data", c.dirs[0]!, "--peers", c.peers);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^concord: Corrupt: \S+\/raft\/log-0+\.log: a (complete )?record (header )?fails its checksum at byte \d+\. /);
+    expect(run.stderr).toMatch(/remove this node from the cluster \(concord admin remove\), move the folder aside and add the node back as a learner/);
+
+    // A record whose checksum holds but which is no Raft log record: named by folder and record.
+    writeFileSync(log, Buffer.alloc(0));
+    const storage = await fileStorage(c.dirs[0]!, { fsync: "always" }).open(RAFT_DOC);
+    await storage.append(Uint8Array.of(1, 0xee, 0xee));
+    await storage.close();
+    const undecodable = await concord("node", "--mode", "strong", "--id", "n1", "--port", "0", "--data", c.dirs[0]!, "--peers", c.peers);
+    expect(undecodable.code).toBe(1);
+    expect(undecodable.stderr).toContain(`concord: Corrupt: ${folder}: raft log: record 0 does not decode`);
+    expect(undecodable.stderr).toMatch(/add the node back as a learner with an empty folder/);
   });
 
   it("refuses flags that make no sense for strong mode, with a usage error", async () => {
