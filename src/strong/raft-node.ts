@@ -100,6 +100,13 @@ export interface RaftCounters {
   dropped: number;
 }
 
+/**
+ * The most a peer's term may be ahead of this node's for its message to be taken: terms grow by
+ * one an election, and with pre-vote only when an election can win, so a correct peer is never
+ * this far ahead; a forged term of 2^53 - 1 would leave the cluster no term to elect a leader in.
+ */
+export const MAX_TERM_JUMP = 10_000;
+
 const DEFAULTS = {
   tickMs: 100,
   electionTicks: 10,
@@ -437,6 +444,14 @@ export class RaftNode {
       // A peer speaks only for itself, and only to us: anything else is forged or misrouted.
       this.counters.dropped++;
       this.#log("raft.misaddressed", { from, claims: m.from, to: m.to });
+      return;
+    }
+    const term = this.status().term;
+    if (m.term > term + MAX_TERM_JUMP) {
+      // No correct server is this far ahead (pre-vote keeps terms from running away): a forged or
+      // broken peer, which must not push the cluster's term toward 2^53 and wedge it.
+      this.counters.dropped++;
+      this.#log("raft.term_jump", { from, term: m.term, ours: term });
       return;
     }
     if (m.from === this.status().leader) this.#leaderHeardAt = this.#o.clock.now();

@@ -73,7 +73,7 @@ export function strongEngine(options: StrongEngineOptions): EngineFactory<Strong
 
 function logAt(log: ServerLog, event: string, fields: Record<string, unknown>): void {
   if (event === "node.failed" || event === "node.listener_error") log.error(event, fields);
-  else if (event === "raft.bad_message" || event === "raft.misaddressed" || event === "raft.invalid_entry") log.warn(event, fields);
+  else if (event === "raft.bad_message" || event === "raft.misaddressed" || event === "raft.invalid_entry" || event === "raft.term_jump") log.warn(event, fields);
   else log.info(event, fields);
 }
 
