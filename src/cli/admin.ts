@@ -19,7 +19,7 @@ import type { AdminAction } from "../service/protocol.js";
 import { integerFlag, parseFlags, UsageError } from "./flags.js";
 import { clientEndpoint, requestOnce, type OneRequest } from "./node-request.js";
 
-export const ADMIN_USAGE = `Usage: concord admin --node ws://host:port [--timeout-ms 15000] <action> [<argument>]
+export const ADMIN_USAGE = `Usage: concord admin --node ws://host:port [--token <admin token>] [--timeout-ms 15000] <action> [<argument>]
 
 Changes a strong-mode cluster through one of its nodes (the node forwards to the leader):
 
@@ -51,7 +51,7 @@ export async function admin(args: readonly string[]): Promise<number> {
       i++;
     } else positional.push(arg);
   }
-  const flags = parseFlags(flagArgs, ["node", "timeout-ms"]);
+  const flags = parseFlags(flagArgs, ["node", "timeout-ms", "token"]);
   const node = flags.get("node");
   if (node === undefined) throw new UsageError("concord admin needs --node <url>, a node of the cluster (e.g. --node ws://127.0.0.1:5001)");
   const endpoint = clientEndpoint(node, "node");
@@ -60,11 +60,12 @@ export async function admin(args: readonly string[]): Promise<number> {
   if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   const request = requestOf(action, argument);
   const deadline = Date.now() + timeoutMs;
-  let answer = await requestOnce(endpoint, request, timeoutMs);
+  const token = flags.get("token");
+  let answer = await requestOnce(endpoint, request, timeoutMs, token);
   // No leader yet (an election under way): ask again until the time is up, as a client would.
   while (answer.type === "error" && answer.code === "Unavailable" && Date.now() + RETRY_MS < deadline) {
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-    answer = await requestOnce(endpoint, request, Math.max(1, deadline - Date.now()));
+    answer = await requestOnce(endpoint, request, Math.max(1, deadline - Date.now()), token);
   }
   switch (answer.type) {
     case "status":

@@ -1,4 +1,5 @@
 /** Command-line flag parsing shared by every `concord` subcommand. */
+import { readFileSync } from "node:fs";
 import { atLeast, LOG_LEVELS, stderrLogSink, type LogLevel, type LogSink } from "../ops/log.js";
 
 /** Bad usage: the CLI prints the message and the usage text, and exits 2. */
@@ -47,4 +48,16 @@ export function logSinkFlag(flags: ReadonlyMap<string, string>): LogSink {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
   }
   return atLeast(level as LogLevel, stderrLogSink);
+}
+
+/** The contents of a file named by `--<flag>` (a PEM, a secret); a {@link UsageError} if it can't be read or is empty. */
+export function readPem(flag: string, path: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`--${flag}: cannot read ${path} (${(e as { code?: string }).code ?? String(e)})`);
+  }
+  if (pem.length === 0) throw new UsageError(`--${flag}: ${path} is empty`);
+  return pem;
 }

@@ -25,10 +25,13 @@ export function clientEndpoint(url: string, flag: string): string {
   return `${parsed.protocol}//${parsed.host}/client`;
 }
 
-/** Sends `req` on a fresh connection to `endpoint` and resolves with its answer (an `error` included). */
-export function requestOnce(endpoint: string, req: OneRequest, timeoutMs: number): Promise<Response> {
+/**
+ * Sends `req` on a fresh connection to `endpoint` (with `token`, for a node with an auth file) and
+ * resolves with its answer (an `error` included).
+ */
+export function requestOnce(endpoint: string, req: OneRequest, timeoutMs: number, token?: string): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
-    const ws = new WebSocket(endpoint);
+    const ws = new WebSocket(token === undefined ? endpoint : `${endpoint}?token=${encodeURIComponent(token)}`);
     const fail = (error: ConcordError): void => {
       clearTimeout(timer);
       ws.terminate();
@@ -54,6 +57,9 @@ export function requestOnce(endpoint: string, req: OneRequest, timeoutMs: number
       resolve(r);
     });
     ws.on("error", (e) => fail(new ConcordError("Unavailable", `cannot reach ${endpoint}: ${e.message}`)));
-    ws.on("close", (code, reason) => fail(new ConcordError("Unavailable", `${endpoint} closed the connection (${code} ${reason.toString("utf8")}) before answering`)));
+    ws.on("close", (code, reason) => {
+      const why = `${endpoint} closed the connection (${code} ${reason.toString("utf8")}) before answering`;
+      fail(new ConcordError(code === 4401 || code === 4403 ? "Unauthorized" : "Unavailable", code === 4401 ? `${why}: give an admin token with --token` : why));
+    });
   });
 }

@@ -14,7 +14,7 @@ import type { ServedEngine } from "../service/engine.js";
 import type { NodeServer } from "../service/node-server.js";
 import { StrongEngine } from "../strong/strong-engine.js";
 import { ServerLog } from "../ops/log.js";
-import { integerFlag, logSinkFlag, parseFlags, textFlag, UsageError } from "./flags.js";
+import { integerFlag, logSinkFlag, parseFlags, readPem, textFlag, UsageError } from "./flags.js";
 import { catchShutdownSignals } from "./shutdown-signals.js";
 
 export const DEFAULT_NODE_PORT = 5001;
@@ -77,8 +77,17 @@ Strong mode:
   GET /metrics            concord_raft_role, _term, _commit_index, _applied_index, _proposals_total,
                           _elections_total, _leader_changes_total, _fsync_seconds (histogram)...
 
-The endpoints do not authenticate anyone (any client may promote or change the membership): run
-nodes on a trusted network.
+Who gets in (every mode):
+  --auth <file>           the auth file \`concord serve --auth\` reads: tokens mapped to documents and
+                          "read-write", "read-only" or "admin" access. Clients send ?token=<token>;
+                          only "admin" tokens may promote or change the membership. SIGHUP re-reads
+                          the file. Without it, anyone who reaches the node reads, writes and
+                          administers it.
+  --peer-secret-file <f>  a secret (at least 16 characters) every node of the group shares: the
+                          links a node dials present it, and /peer refuses links without it.
+                          Without it, a peer is whoever says it is.
+  --tls-cert <file>       serve wss:// with this certificate (PEM), with --tls-key <file>.
+  --tls-ca <file>         trust this certificate authority (PEM) when dialing wss:// peers.
 `;
 
 const FLAGS = [
@@ -95,6 +104,11 @@ const FLAGS = [
   "heartbeat-ms",
   "election-ms",
   "lease-reads",
+  "auth",
+  "peer-secret-file",
+  "tls-cert",
+  "tls-key",
+  "tls-ca",
   "log-level",
 ] as const;
 
@@ -103,6 +117,11 @@ const SWITCHES = ["join", "lease-reads"] as const;
 
 /** The flag that set each option of startNodeServer, to name it in errors. */
 const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  auth: "--auth",
+  peerSecret: "--peer-secret-file",
+  "tls.cert": "--tls-cert",
+  "tls.key": "--tls-key",
+  tlsCa: "--tls-ca",
   id: "--id",
   host: "--host",
   port: "--port",
@@ -127,7 +146,8 @@ export async function node(args: readonly string[]): Promise<number> {
   const host = textFlag(flags, "host", "127.0.0.1", "address");
   const dataDir = textFlag(flags, "data", `./concord-node-${id}`, "folder");
   const sink = logSinkFlag(flags);
-  if (mode === "strong") return runNode(strongOptions(flags, { id, host, port, dataDir, log: sink }), sink, dataDir);
+  const base = { id, host, port, dataDir, log: sink, ...securityOptions(flags) };
+  if (mode === "strong") return runNode(strongOptions(flags, base), sink, dataDir);
   for (const f of ["join", "heartbeat-ms", "election-ms", "lease-reads"]) {
     if (flags.has(f)) throw new UsageError(`--${f} is for --mode strong`);
   }
@@ -147,7 +167,24 @@ export async function node(args: readonly string[]): Promise<number> {
   const peers = new Map(peersFlag === undefined ? [] : peerList("peers", peersFlag));
   const minReplicas = integerFlag(flags, "min-replicas", 0, 0, Number.MAX_SAFE_INTEGER);
   const maxLagMs = integerFlag(flags, "max-lag-ms", 10_000, 1, Number.MAX_SAFE_INTEGER);
-  return runNode({ id, host, port, dataDir, role, peers, log: sink, primaryOptions: { minReplicas, maxLagMs } }, sink, dataDir);
+  return runNode({ ...base, role, peers, primaryOptions: { minReplicas, maxLagMs } }, sink, dataDir);
+}
+
+/** The auth file, peer secret and TLS options the flags give. */
+function securityOptions(flags: ReadonlyMap<string, string>): Pick<StrongNodeServerOptions, "auth" | "peerSecret" | "tls" | "tlsCa"> {
+  const auth = flags.get("auth");
+  const secretFile = flags.get("peer-secret-file");
+  const tlsCert = flags.get("tls-cert");
+  const tlsKey = flags.get("tls-key");
+  const tlsCa = flags.get("tls-ca");
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together: give both, or neither");
+  return {
+    // The path, not the parsed table: SIGHUP re-reads it.
+    ...(auth === undefined ? {} : { auth }),
+    ...(secretFile === undefined ? {} : { peerSecret: readPem("peer-secret-file", secretFile).toString("utf8").trim() }),
+    ...(tlsCert === undefined || tlsKey === undefined ? {} : { tls: { cert: readPem("tls-cert", tlsCert), key: readPem("tls-key", tlsKey) } }),
+    ...(tlsCa === undefined ? {} : { tlsCa: readPem("tls-ca", tlsCa) }),
+  };
 }
 
 /** The options of a strong-mode node from its flags. */
@@ -191,7 +228,19 @@ async function runNode(options: PrimaryNodeServerOptions | StrongNodeServerOptio
   const running: NodeServer<ServedEngine> = server;
   const [what, where] = describe(server);
   process.stdout.write(`concord node: ${options.id} listening on ${running.url} as ${what} (${where}; data: ${dataDir})\n`);
-  return signals.closeOnSignal(() => running.close(), new ServerLog(sink));
+  const log = new ServerLog(sink);
+  process.on("SIGHUP", () => {
+    if (options.auth === undefined) {
+      log.warn("node.signal", { signal: "SIGHUP", action: "ignored: no --auth file to reload" });
+      return;
+    }
+    try {
+      running.reloadAuth(); // logs auth.reloaded
+    } catch {
+      // Logged as auth.reload_failed; the tokens in force stay.
+    }
+  });
+  return signals.closeOnSignal(() => running.close(), log);
 }
 
 /** What a node is and where it stands, for its first line. */

@@ -9,13 +9,14 @@ import { ConcordError } from "../errors.js";
 import { integerFlag, parseFlags, UsageError } from "./flags.js";
 import { clientEndpoint, requestOnce } from "./node-request.js";
 
-export const PROMOTE_USAGE = `Usage: concord promote --node ws://host:port [--timeout-ms 10000]
+export const PROMOTE_USAGE = `Usage: concord promote --node ws://host:port [--token <admin token>] [--timeout-ms 10000]
 
 Makes the replica at --node (a running \`concord node\`) the primary of a new epoch. The old
 primary is fenced as soon as it hears of the new epoch (it then follows the new primary).
 
   --node <url>         the replica's base URL, as \`concord node\` printed it.
   --timeout-ms <ms>    how long to wait for the node's answer. Default 10000.
+  --token <token>      an "admin" token of the node's auth file (when it has one).
 `;
 
 /** Runs `concord promote`; resolves with the exit code. */
@@ -24,12 +25,12 @@ export async function promote(args: readonly string[]): Promise<number> {
     process.stdout.write(PROMOTE_USAGE);
     return 0;
   }
-  const flags = parseFlags(args, ["node", "timeout-ms"]);
+  const flags = parseFlags(args, ["node", "timeout-ms", "token"]);
   const node = flags.get("node");
   if (node === undefined) throw new UsageError("concord promote needs --node <url>, the replica to promote (e.g. --node ws://127.0.0.1:5002)");
   const endpoint = clientEndpoint(node, "node");
   const timeoutMs = integerFlag(flags, "timeout-ms", 10_000, 1, 2 ** 31 - 1);
-  const answer = await requestOnce(endpoint, { type: "admin", action: { type: "promote" } }, timeoutMs);
+  const answer = await requestOnce(endpoint, { type: "admin", action: { type: "promote" } }, timeoutMs, flags.get("token"));
   if (answer.type === "admin-done") {
     process.stdout.write(`concord promote: ${node} is now the primary of epoch ${answer.position.epoch} (from LSN ${answer.position.lsn})\n`);
     return 0;

@@ -6,10 +6,9 @@
  * warning that it is open to anyone. Logs (the server's and the signals it got) go to stderr as
  * JSON lines. A bad flag, auth file, certificate or key exits 2 before listening.
  */
-import { readFileSync } from "node:fs";
 import { isConcordError } from "../errors.js";
-import { loadAuthFile, type AuthConfig } from "../server/auth.js";
-import { integerFlag, logSinkFlag, parseFlags, textFlag, UsageError } from "./flags.js";
+import { loadAuthFile, type AuthConfig } from "../ops/auth.js";
+import { integerFlag, logSinkFlag, parseFlags, readPem, textFlag, UsageError } from "./flags.js";
 import { catchShutdownSignals } from "./shutdown-signals.js";
 import { DEFAULT_AUTH_TIMEOUT_MS } from "../server/admission.js";
 import { ServerLog } from "../ops/log.js";
@@ -175,16 +174,4 @@ export async function serve(args: readonly string[]): Promise<number> {
   };
   process.on("SIGHUP", onHangup);
   return signals.closeOnSignal(() => running.close(), log);
-}
-
-/** The contents of a PEM file named by `--<flag>`; a {@link UsageError} if it can't be read. */
-function readPem(flag: string, path: string): Buffer {
-  let pem: Buffer;
-  try {
-    pem = readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`--${flag}: cannot read ${path} (${(e as { code?: string }).code ?? String(e)})`);
-  }
-  if (pem.length === 0) throw new UsageError(`--${flag}: ${path} is empty`);
-  return pem;
 }

@@ -33,6 +33,8 @@ export interface NodeStoreOptions {
   readonly WebSocket?: WebSocketConstructorLike;
   /** Where a throwing subscriber, or a subscription that could not catch up, is reported. Default `console.error`. */
   readonly onError?: (error: unknown) => void;
+  /** The token the nodes' auth file knows this client by (sent as `?token=`). Default none. */
+  readonly token?: string;
 }
 
 /** {@link NodeStoreOptions} checked and defaulted. */
@@ -46,6 +48,7 @@ export interface ResolvedNodeStoreOptions {
   readonly rng: Rng | undefined;
   readonly backoff: WebSocketBackoffOptions | undefined;
   readonly WebSocket: WebSocketConstructorLike | undefined;
+  readonly token: string | undefined;
 }
 
 /** The `InvalidArgument` of `option` of a `mode` store, showing what it was and what it must be. */
@@ -97,6 +100,7 @@ export function resolveNodeStoreOptions(mode: string, o: NodeStoreOptions): Reso
     throw invalidOption(mode, "clock", "(not a Clock)", "a Clock (now, setTimer)");
   }
   if (onError !== undefined && typeof onError !== "function") throw invalidOption(mode, "onError", onError, "a function");
+  if (o.token !== undefined && (typeof o.token !== "string" || o.token.length === 0)) throw invalidOption(mode, "token", "(hidden)", "a non-empty string");
   return {
     doc: asDocId(doc),
     session: session ?? true,
@@ -107,5 +111,6 @@ export function resolveNodeStoreOptions(mode: string, o: NodeStoreOptions): Reso
     rng: o.rng,
     backoff: o.backoff,
     WebSocket: o.WebSocket,
+    token: o.token,
   };
 }

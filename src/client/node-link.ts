@@ -98,6 +98,8 @@ export class NodeLink {
   /** Settled by the next welcome, or by anything that ends the wait for it (see whenWelcomed). */
   #welcomeWaiters: (() => void)[] = [];
   #welcome: Welcome | undefined;
+  /** The node refused this client (4401, 4403): requests fail with `Unauthorized`, not `Unavailable`. */
+  #refusedWith: "Unauthorized" | null = null;
   /** The open connection's `hello` was answered. */
   #welcomedNow = false;
 
@@ -208,8 +210,9 @@ export class NodeLink {
    * link is `down`, and requests waiting for the first connection fail with `Unavailable` naming
    * it. A transport that cannot tell leaves them waiting until their timeout.
    */
-  connectionFailed(reason: string): void {
+  connectionFailed(reason: string, code?: number): void {
     this.#lastError = reason;
+    this.#refusedWith = code === 4401 || code === 4403 ? "Unauthorized" : null;
     if (this.#state !== "closed") this.#state = "down";
     this.#failQueued();
     this.#wakeWelcomeWaiters();
@@ -229,6 +232,7 @@ export class NodeLink {
   #up(): void {
     if (this.#state === "closed") return;
     this.#state = "open";
+    this.#refusedWith = null;
     // First on the connection: who the node is and where its state is.
     this.request({ type: "hello" }, HELLO_TIMEOUT_MS, (a) => {
       if (a.type !== "welcome") return;
@@ -313,6 +317,12 @@ export class NodeLink {
 
   #unavailable(type: LinkRequest["type"], sent: boolean): ConcordError {
     const why = this.#lastError === "" ? "" : ` (last close: ${this.#lastError})`;
+    if (this.#refusedWith !== null) {
+      return new ConcordError(this.#refusedWith, `${type} to ${this.url}: the node refused this client${why}: check its token${fateOf(type, false)}`, {
+        node: this.url,
+        ...(type === "write" ? { outcome: "not-applied" } : {}),
+      });
+    }
     const what = sent ? "the connection dropped before it answered" : "it is not connected; reconnecting in the background";
     return new ConcordError("Unavailable", `${type} to ${this.url}: ${what}${why}${fateOf(type, sent)}`, {
       node: this.url,

@@ -5,6 +5,7 @@
  * `next` names, within the request's deadline. The caller says what may be sent again.
  */
 import type { Clock } from "../clock.js";
+import { ConcordError, isConcordError } from "../errors.js";
 import type { NodeGroup } from "./node-group.js";
 import type { NodeLink } from "./node-link.js";
 
@@ -19,6 +20,10 @@ const MIN_ATTEMPT_MS = 20;
  * false, the policy's resend rule says stop, or the deadline is (nearly) there: then rejects with
  * the LAST error. Between attempts the group discovers its writer again; `next` picks the node of
  * the next attempt (default: the writer). `attempt` gets the time left.
+ *
+ * A write's fate is the worst of its attempts': when an earlier attempt may have applied it
+ * (`details.outcome: "unknown"`), a last attempt refused before ordering does not make it "not
+ * applied": the error says "unknown", and why.
  */
 export async function withRetries<T>(
   group: NodeGroup,
@@ -33,24 +38,43 @@ export async function withRetries<T>(
   const left = (): number => Math.ceil(deadline - clock.now());
   let link = first;
   let pause = FIRST_PAUSE_MS;
+  /** An earlier attempt whose write may have applied. */
+  let uncertain: ConcordError | undefined;
   for (let attempts = 1; ; attempts++) {
     try {
       return await attempt(link, attempts === 1 ? timeoutMs : Math.max(1, left()));
     } catch (e) {
-      if (!group.policy.writerMayHaveMoved(e)) throw e;
+      const fail = (): never => {
+        throw worstOf(e, uncertain);
+      };
+      if (!group.policy.writerMayHaveMoved(e)) fail();
+      if (isConcordError(e) && e.details["outcome"] === "unknown") uncertain = e;
       await group.discover(Math.max(1, left()));
       const candidate = next();
-      if (!mayResend(e) || left() < MIN_ATTEMPT_MS) throw e;
+      if (!mayResend(e) || left() < MIN_ATTEMPT_MS) fail();
       if (group.policy.resend === "once-elsewhere") {
-        if (attempts > 1 || candidate === link) throw e;
+        if (attempts > 1 || candidate === link) fail();
       } else {
         await sleep(clock, Math.min(pause, left() - MIN_ATTEMPT_MS));
         pause = Math.min(MAX_PAUSE_MS, pause * 2);
-        if (left() < MIN_ATTEMPT_MS) throw e;
+        if (left() < MIN_ATTEMPT_MS) fail();
       }
       link = candidate;
     }
   }
+}
+
+/** `last`, unless it says its write was not applied while an earlier attempt may have applied it: then that, as unknown. */
+function worstOf(last: unknown, uncertain: ConcordError | undefined): unknown {
+  if (uncertain === undefined || !isConcordError(last)) return last;
+  const outcome = last.details["outcome"];
+  if (outcome !== "not-applied" && outcome !== "refused") return last;
+  return new ConcordError(
+    last.code,
+    `${last.message}; but an earlier attempt may have applied the write (${uncertain.message}): its outcome is unknown, read it back before retrying`,
+    { ...last.details, outcome: "unknown" },
+    { cause: last },
+  );
 }
 
 function sleep(clock: Clock, ms: number): Promise<void> {

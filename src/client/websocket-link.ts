@@ -15,11 +15,13 @@ import { NodeLink } from "./node-link.js";
 export interface WebSocketLinkOptions {
   readonly clock: Clock;
   /** Reconnect jitter. Default seeded from `Math.random`. */
-  readonly rng?: Rng;
+  readonly rng?: Rng | undefined;
   /** Reconnect backoff. Defaults of the WebSocket transport (100 ms to 10 s). */
-  readonly backoff?: WebSocketBackoffOptions;
+  readonly backoff?: WebSocketBackoffOptions | undefined;
   /** WebSocket constructor. Default `globalThis.WebSocket`, else the `ws` package. */
-  readonly WebSocket?: WebSocketConstructorLike;
+  readonly WebSocket?: WebSocketConstructorLike | undefined;
+  /** The client's token, sent as `?token=` (the node's auth file knows it). */
+  readonly token?: string | undefined;
 }
 
 /** The node's peer id on a link's transport: the only peer there. */
@@ -32,14 +34,14 @@ const NODE = asPeerId("node");
 export function webSocketLink(url: string, o: WebSocketLinkOptions, events: LinkEvents): NodeLink {
   let link: NodeLink | undefined;
   const transport = webSocketClient({
-    url: `${url}/client`,
+    url: o.token === undefined ? `${url}/client` : `${url}/client?token=${encodeURIComponent(o.token)}`,
     self: asPeerId("client"),
     serverPeer: NODE,
     clock: o.clock,
     ...(o.rng === undefined ? {} : { rng: o.rng }),
     ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
     ...(o.WebSocket === undefined ? {} : { WebSocket: o.WebSocket }),
-    onClose: (info) => link?.connectionFailed(`${info.code}${info.reason === "" ? "" : ` ${info.reason}`}`),
+    onClose: (info) => link?.connectionFailed(`${info.code}${info.reason === "" ? "" : ` ${info.reason}`}`, info.code),
   });
   link = new NodeLink({ url, transport, node: NODE, clock: o.clock, ...events });
   return link;

@@ -230,6 +230,11 @@ function explained(ops: readonly Operation[], all: readonly Operation[]): boolea
   const here = written(ops);
   const anywhere = written(all);
   return ops.every((o) => {
+    // A compare-and-set that found the key present, when it expected it absent: some write put it there.
+    if (o.input.kind === "cas" && o.input.expect === undefined && o.output.kind === "cas" && !o.output.succeeded) {
+      const others = (list: readonly Operation[]) => written(list.filter((x) => x !== o)).some((w) => w !== undefined);
+      return others(ops) || !others(all);
+    }
     if (o.input.kind !== "get" || o.output.kind !== "value" || o.output.value === undefined) return true;
     const v = o.output.value;
     return here.some((w) => same(w, v)) || !anywhere.some((w) => same(w, v));

@@ -10,7 +10,7 @@
 import type { CancelTimer, Clock } from "../clock.js";
 import { ConcordError, isConcordError } from "../errors.js";
 import { decodeMessage } from "../eventual/sync/protocol.js";
-import { authorize, loadAuthFile, tokenOf, type Access, type AuthConfig } from "./auth.js";
+import { authorize, loadAuthFile, tokenOf, type Access, type AuthConfig } from "../ops/auth.js";
 import type { ServerLog } from "../ops/log.js";
 import type { ServerMetrics } from "./metrics.js";
 import { CloseCode } from "./rooms.js";

@@ -21,7 +21,7 @@ import type { EventualStore } from "../eventual/eventual-store.js";
 import { SERVER_PEER } from "../eventual/sync-options.js";
 import { openStore } from "../open-store.js";
 import type { DocStorage, Persistence } from "../storage/storage.js";
-import type { Access } from "./auth.js";
+import type { Access } from "../ops/auth.js";
 import type { ServerLog } from "../ops/log.js";
 import type { RejectReason, ServerMetrics } from "./metrics.js";
 import { RoomTransport, type RoomConnection } from "./room-transport.js";

@@ -42,7 +42,7 @@ import { MAX_DOC_ID_LENGTH } from "../storage/log-limits.js";
 import type { Persistence } from "../storage/storage.js";
 import { listenOn, pathOf, respond } from "../net/http-endpoint.js";
 import { Admission, DEFAULT_AUTH_TIMEOUT_MS, type AuthReload } from "./admission.js";
-import { loadAuthFile, parseAuthConfig, type Access, type AuthConfig } from "./auth.js";
+import { loadAuthFile, parseAuthConfig, type Access, type AuthConfig } from "../ops/auth.js";
 import { ServerLog, stderrLogSink, type LogSink } from "../ops/log.js";
 import { serverMetricFamilies, ServerMetrics, type MetricsSnapshot } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";

@@ -22,7 +22,7 @@
  */
 import * as decoding from "lib0/decoding";
 import * as Y from "yjs";
-import type { Access } from "./auth.js";
+import type { Access } from "../ops/auth.js";
 
 /** What to do with one client frame. */
 export type GateVerdict =

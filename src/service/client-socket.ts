@@ -7,6 +7,7 @@ import { WebSocket, type RawData } from "ws";
 import type { CancelTimer, Clock } from "../clock.js";
 import { wouldOverflow } from "../net/http-endpoint.js";
 import type { ServerLog } from "../ops/log.js";
+import type { TokenGrant } from "../ops/auth.js";
 import type { ChangeFeed } from "./change-feed.js";
 import type { ServedEngine } from "./engine.js";
 import type { RequestCounts } from "./node-metrics.js";
@@ -31,6 +32,10 @@ export interface ClientSocketOptions {
   readonly onGone: () => void;
   /** The engine's changes, shared by the server's sessions. */
   readonly feed: ChangeFeed;
+  /** The token the client presented, if any (the server re-checks it when its auth file is reloaded). */
+  readonly token?: string;
+  /** What that token allows; absent: everything. */
+  readonly grant?: TokenGrant;
 }
 
 /** A client socket serving the client protocol for `engine`. Owns the socket and its session, not the engine. */
@@ -48,12 +53,23 @@ export class ClientSocket {
       maxBytes: o.maxRequestBytes,
       requests: o.requests,
       feed: o.feed,
+      ...(o.grant === undefined ? {} : { grant: o.grant }),
       log: (event, fields) => logSession(o.log, event, { conn: o.conn, ...fields }),
     });
     ws.on("message", (data: RawData) => this.#session.handleBytes(toBytes(data)));
     ws.on("close", (code: number, reason: Buffer) => this.#gone(code, reason.toString("utf8")));
     // `ws` closes the socket itself after an error (a bad frame, an oversized message).
     ws.on("error", (error: Error) => o.log.debug("client.socket_error", { conn: o.conn, error }));
+  }
+
+  /** The token the client presented, if any. */
+  get token(): string | undefined {
+    return this.#o.token;
+  }
+
+  /** What the client's token allows (undefined: everything). */
+  get grant(): TokenGrant | undefined {
+    return this.#o.grant;
   }
 
   /**

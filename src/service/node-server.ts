@@ -17,19 +17,33 @@
  * list can serve every node): the node dials each of them. What the engine does with them is the
  * mode's (`src/node.ts` composes a node server for each mode).
  *
- * Neither endpoint authenticates: the peer hello names a peer without proving it, and any client
- * may send admin requests. Run nodes on a trusted network.
+ * Who gets in (all three optional; without them a node serves anyone and says so at start):
+ * - `auth`: the auth file of `ops/auth.ts` (the one `concord serve --auth` reads). A client sends
+ *   its token as `?token=` or an `Authorization: Bearer` header; an unknown or missing one is
+ *   closed with 4401. Each request is checked against the token's documents and access: reads of
+ *   its documents, writes with `read-write` or `admin`, admin requests (promote, membership,
+ *   transfer) only with `admin`; anything else is answered `Unauthorized`. {@link NodeServer.reloadAuth}
+ *   re-reads the file: connections whose token is gone are closed with 4401, those whose grant
+ *   changed with 1012 (they reconnect under the new one).
+ * - `peerSecret`: a secret every node of the group shares; the links it dials present it
+ *   (`Authorization: Bearer` on the upgrade) and `/peer` refuses a link without it (401). Without
+ *   it, the peer hello names a peer without proving it.
+ * - `tls`: an `https` server (`wss://`); `tlsCa` is the certificate authority the node trusts when
+ *   it dials its peers (a private CA, a self-signed certificate).
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocket as WsSocket, WebSocketServer, type WebSocket } from "ws";
 import { systemClock, type Clock } from "../clock.js";
 import { invalidIdReason } from "../codec/primitives.js";
 import { ConcordError } from "../errors.js";
 import { asPeerId, type PeerId } from "../ids.js";
 import { listenOn, pathOf, respond } from "../net/http-endpoint.js";
-import type { WebSocketBackoffOptions } from "../net/websocket-client.js";
+import type { WebSocketBackoffOptions, WebSocketConstructorLike } from "../net/websocket-client.js";
 import { webSocketMesh, type WebSocketMesh } from "../net/websocket-mesh.js";
+import { grantOf, loadAuthFile, parseAuthConfig, tokenOf, type AuthConfig, type TokenGrant } from "../ops/auth.js";
 import { ServerLog, stderrLogSink, type LogLevel, type LogSink } from "../ops/log.js";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";
 import { ChangeFeed, DEFAULT_MAX_HISTORY_BYTES } from "./change-feed.js";
@@ -74,6 +88,14 @@ export interface NodeServiceOptions {
   readonly shutdownTimeoutMs?: number;
   /** Bytes of recent writes kept for subscriptions that start from a past position. Default 32 MiB. */
   readonly maxHistoryBytes?: number;
+  /** The auth file's path (re-read by `reloadAuth`), or its contents; default: anyone may connect and administer. */
+  readonly auth?: string | AuthConfig;
+  /** The secret the group's nodes share on `/peer`; default: peers are not authenticated. */
+  readonly peerSecret?: string;
+  /** Serve `wss://` with this certificate and key (PEM). */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** The certificate authority (PEM) trusted when dialing `wss://` peers; default the system's. */
+  readonly tlsCa?: string | Buffer;
 }
 
 /** Options of {@link serveNode}: the service's, and the engine to serve. */
@@ -91,6 +113,12 @@ export interface NodeServer<E extends ServedEngine = ServedEngine> {
    * its storage is flushed and closed) and its peer links, then the HTTP server. Idempotent.
    */
   close(): Promise<void>;
+  /**
+   * Re-reads the auth file (`auth` given as a path): clients whose token is gone are closed with
+   * 4401, those whose grant changed with 1012. A bad file changes nothing (logged, and thrown).
+   * @throws ConcordError `InvalidArgument` for a bad file, or when the node has no auth file.
+   */
+  reloadAuth(): { readonly closed: number };
 }
 
 /**
@@ -101,7 +129,7 @@ export interface NodeServer<E extends ServedEngine = ServedEngine> {
  */
 export async function serveNode<E extends ServedEngine>(options: ServeNodeOptions<E>): Promise<NodeServer<E>> {
   const o = resolve(options);
-  const server = new NodeServerImpl(o, options.engine);
+  const server = new NodeServerImpl(o, options.engine, options.peerSecret);
   await server.start();
   return server;
 }
@@ -129,6 +157,13 @@ interface Resolved {
   readonly maxBufferedBytes: number;
   readonly shutdownTimeoutMs: number;
   readonly maxHistoryBytes: number;
+  /** The auth file's path, to re-read; null when `auth` was a table or absent. */
+  readonly authFile: string | null;
+  readonly auth: AuthConfig | null;
+  /** The peer secret's digest, for a comparison in constant time. */
+  readonly peerSecret: Buffer | null;
+  readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
+  readonly tlsCa: string | Buffer | null;
 }
 
 function resolve(o: NodeServiceOptions): Resolved {
@@ -161,7 +196,33 @@ function resolve(o: NodeServiceOptions): Resolved {
     maxBufferedBytes: count("maxBufferedBytes", o.maxBufferedBytes, DEFAULT_CLIENT_MAX_BUFFERED_BYTES, 1),
     shutdownTimeoutMs: count("shutdownTimeoutMs", o.shutdownTimeoutMs, DEFAULT_NODE_SHUTDOWN_TIMEOUT_MS, 0),
     maxHistoryBytes: count("maxHistoryBytes", o.maxHistoryBytes, DEFAULT_MAX_HISTORY_BYTES, 0),
+    authFile: typeof o.auth === "string" ? o.auth : null,
+    auth: o.auth === undefined ? null : typeof o.auth === "string" ? loadAuthFile(o.auth) : parseAuthConfig(o.auth),
+    peerSecret: resolveSecret(o.peerSecret),
+    tls: resolveTls(o.tls),
+    tlsCa: o.tlsCa === undefined ? null : pemOption("tlsCa", o.tlsCa),
   };
+}
+
+function resolveSecret(secret: unknown): Buffer | null {
+  if (secret === undefined) return null;
+  if (typeof secret !== "string" || secret.length < 16) throw invalidOption("peerSecret", "(hidden)", "a string of at least 16 characters");
+  return digest(secret);
+}
+
+function digest(s: string): Buffer {
+  return createHash("sha256").update(s, "utf8").digest();
+}
+
+function pemOption(name: string, value: unknown): string | Buffer {
+  if ((typeof value === "string" || Buffer.isBuffer(value)) && value.length > 0) return value;
+  throw invalidOption(name, typeof value, "a non-empty PEM string or Buffer");
+}
+
+function resolveTls(tls: NodeServiceOptions["tls"]): Resolved["tls"] {
+  if (tls === undefined) return null;
+  if (typeof tls !== "object" || tls === null) throw invalidOption("tls", tls, "{ cert, key }");
+  return { cert: pemOption("tls.cert", tls.cert), key: pemOption("tls.key", tls.key) };
 }
 
 /** `value` as a node id. @throws ConcordError `InvalidArgument` naming the option `what`. */
@@ -205,18 +266,27 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
   readonly #clients = new Set<ClientSocket>();
   readonly #requests = new RequestCounts();
   readonly #openEngine: EngineFactory<E>;
+  #auth: AuthConfig | null;
   #engine: E | null = null;
   #feed: ChangeFeed | null = null;
   #clientSeq = 0;
   #closing: Promise<void> | null = null;
 
-  constructor(o: Resolved, engine: EngineFactory<E>) {
+  constructor(o: Resolved, engine: EngineFactory<E>, peerSecret: string | undefined) {
     this.#o = o;
     this.#openEngine = engine;
-    this.#mesh = webSocketMesh({ self: o.id, dial: o.dial, clock: o.clock, backoff: o.backoff, log: (event, fields) => o.log[PEER_EVENT_LEVELS[event] ?? "info"](event, fields) });
+    this.#auth = o.auth;
+    this.#mesh = webSocketMesh({
+      self: o.id,
+      dial: o.dial,
+      clock: o.clock,
+      backoff: o.backoff,
+      ...(peerSecret === undefined && o.tlsCa === null ? {} : { WebSocket: peerSocket(peerSecret, o.tlsCa) }),
+      log: (event, fields) => o.log[PEER_EVENT_LEVELS[event] ?? "info"](event, fields),
+    });
     // A longer frame is never read into memory: ws closes its socket with 1009.
     this.#clientWss = new WebSocketServer({ noServer: true, maxPayload: o.maxRequestBytes });
-    this.#http = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       try {
         this.#onRequest(req, res);
       } catch (error) {
@@ -224,7 +294,13 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
         if (!res.headersSent) res.writeHead(500);
         res.end();
       }
-    });
+    };
+    try {
+      this.#http = o.tls === null ? createServer(onRequest) : createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, onRequest);
+    } catch (error) {
+      throw new ConcordError("InvalidArgument", `startNodeServer: tls: the certificate or key is not usable: ${(error as Error).message}`, {}, { cause: error });
+    }
+    if (o.tls !== null) this.#http.on("tlsClientError", (error: Error) => o.log.debug("tls.client_error", { error }));
     this.#http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       try {
         this.#onUpgrade(req, socket, head);
@@ -243,7 +319,7 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
 
   async start(): Promise<void> {
     const o = this.#o;
-    const listening = await listenOn(this.#http, o.host, o.port);
+    const listening = await listenOn(this.#http, o.host, o.port, o.tls !== null);
     this.url = listening.url;
     this.#http.on("error", (error) => o.log.error("server.error", { error }));
     try {
@@ -256,6 +332,34 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
     }
     const health = this.#engine.health();
     o.log.info("node.listening", { url: this.url, id: o.id, ...health.fields, data: o.dataDir, peers: Object.fromEntries(o.dial) });
+    if (o.auth === null) o.log.warn("node.open_to_all", { note: "no auth file: any client may read, write and administer this node" });
+    if (o.peerSecret === null) o.log.warn("node.peers_unauthenticated", { note: "no peer secret: /peer accepts any node that names itself" });
+  }
+
+  reloadAuth(): { readonly closed: number } {
+    const file = this.#o.authFile;
+    if (file === null) throw new ConcordError("InvalidArgument", `node ${this.#o.id} has no auth file to reload`);
+    let next: AuthConfig;
+    try {
+      next = loadAuthFile(file);
+    } catch (error) {
+      this.#o.log.error("auth.reload_failed", { error });
+      throw error;
+    }
+    this.#auth = next;
+    let closed = 0;
+    for (const client of [...this.#clients]) {
+      const grant = client.token === undefined ? undefined : grantOf(next, client.token);
+      if (grant === undefined) {
+        void client.close(4401, "unauthorized: the token is no longer valid", this.#o.shutdownTimeoutMs, this.#o.clock);
+        closed++;
+      } else if (!sameGrant(grant, client.grant)) {
+        void client.close(1012, "the token's access changed: reconnect", this.#o.shutdownTimeoutMs, this.#o.clock);
+        closed++;
+      }
+    }
+    this.#o.log.info("auth.reloaded", { tokens: Object.keys(next.tokens).length, closed });
+    return { closed };
   }
 
   close(): Promise<void> {
@@ -337,6 +441,10 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
     const path = pathOf(req.url);
     if (this.#closing !== null) return refuseUpgrade(socket, "503 Service Unavailable");
     if (path === "/peer") {
+      if (!this.#peerAllowed(req)) {
+        this.#o.log.warn("peer.unauthorized", { remote: req.socket.remoteAddress });
+        return refuseUpgrade(socket, "401 Unauthorized");
+      }
       this.#peerWss.handleUpgrade(req, socket, head, (ws) => this.#mesh.accept(ws));
       return;
     }
@@ -347,11 +455,31 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
     this.#clientWss.handleUpgrade(req, socket, head, (ws) => this.#onClient(ws, engine, feed, req));
   }
 
+  /** True when the node needs no peer secret, or the upgrade presents it. */
+  #peerAllowed(req: IncomingMessage): boolean {
+    const expected = this.#o.peerSecret;
+    if (expected === null) return true;
+    const presented = bearerOf(req);
+    return presented !== undefined && timingSafeEqual(digest(presented), expected);
+  }
+
   #onClient(ws: WebSocket, engine: E, feed: ChangeFeed, req: IncomingMessage): void {
     const conn = `c${++this.#clientSeq}`;
+    const token = tokenOf(req.url) ?? bearerOf(req);
+    let grant: TokenGrant | undefined;
+    if (this.#auth !== null) {
+      grant = token === undefined ? undefined : grantOf(this.#auth, token);
+      if (grant === undefined) {
+        this.#o.log.info("client.unauthorized", { conn, remote: req.socket.remoteAddress, token: token === undefined ? "none" : "unknown" });
+        ws.close(4401, token === undefined ? "unauthorized: no token (connect with ?token=...)" : "unauthorized: unknown token");
+        return;
+      }
+    }
     const client = new ClientSocket(ws, engine, {
       feed,
       conn,
+      ...(token === undefined ? {} : { token }),
+      ...(grant === undefined ? {} : { grant }),
       maxRequestBytes: this.#o.maxRequestBytes,
       maxBufferedBytes: this.#o.maxBufferedBytes,
       log: this.#o.log,
@@ -363,6 +491,27 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
     // Upgraded while shutdown began: closed at once.
     if (this.#closing !== null) void client.close(1001, "node shutting down", this.#o.shutdownTimeoutMs, this.#o.clock);
   }
+}
+
+/** The token of an `Authorization: Bearer <token>` header, if any. */
+function bearerOf(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  const match = typeof header === "string" ? /^Bearer (.+)$/.exec(header) : null;
+  return match?.[1];
+}
+
+function sameGrant(a: TokenGrant, b: TokenGrant | undefined): boolean {
+  return b !== undefined && a.access === b.access && a.docs.length === b.docs.length && a.docs.every((d, i) => d === b.docs[i]);
+}
+
+/** The WebSocket the node dials its peers with: presenting the peer secret, trusting `ca`. */
+function peerSocket(secret: string | undefined, ca: string | Buffer | null): WebSocketConstructorLike {
+  const options = { ...(secret === undefined ? {} : { headers: { authorization: `Bearer ${secret}` } }), ...(ca === null ? {} : { ca }) };
+  return class PeerSocket extends WsSocket {
+    constructor(url: string) {
+      super(url, options);
+    }
+  } as unknown as WebSocketConstructorLike;
 }
 
 function refuseUpgrade(socket: Duplex, status: string): void {

@@ -24,6 +24,7 @@ import type { Json } from "../json.js";
 import type { Change } from "../store.js";
 import { ChangeFeed } from "./change-feed.js";
 import type { EngineChange, ServedEngine } from "./engine.js";
+import { docMatches, type TokenGrant } from "../ops/auth.js";
 import type { CountedRequest, RequestCounts } from "./node-metrics.js";
 import type { AdminAction, Request, Response } from "./protocol.js";
 import { PROTOCOL_CODEC_VERSION, decodeRequest } from "./protocol-codec.js";
@@ -52,10 +53,12 @@ export interface ClientSessionOptions {
    */
   readonly feed?: ChangeFeed;
   /**
-   * May this connection send `admin` requests? Refused with `Unauthorized` when false. Default true
-   * (a node without authentication trusts its network).
+   * What this connection's token allows (`ops/auth.ts`): the documents it may read, and write when
+   * its access is `read-write` or `admin`; `admin` requests only with `admin`. Anything else is
+   * refused with `Unauthorized`. Default: everything (a node without authentication trusts its
+   * network).
    */
-  readonly admin?: boolean;
+  readonly grant?: TokenGrant;
 }
 
 type Read = Extract<Request, { readonly type: "get" | "entries" }>;
@@ -76,7 +79,7 @@ export class ClientSession {
   readonly #feed: ChangeFeed;
   /** The feed is the session's own (closed with it). */
   readonly #ownFeed: boolean;
-  readonly #admin: boolean;
+  readonly #grant: TokenGrant | undefined;
   /** Each subscription's id and the function that removes its node listener. */
   readonly #subscriptions = new Map<number, () => void>();
   #lastSubscription = 0;
@@ -95,7 +98,7 @@ export class ClientSession {
     this.#requests = options.requests;
     this.#ownFeed = options.feed === undefined;
     this.#feed = options.feed ?? new ChangeFeed(engine, 0);
-    this.#admin = options.admin ?? true;
+    this.#grant = options.grant;
   }
 
   /** Subscriptions this session holds. */
@@ -151,6 +154,7 @@ export class ClientSession {
   }
 
   #dispatch(req: Request): void {
+    this.#checkAccess(req);
     switch (req.type) {
       case "get":
       case "entries":
@@ -211,12 +215,33 @@ export class ClientSession {
     );
   }
 
-  #runAdmin(id: number, action: AdminAction): void {
-    if (!this.#admin) {
-      throw new ConcordError("Unauthorized", `${action.type} is an admin action, and this connection may not administer the node (use an admin token)`, {
-        action: action.type,
-      });
+  /** Refuses (throws `Unauthorized`) what this connection's grant does not allow. */
+  #checkAccess(req: Request): void {
+    const grant = this.#grant;
+    if (grant === undefined) return;
+    const refuse = (what: string): never => {
+      throw new ConcordError("Unauthorized", `this connection's token may not ${what}`, { request: req.type });
+    };
+    switch (req.type) {
+      case "get":
+      case "entries":
+      case "subscribe":
+      case "write":
+        if (!grant.docs.some((pattern) => docMatches(pattern, req.doc))) refuse(`open ${JSON.stringify(req.doc)}`);
+        if (req.type === "write" && grant.access === "read-only") refuse(`write: it is read-only (the write was not applied)`);
+        return;
+      case "open-session":
+        if (grant.access === "read-only") refuse("open a write session: it is read-only");
+        return;
+      case "admin":
+        if (grant.access !== "admin") refuse(`${req.action.type}: that is an admin action (use a token with "access": "admin")`);
+        return;
+      default:
+        return;
     }
+  }
+
+  #runAdmin(id: number, action: AdminAction): void {
     this.#engine.admin(action).then(
       (position) => this.#answer({ type: "admin-done", id, position }),
       (e: unknown) => this.#refuse(id, e),

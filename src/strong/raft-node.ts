@@ -403,8 +403,10 @@ export class RaftNode {
       case "not-member":
         return new ConcordError("Unavailable", `node ${this.id} is not a voting member of the cluster${detail}; ${fate}`, { reason: r.reason });
       case "invalid-conf-change":
+        return new ConcordError("InvalidArgument", `the membership change makes no sense${detail}; ${fate}`, { reason: r.reason });
       case "conf-change-pending":
-        return new ConcordError("InvalidArgument", `${r.reason === "conf-change-pending" ? "a membership change is already under way (one at a time)" : "the membership change makes no sense"}${detail}; ${fate}`, { reason: r.reason });
+        // Transient: the previous change (or, on a new leader, its log's last one) is not applied yet.
+        return new ConcordError("Unavailable", `a membership change is already under way (one at a time): retry once it is applied${detail}; ${fate}`, { reason: r.reason });
       case "transferring":
       case "uncommitted-limit":
         return new ConcordError("Unavailable", `the leader refused for now (${r.reason})${detail}; ${fate}`, { reason: r.reason });

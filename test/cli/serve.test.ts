@@ -229,12 +229,12 @@ describe("concord serve", () => {
     const notJson = join(dir, "not-json.json");
     writeFileSync(notJson, "{ tokens:");
     const wrongShape = join(dir, "wrong.json");
-    writeFileSync(wrongShape, JSON.stringify({ tokens: { t: { docs: ["a"], access: "admin" } } }));
+    writeFileSync(wrongShape, JSON.stringify({ tokens: { t: { docs: ["a"], access: "root" } } }));
     const notPem = join(dir, "not.pem");
     writeFileSync(notPem, "not a pem file\n");
     const cases: Array<[string[], RegExp]> = [
       [["--auth", notJson], new RegExp(`--auth: auth file ${escape(notJson)}: not valid JSON`)],
-      [["--auth", wrongShape], new RegExp(`auth file ${escape(wrongShape)}: token #1 in "tokens": "access" must be "read-write" or "read-only", got "admin"`)],
+      [["--auth", wrongShape], new RegExp(`auth file ${escape(wrongShape)}: token #1 in "tokens": "access" must be "read-write", "read-only" or "admin", got "root"`)],
       [["--auth", join(dir, "missing.json")], /missing\.json: cannot read it \(ENOENT\)/],
       [["--tls-cert", notPem], /--tls-cert and --tls-key go together/],
       [["--tls-cert", join(dir, "nope.pem"), "--tls-key", notPem], /--tls-cert: cannot read .*nope\.pem \(ENOENT\)/],

@@ -65,7 +65,7 @@ describe("concord node --mode strong", { timeout: 60_000 }, () => {
     const fourth = await c.start(3, ["--join"]);
     expect(fourth.started).toMatch(/as a strong-mode node of no cluster yet \(waiting to be added\) \(term 0, leader none yet; data: /);
     const added = await concord("admin", "--node", c.urls[1]!, "add-learner", `n4=${c.urls[3]}`);
-    expect(added).toMatchObject({ code: 0, stdout: expect.stringMatching(/^concord admin: add-learner n4=ws:\S+ done at index \d+ of term \d+\n$/) });
+    expect(added, added.stderr).toMatchObject({ code: 0, stdout: expect.stringMatching(/^concord admin: add-learner n4=ws:\S+ done at index \d+ of term \d+\n$/) });
     expect(await concord("admin", "--node", c.urls[0]!, "promote-learner", "n4")).toMatchObject({ code: 0 });
     expect(await concord("admin", "--node", c.urls[2]!, "transfer", "n4")).toMatchObject({ code: 0 });
     expect(await health(c.urls[3]!)).toMatchObject({ role: "leader", voters: ["n1", "n2", "n3", "n4"] });

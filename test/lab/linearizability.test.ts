@@ -43,6 +43,13 @@ describe("linearizability checker", () => {
     );
     expect(twoWinners.verdict).toBe("violation");
     expect(twoWinners.counterexample).toHaveLength(2);
+    // A compare-and-set that found the key present: the write that put it there stays in the counterexample.
+    const presentAfter = check(
+      op("a", set("x", 1), OK, 0, 1),
+      op("b", { kind: "delete", key: "x" }, OK, 2, 3),
+      op("c", cas("x", undefined, 2), { kind: "cas", succeeded: false }, 4, 5),
+    );
+    expect(presentAfter.counterexample!.map((o) => o.client)).toStrictEqual(["a", "b", "c"]);
     // A read of a value nobody wrote.
     expect(check(op("a", get("y"), value("ghost"), 0, 1)).verdict).toBe("violation");
     // The violation is on one key; the others are judged apart.

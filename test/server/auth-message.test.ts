@@ -10,7 +10,7 @@ import * as Y from "yjs";
 import { isConcordError } from "../../src/errors.js";
 import { decodeMessage, encodeMessage, type Message } from "../../src/eventual/sync/protocol.js";
 import { openStore } from "../../src/open-store.js";
-import type { AuthConfig } from "../../src/server/auth.js";
+import type { AuthConfig } from "../../src/ops/auth.js";
 import { memoryStorage } from "../../src/storage/memory-storage.js";
 import { connect, hasValue, onCleanup, rawSocket, runCleanups, start, synced, tempDir, waitFor } from "./fixtures.js";
 

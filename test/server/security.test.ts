@@ -16,7 +16,7 @@ import { SERVER_PEER } from "../../src/eventual/sync-options.js";
 import { decodeMessage, encodeMessage, type Message } from "../../src/eventual/sync/protocol.js";
 import { webSocketClient, type WebSocketCloseInfo } from "../../src/net/websocket-client.js";
 import { openStore } from "../../src/open-store.js";
-import { authorize, docMatches, parseAuthConfig, tokenOf, type AuthConfig } from "../../src/server/auth.js";
+import { authorize, docMatches, parseAuthConfig, tokenOf, type AuthConfig } from "../../src/ops/auth.js";
 import { startServer } from "../../src/server/server.js";
 import { carriesChanges } from "../../src/server/write-gate.js";
 import { memoryStorage } from "../../src/storage/memory-storage.js";
@@ -201,7 +201,7 @@ describe("auth", () => {
       ["{", /not valid JSON/],
       ["[]", /must be a JSON object/],
       ['{"tokens": {"t": {"docs": [], "access": "read-write"}}}', /"docs" must be a non-empty array/],
-      ['{"tokens": {"t": {"docs": ["a"], "access": "write"}}}', /"access" must be "read-write" or "read-only"/],
+      ['{"tokens": {"t": {"docs": ["a"], "access": "write"}}}', /"access" must be "read-write", "read-only" or "admin"/],
       ['{"tokens": {"t": {"docs": ["a"], "acess": "read-only"}}}', /unknown field "acess"/],
       ['{"tokenz": {}}', /unknown field "tokenz"/],
     ];

@@ -465,9 +465,9 @@ describe("frames and failures", () => {
     const c = client(p1);
     c.session.handle({ type: "hello", id: 1 });
     expect(c.sent).toStrictEqual([{ type: "welcome", id: 1, node: "p1", position: { epoch: 1, lsn: 1 } }]);
-    const guest = client(r1, { admin: false });
+    const guest = client(r1, { grant: { docs: ["*"], access: "read-write" } });
     guest.session.handle({ type: "admin", id: 2, action: { type: "promote" } });
-    expect(guest.sent).toMatchObject([{ type: "error", id: 2, code: "Unauthorized", message: expect.stringMatching(/admin token/) }]);
+    expect(guest.sent).toMatchObject([{ type: "error", id: 2, code: "Unauthorized", message: expect.stringMatching(/promote: that is an admin action \(use a token with "access": "admin"\)/) }]);
     expect(r1.role).toBe("replica");
   });
 

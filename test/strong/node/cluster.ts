@@ -39,12 +39,13 @@ export class TestCluster {
     this.#options = options;
   }
 
-  /** Starts `size` founding members n1..n<size>. */
+  /** Starts `size` founding members n1..n<size> (serving `wss://` when `options.tls` is given). */
   static async start(size: number, options: Partial<StrongNodeServerOptions> = {}): Promise<TestCluster> {
     const nodes: ClusterNode[] = [];
+    const scheme = options.tls === undefined ? "ws" : "wss";
     for (let i = 1; i <= size; i++) {
       const port = await freePort();
-      nodes.push({ id: `n${i}`, url: `ws://127.0.0.1:${port}`, dataDir: tempDir(`concord-strong-n${i}-`), server: null, logs: [] });
+      nodes.push({ id: `n${i}`, url: `${scheme}://127.0.0.1:${port}`, dataDir: tempDir(`concord-strong-n${i}-`), server: null, logs: [] });
     }
     const cluster = new TestCluster(nodes, options);
     onCleanup(() => cluster.stopAll());

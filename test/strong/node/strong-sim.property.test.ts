@@ -55,6 +55,26 @@ describe("strong mode simulation", { timeout: 600_000 }, () => {
     expect(await seedThatCatches("early-acks", partitions)).toBeGreaterThan(0);
   });
 
+  // Found by PROP_SEED=20261205 PROP_RUNS=60000 (run 1580). A set retried until its deadline was
+  // applied by an early attempt whose answer was lost, then refused by the last attempt (no leader
+  // at that node, "the write was not applied"): the client reported it not applied, and a later
+  // read saw it. A write's fate is now the worst of its attempts' (client/retry.ts).
+  it("regression: a write refused on its last attempt after an earlier attempt may have applied it is reported unknown, not unapplied", async () => {
+    await checkStrongScenario(2147483474, {
+      size: 3,
+      clients: 3,
+      followerReads: true,
+      durationMs: 1105,
+      faults: [
+        { kind: "crash", atMs: 7, node: 2, downMs: 483 },
+        { kind: "crash", atMs: 1075, node: 1, downMs: 10 },
+        { kind: "crash", atMs: 15, node: 0, downMs: 362 },
+        { kind: "lossy", atMs: 946, loss: 0.2, duplicate: 0.2 },
+        { kind: "pause", atMs: 3, node: 0, forMs: 50 },
+      ],
+    });
+  });
+
   it("the planted-bug schedule passes without the bug (so it is the bug that is caught)", async () => {
     for (let seed = 1; seed <= 5; seed++) await checkStrongScenario(seed, partitions);
   });

@@ -1,14 +1,17 @@
 /**
- * Who may open which document on the sync server: a table of bearer tokens, each allowed a list
- * of documents, read-write or read-only.
+ * Who may open which document on Concord's servers (the sync server, the node servers of every
+ * mode): a table of bearer tokens, each allowed a list of documents, read-write or read-only, and
+ * the tokens of operators (admin).
  *
- * The auth file (`concord serve --auth <file>`, or `startServer({ auth: "<file>" })`) is JSON:
+ * The auth file (`concord serve --auth <file>`, `concord node --auth <file>`, or `auth: "<file>"`
+ * in code) is JSON:
  *
  * ```json
  * {
  *   "tokens": {
  *     "s3cret-writer": { "docs": ["todos", "notes-*"], "access": "read-write" },
- *     "s3cret-viewer": { "docs": ["*"], "access": "read-only" }
+ *     "s3cret-viewer": { "docs": ["*"], "access": "read-only" },
+ *     "s3cret-operator": { "docs": ["*"], "access": "admin" }
  *   }
  * }
  * ```
@@ -20,8 +23,10 @@
  * - `docs` lists document names; one ending in `*` matches every name starting with what comes
  *   before it (`"notes-*"` matches `notes-a` and `notes-`, `"*"` matches every document); `*`
  *   anywhere else is an ordinary character;
- * - `access`: `"read-write"`, or `"read-only"` (the connection receives the document, its updates
- *   and presence, but its own changes are refused and never applied: see `write-gate.ts`).
+ * - `access`: `"read-write"`, `"read-only"` (the connection receives the document, its updates
+ *   and presence, but its own changes are refused and never applied: see `server/write-gate.ts`),
+ *   or `"admin"`: read-write, and on a node also the operator's requests (promote, membership,
+ *   leadership transfer).
  *
  * Unknown fields are refused (a misspelt `"acess"` must not silently grant the default).
  * Tokens are secrets: never logged. A presented token is looked up by its SHA-256 digest, so the
@@ -31,8 +36,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ConcordError } from "../errors.js";
 
-/** What a token may do on the documents it is allowed. */
-export type Access = "read-write" | "read-only";
+/** What a token may do on the documents it is allowed; `admin` is read-write and the operator's requests too. */
+export type Access = "read-write" | "read-only" | "admin";
 
 /** One token's grant. */
 export interface TokenGrant {
@@ -54,7 +59,7 @@ export type AuthDecision =
   /** A known token not allowed this document: the server closes with 4403. */
   | { readonly kind: "forbidden"; readonly reason: string };
 
-const ACCESS: readonly Access[] = ["read-write", "read-only"];
+const ACCESS: readonly Access[] = ["read-write", "read-only", "admin"];
 
 /**
  * Checks that `value` is an auth config (the format in the module documentation) and returns a
@@ -83,7 +88,7 @@ export function parseAuthConfig(value: unknown, source = "auth"): AuthConfig {
     }
     const access = grant["access"];
     if (typeof access !== "string" || !(ACCESS as readonly string[]).includes(access)) {
-      throw bad(`${where}: "access" must be "read-write" or "read-only", got ${describeJson(access)}`);
+      throw bad(`${where}: "access" must be "read-write", "read-only" or "admin", got ${describeJson(access)}`);
     }
     out[token] = Object.freeze({ docs: Object.freeze([...(docs as string[])]), access: access as Access });
   }
@@ -124,7 +129,8 @@ function digestOf(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
 }
 
-function grantOf(config: AuthConfig, token: string): TokenGrant | undefined {
+/** The grant of `token`, if the table has it (looked up by digest). */
+export function grantOf(config: AuthConfig, token: string): TokenGrant | undefined {
   let index = digestIndexes.get(config);
   if (index === undefined) {
     index = new Map(Object.entries(config.tokens).map(([t, grant]) => [digestOf(t), grant]));
