@@ -75,6 +75,22 @@ describe("strong mode simulation", { timeout: 600_000 }, () => {
     });
   });
 
+  // Found by PROP_SEED=20261206 PROP_RUNS=40000 (run 215) before the fix above, on five nodes: a
+  // get read a value whose set had been reported not applied. Fails without the worst-of-attempts
+  // rule in client/retry.ts, passes with it.
+  it("regression: five nodes, a lost answer then a refused retry is unknown, not unapplied", async () => {
+    await checkStrongScenario(-946654216, {
+      size: 5,
+      clients: 2,
+      followerReads: false,
+      durationMs: 708,
+      faults: [
+        { kind: "lossy", atMs: 191, loss: 0.2, duplicate: 0 },
+        { kind: "crash", atMs: 199, node: 1, downMs: 20 },
+      ],
+    });
+  });
+
   it("the planted-bug schedule passes without the bug (so it is the bug that is caught)", async () => {
     for (let seed = 1; seed <= 5; seed++) await checkStrongScenario(seed, partitions);
   });
