@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   "retained-heap": () => import("./retained-heap.js"),
   "raft-core": () => import("./raft-core.js"),
   primary: () => import("./primary.js"),
+  strong: () => import("./strong.js"),
 };
 
 const names = process.argv.slice(2);

@@ -110,8 +110,10 @@ export interface ProcessSpec {
   readonly command: string;
   readonly args: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
-  /** Matched against everything the child printed on stdout so far. */
+  /** Matched against everything the child printed on stdout (or `readyOn`) so far. */
   readonly ready: RegExp;
+  /** Where the ready line appears. Default "stdout". */
+  readonly readyOn?: "stdout" | "stderr";
   /** How long to wait for the ready line, ms. Default 20 000. */
   readonly readyTimeoutMs?: number;
 }
@@ -129,10 +131,12 @@ export interface BenchProcess {
   stderrTail(): string;
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`; resolves once it exited. Idempotent. */
   stop(graceMs?: number): Promise<void>;
+  /** Sends `signal` (SIGKILL: a crash; SIGSTOP/SIGCONT: a pause); resolves once it exited when `signal` kills. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 /**
- * Starts `spec` and resolves once its stdout matches `spec.ready`; after that its stdout is
+ * Starts `spec` and resolves once its stdout (or stderr) matches `spec.ready`; after that it is
  * drained, not kept. Rejects (the child killed) if it exits first or takes longer than the timeout.
  */
 export async function startProcess(spec: ProcessSpec): Promise<BenchProcess> {
@@ -150,13 +154,13 @@ export async function startProcess(spec: ProcessSpec): Promise<BenchProcess> {
   const timeoutMs = spec.readyTimeoutMs ?? 20_000;
   let ready: RegExpExecArray | undefined;
   ready = await new Promise<RegExpExecArray>((resolve, reject) => {
-    let stdout = "";
+    let output = "";
     const timer = setTimeout(() => fail(`no ready line within ${timeoutMs} ms`), timeoutMs);
     function fail(why: string): void {
       clearTimeout(timer);
       child.off("exit", onEarlyExit);
       child.kill("SIGKILL");
-      reject(new Error(`${spec.name}: ${why}\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(new Error(`${spec.name}: ${why}\n${spec.readyOn ?? "stdout"}: ${output}\nstderr: ${stderr}`));
     }
     function onEarlyExit(code: number | null, signal: NodeJS.Signals | null): void {
       fail(`exited before it was ready (${code ?? signal})`);
@@ -164,10 +168,11 @@ export async function startProcess(spec: ProcessSpec): Promise<BenchProcess> {
     child.once("exit", onEarlyExit);
     child.once("error", (e) => fail(`could not start: ${e.message}`));
     child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
+    child.stdout!.resume(); // drained whatever it says
+    child[spec.readyOn ?? "stdout"]!.on("data", (chunk: string) => {
       if (ready !== undefined) return;
-      stdout += chunk;
-      const m = spec.ready.exec(stdout);
+      output += chunk;
+      const m = spec.ready.exec(output);
       if (m) {
         clearTimeout(timer);
         child.off("exit", onEarlyExit);
@@ -187,6 +192,11 @@ export async function startProcess(spec: ProcessSpec): Promise<BenchProcess> {
     rssMB: () => status("VmRSS"),
     peakRssMB: () => status("VmHWM"),
     stderrTail: () => stderr,
+    kill: async (signal) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      if (signal === "SIGKILL") await exited;
+    },
     stop: async (graceMs = 10_000) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");

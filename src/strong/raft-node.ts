@@ -6,8 +6,13 @@
  * The Ready cycle (`raft/ready.ts`), one Ready at a time:
  *   1. persist: the snapshot (a `compact` of the storage: it replaces every record before it), the
  *      entries (a record; a conflicting suffix is dropped by recovery and by the in-memory log),
- *      the hard state, and sync when the Ready says so: the storage's promise is the fsync;
- *   2. only then send its messages;
+ *      the hard state; the storage's promise is the fsync. A Ready that moves only the commit
+ *      index (`mustSync` false) writes nothing: the index rides along with the next record (a
+ *      restarted node learns it again from its leader, as etcd's WAL does not fsync it either).
+ *      A leader sends its appends, heartbeats and snapshot chunks BEFORE persisting (thesis
+ *      10.2.1: its disk write runs in parallel with its followers'); its own progress counts only
+ *      entries durable here, so nothing commits on the strength of its unwritten log;
+ *   2. only then send its other messages (a vote or an append ack promises durable state);
  *   3. apply its committed entries, in order, telling each proposer and every listener;
  *   4. serve its read states once applied;
  *   5. advance, and take the next Ready.
@@ -118,6 +123,14 @@ const DEFAULTS = {
   maxSessions: 10_000,
 } as const;
 
+/**
+ * A leader's replication messages, which may leave before its own log is durable (thesis 10.2.1):
+ * they promise nothing about the sender's disk. Only leaders send them.
+ */
+const isReplication = (m: Message): boolean => m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
+const notReplication = (m: Message): boolean => !isReplication(m);
+const anyMessage = (): boolean => true;
+
 interface Waiter<T> {
   readonly resolve: (v: T) => void;
   readonly reject: (e: ConcordError) => void;
@@ -138,6 +151,8 @@ export class RaftNode {
   #readCount = 0;
   /** A Ready is being persisted. */
   #persisting = false;
+  /** The in-memory hard state moved past the durable one (only its commit index): the next record carries it. */
+  #hardStateBehind = false;
   #failure: ConcordError | null = null;
   #closed = false;
   /** Clock time the leader was last heard from (a follower's staleness), or null when never. */
@@ -466,19 +481,24 @@ export class RaftNode {
     this.#noteRole();
     while (core.hasReady() && !this.#persisting) {
       const rd = core.ready();
-      if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState === null) {
-        this.#finish(rd);
+      if (rd.snapshot === null && rd.entries.length === 0 && !rd.mustSync) {
+        if (rd.hardState !== null) {
+          this.#mem.setHardState(rd.hardState);
+          this.#hardStateBehind = true;
+        }
+        this.#finish(rd, anyMessage);
         continue;
       }
       this.#persisting = true;
       const started = this.#o.clock.now();
+      this.#send(rd, isReplication);
       this.#persist(rd).then(
         () => {
           this.#o.onFsync?.((this.#o.clock.now() - started) / 1000);
           this.#persisting = false;
           if (this.#closed) return;
           try {
-            this.#finish(rd);
+            this.#finish(rd, notReplication);
           } catch (e) {
             this.#fail(e);
             return;
@@ -496,6 +516,7 @@ export class RaftNode {
   async #persist(rd: Ready): Promise<void> {
     const storage = this.#o.storage;
     if (rd.snapshot !== null) {
+      this.#hardStateBehind = false;
       const hardState = rd.hardState ?? this.#mem.hardState();
       await storage.compact(encodeLogSnapshot({ hardState, snapshot: rd.snapshot, entries: rd.entries }));
       this.#mem.applySnapshot(rd.snapshot);
@@ -503,15 +524,21 @@ export class RaftNode {
       this.#mem.setHardState(hardState);
       return;
     }
-    await storage.append(encodeReadyRecord({ entries: rd.entries, hardState: rd.hardState }));
+    const hardState = rd.hardState ?? (this.#hardStateBehind ? this.#mem.hardState() : null);
+    this.#hardStateBehind = false;
+    await storage.append(encodeReadyRecord({ entries: rd.entries, hardState }));
     this.#mem.append(rd.entries);
     if (rd.hardState !== null) this.#mem.setHardState(rd.hardState);
   }
 
-  /** The part of a Ready after persistence: send, apply, serve reads, advance. */
-  #finish(rd: Ready): void {
+  #send(rd: Ready, which: (m: Message) => boolean): void {
+    for (const m of rd.messages) if (which(m)) this.#o.transport.send(asPeerId(m.to), encodeMessage(m));
+  }
+
+  /** The part of a Ready after persistence: send (`which` of its messages), apply, serve reads, advance. */
+  #finish(rd: Ready, which: (m: Message) => boolean): void {
     const core = this.#loop.core;
-    for (const m of rd.messages) this.#o.transport.send(asPeerId(m.to), encodeMessage(m));
+    this.#send(rd, which);
     if (rd.snapshot !== null) this.#install(rd.snapshot.data);
     for (const e of rd.committed) this.#apply(e);
     for (const rs of rd.readStates) {
@@ -602,7 +629,8 @@ export class RaftNode {
   /**
    * The leader this node knew is gone: proposals and reads waiting on it may never be answered.
    * Reads fail (`Unavailable`: nothing was read); proposals fail as of unknown outcome (they may
-   * still commit under the next leader).
+   * still commit under the next leader) with `Timeout`, a code that says so on the wire too
+   * (a client takes `Unavailable` for a write refused before it was ordered).
    */
   #leaderLost(next: NodeId | null): void {
     const why = next === null ? "lost its leader" : `saw leadership move to ${next}`;
@@ -612,7 +640,7 @@ export class RaftNode {
     }
     for (const [n, w] of [...this.#proposals]) {
       this.#proposals.delete(n);
-      w.reject(new ConcordError("Unavailable", `node ${this.id} ${why} before the write committed; it may still apply: retry it in its session, or read it back`, { outcome: "unknown" }));
+      w.reject(new ConcordError("Timeout", `node ${this.id} ${why} before the write committed; it may still apply: retry it in its session, or read it back`, { outcome: "unknown" }));
     }
   }
 

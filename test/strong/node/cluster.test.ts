@@ -107,6 +107,11 @@ describe("strong mode: a 3-node cluster", { timeout: 60_000 }, () => {
     const others = cluster.nodes.filter((n) => n.id !== leader);
     await cluster.stop(others[0]!.id);
     await cluster.stop(others[1]!.id);
+    // Proposed while the leader still leads, it cannot commit: when the leader steps down it fails
+    // as of unknown outcome (it may commit under a later leader), with a code a client does not
+    // take for a refusal before ordering (Unavailable), found by simulation.
+    const ordered = cluster.node(leader).server!.engine.write({ doc: "d", conditions: [], ops: [{ kind: "set", key: "ordered", value: 1 }], durability: { level: "committed" }, session: null });
+    await expect(ordered).rejects.toMatchObject({ code: "Timeout", details: { outcome: "unknown" }, message: expect.stringMatching(/lost its leader before the write committed; it may still apply/) });
     const alone = await cluster.open({ nodes: [cluster.node(leader).url], timeoutMs: 1_500 });
     await expect(alone.get("before")).rejects.toMatchObject({ code: "Unavailable" });
     await expect(alone.set("after", 1)).rejects.toMatchObject({ code: "Unavailable", details: { outcome: expect.stringMatching(/^(unknown|not-applied)$/) } });
