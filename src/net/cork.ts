@@ -15,7 +15,9 @@ interface Corkable {
   uncork(): void;
 }
 
-const corked = new WeakSet<Corkable>();
+/** Sockets corked this turn: one `later` uncorks them all. */
+const corked = new Set<Corkable>();
+let flushQueued = false;
 
 /** The `net.Socket` under a `ws` WebSocket (its `_socket`), when it has one that can be corked. */
 function transportOf(ws: unknown): Corkable | null {
@@ -31,8 +33,20 @@ export function corkForTurn(ws: unknown): void {
   if (socket === null || corked.has(socket)) return;
   corked.add(socket);
   socket.cork();
+  if (flushQueued) return;
+  flushQueued = true;
   later(() => {
-    corked.delete(socket);
-    socket.uncork();
+    flushQueued = false;
+    flushCorked();
   });
+}
+
+/**
+ * Writes what this turn's sends hold back NOW, before the turn ends: for a caller about to block
+ * the thread (a synchronous fsync) whose frames should travel meanwhile. Later sends of the turn
+ * cork again and leave at its end.
+ */
+export function flushCorked(): void {
+  for (const socket of corked) socket.uncork();
+  corked.clear();
 }

@@ -31,6 +31,11 @@ export interface Transport {
   listen(events: TransportEvents): void;
   /** Sends best-effort. A send to a peer that is down is dropped silently. Never throws. */
   send(to: PeerId, bytes: Uint8Array): void;
+  /**
+   * Optional: puts on the wire now what earlier sends hold back for coalescing (see `cork.ts`),
+   * for a caller about to block its thread, whose messages should travel meanwhile.
+   */
+  flush?(): void;
   /** Peers currently up. */
   peers(): readonly PeerId[];
   /** Leaves the network: peers see `down`; further sends are dropped. Idempotent. */

@@ -17,7 +17,7 @@ import { asPeerId, type PeerId } from "../ids.js";
 import type { Rng } from "../rng.js";
 import type { Transport, TransportEvents } from "./transport.js";
 import { webSocketClient, type WebSocketBackoffOptions, type WebSocketConstructorLike, type WebSocketLike } from "./websocket-client.js";
-import { corkForTurn } from "./cork.js";
+import { corkForTurn, flushCorked } from "./cork.js";
 
 const HELLO_FORMAT: BinaryFormat = { name: "peer hello", version: 1, idName: "peer id" };
 /** First byte after the version: tells a peer hello from any other protocol's first frame. */
@@ -105,6 +105,10 @@ class Mesh implements WebSocketMesh {
     let chosen: Link | undefined;
     for (const l of links) if (chosen === undefined || l.dialed || !chosen.dialed) chosen = l;
     chosen?.send(bytes);
+  }
+
+  flush(): void {
+    flushCorked();
   }
 
   peers(): readonly PeerId[] {

@@ -277,13 +277,16 @@ export class RaftNode {
     if (data.byteLength + 64 > this.#o.storage.maxRecordBytes) {
       return Promise.reject(new ConcordError("TooLarge", `the write takes ${data.byteLength} bytes; the log takes entries up to ${this.#o.storage.maxRecordBytes - 64}`, { bytes: data.byteLength }));
     }
-    let result: RequestResult = { ok: true };
-    this.#loop.input((c) => {
-      result = c.propose(data);
+    const ask = (c: RaftCore): RequestResult => {
+      const r = c.propose(data);
+      if (r.ok) this.counters.proposals++;
+      return r;
+    };
+    return this.#request(this.#proposals, n, timeoutMs, ask, {
+      refused: "the write was not applied",
+      what: "commit of the write",
+      fate: "the write may or may not apply: retry it in its session, or read it back",
     });
-    if (!result.ok) return Promise.reject(this.#refused(result, "the write was not applied"));
-    this.counters.proposals++;
-    return this.#wait(this.#proposals, n, timeoutMs, "commit of the write", "the write may or may not apply: retry it in its session, or read it back");
   }
 
   /**
@@ -298,12 +301,11 @@ export class RaftNode {
     const n = ++this.#readCount;
     const context = new Uint8Array(8);
     new DataView(context.buffer).setFloat64(0, n);
-    let result: RequestResult = { ok: true };
-    this.#loop.input((c) => {
-      result = c.readIndex(context);
-    });
-    if (!result.ok) return Promise.reject(this.#refused(result, "nothing was read"));
-    return this.#wait(this.#reads, n, timeoutMs, "confirmation of leadership for a linearizable read", "nothing was read").then(
+    return this.#request(this.#reads, n, timeoutMs, (c) => c.readIndex(context), {
+      refused: "nothing was read",
+      what: "confirmation of leadership for a linearizable read",
+      fate: "nothing was read",
+    }).then(
       (index) =>
         new Promise<void>((resolve) => {
           if (this.#sm.index >= index) resolve();
@@ -428,11 +430,18 @@ export class RaftNode {
     }
   }
 
-  #wait<T>(map: Map<number, Waiter<T>>, n: number, timeoutMs: number, what: string, fate: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
+  /**
+   * Hands `ask` to the core with a waiter for its answer in `map` under `n`, registered FIRST: the
+   * core may answer within the same input (a lease read, a single-voter cluster), before `ask`
+   * returns. A refusal removes the waiter and rejects; no answer within `timeoutMs` rejects with
+   * `Timeout` (of unknown outcome).
+   */
+  #request<T>(map: Map<number, Waiter<T>>, n: number, timeoutMs: number, ask: (core: RaftCore) => RequestResult, words: { refused: string; what: string; fate: string }): Promise<T> {
+    let result: RequestResult = { ok: true };
+    const answered = new Promise<T>((resolve, reject) => {
       const cancel = this.#o.clock.setTimer(timeoutMs, () => {
         if (!map.delete(n)) return;
-        reject(new ConcordError("Timeout", `no ${what} within ${timeoutMs} ms (leader: ${this.status().leader ?? "none known"}); ${fate}`, { outcome: "unknown" }));
+        reject(new ConcordError("Timeout", `no ${words.what} within ${timeoutMs} ms (leader: ${this.status().leader ?? "none known"}); ${words.fate}`, { outcome: "unknown" }));
       });
       map.set(n, {
         resolve: (v) => {
@@ -445,6 +454,13 @@ export class RaftNode {
         },
       });
     });
+    this.#loop.input((c) => {
+      result = ask(c);
+    });
+    if (result.ok) return answered;
+    map.get(n)?.reject(this.#refused(result, words.refused));
+    map.delete(n);
+    return answered;
   }
 
   #onMessage(from: PeerId, bytes: Uint8Array): void {
@@ -492,6 +508,7 @@ export class RaftNode {
       this.#persisting = true;
       const started = this.#o.clock.now();
       this.#send(rd, isReplication);
+      this.#o.transport.flush?.(); // the appends leave before a blocking fsync, not after it
       this.#persist(rd).then(
         () => {
           this.#o.onFsync?.((this.#o.clock.now() - started) / 1000);

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { corkForTurn } from "../../src/net/cork.js";
+import { corkForTurn, flushCorked } from "../../src/net/cork.js";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -59,6 +59,24 @@ describe("corkForTurn", { timeout: 10_000 }, () => {
     for (let i = 0; i < 50; i++) server.send(Buffer.from([i]));
     await receivedAll(50);
     expect(writes()).toBe(50);
+  });
+
+  it("flushCorked writes what the turn held so far at once; later sends of the turn cork again and leave at its end", async () => {
+    const { server, writes, received, receivedAll } = await pair();
+    for (let i = 0; i < 10; i++) {
+      corkForTurn(server);
+      server.send(Buffer.from([i]));
+    }
+    flushCorked();
+    expect(writes()).toBe(1); // on the wire before the turn ends (before a blocking fsync, say)
+    for (let i = 10; i < 20; i++) {
+      corkForTurn(server);
+      server.send(Buffer.from([i]));
+    }
+    expect(writes()).toBe(1);
+    await receivedAll(20);
+    expect(writes()).toBe(2);
+    expect(received.map((b) => b[0])).toStrictEqual(Array.from({ length: 20 }, (_, i) => i));
   });
 
   it("leaves sockets it can't cork alone", () => {

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runCleanups, within } from "../../reliability/harness.js";
 import { SubscriberView } from "../../primary/client-nodes.js";
-import { TestCluster } from "./cluster.js";
+import { FAST_RAFT, TestCluster } from "./cluster.js";
 
 afterEach(runCleanups);
 
@@ -44,6 +44,18 @@ describe("strong mode: a 3-node cluster", { timeout: 60_000 }, () => {
     const again = await store.transact((tx) => tx.set("lock", "you"), { when: [{ key: "lock", test: "absent" }] });
     expect([created.succeeded, again.succeeded]).toStrictEqual([true, false]);
     expect(store.status()).toMatchObject({ mode: "strong", pendingWrites: 0, leader: { url: cluster.node(leader).url } });
+  });
+
+  // A read point the core hands out within the request itself (one voter, or a leader's lease)
+  // was once lost: the node registered its waiter after asking, and the read timed out.
+  it("answers linearizable reads on a one-node cluster and from a leader's lease, where the read point comes at once", async () => {
+    for (const cluster of [await TestCluster.start(1), await TestCluster.start(3, { raft: { ...FAST_RAFT, readOnly: "lease" } })]) {
+      const store = await cluster.open({ timeoutMs: 2_000 });
+      await store.set("k", 1);
+      expect(await store.get("k")).toBe(1);
+      const leader = cluster.node(await cluster.leader()).server!.engine;
+      await expect(leader.readable({ consistency: "linearizable", maxStalenessMs: null, after: null, timeoutMs: 2_000 })).resolves.toBeUndefined();
+    }
   });
 
   it("keeps each document its own keyspace", async () => {

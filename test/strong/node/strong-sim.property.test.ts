@@ -11,12 +11,15 @@ import { checkProperty, propRuns } from "../../property/prop.js";
 import { checkStrongScenario, scheduleArb, type StrongSchedule } from "./strong-scenario.js";
 import type { PlantedBug } from "./strong-world.js";
 
+/** Time for `runs` schedules, generously: a long run (`PROP_RUNS=60000`) must not hit a test timeout. */
+const allow = (runs: number): { timeout: number } => ({ timeout: Math.max(600_000, runs * 2_000) });
+
 describe("strong mode simulation", { timeout: 600_000 }, () => {
-  it("3 nodes: every client history is linearizable; after heal a write commits and every node converges", async () => {
+  it("3 nodes: every client history is linearizable; after heal a write commits and every node converges", allow(propRuns(200)), async () => {
     await checkProperty(fc.asyncProperty(fc.integer(), scheduleArb(3), async (seed, schedule) => void (await checkStrongScenario(seed, schedule))), { numRuns: propRuns(200) });
   });
 
-  it("5 nodes: the same", async () => {
+  it("5 nodes: the same", allow(propRuns(60)), async () => {
     await checkProperty(fc.asyncProperty(fc.integer(), scheduleArb(5), async (seed, schedule) => void (await checkStrongScenario(seed, schedule))), { numRuns: propRuns(60) });
   });
 
