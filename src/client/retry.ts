@@ -21,6 +21,9 @@ const MIN_ATTEMPT_MS = 20;
  * the LAST error. Between attempts the group discovers its writer again; `next` picks the node of
  * the next attempt (default: the writer). `attempt` gets the time left.
  *
+ * Between attempts it pauses (20 ms, doubling up to 500), except right after discovery found a
+ * writer of a newer term than the one that failed: that one is tried at once.
+ *
  * A write's fate is the worst of its attempts': when an earlier attempt may have applied it
  * (`details.outcome: "unknown"`), a last attempt refused before ordering does not make it "not
  * applied": the error says "unknown", and why.
@@ -49,13 +52,18 @@ export async function withRetries<T>(
       };
       if (!group.policy.writerMayHaveMoved(e)) fail();
       if (isConcordError(e) && e.details["outcome"] === "unknown") uncertain = e;
-      await group.discover(Math.max(1, left()));
+      const termBefore = group.writerTerm ?? 0;
+      const choice = await group.discover(Math.max(1, left()));
       const candidate = next();
       if (!mayResend(e) || left() < MIN_ATTEMPT_MS) fail();
       if (group.policy.resend === "once-elsewhere") {
         if (attempts > 1 || candidate === link) fail();
-      } else {
-        await sleep(clock, Math.min(pause, left() - MIN_ATTEMPT_MS));
+      } else if (choice.writer === undefined || choice.term <= termBefore) {
+        // No writer of a newer term yet (an election is under way): wait a little longer each time.
+        // One of a newer term is tried at once; terms only grow, so that happens a bounded number of times.
+        const wait = Math.min(pause, left() - MIN_ATTEMPT_MS);
+        if (wait <= 0) fail(); // no time for a pause AND an attempt (never a burst of attempts without pauses)
+        await sleep(clock, wait);
         pause = Math.min(MAX_PAUSE_MS, pause * 2);
         if (left() < MIN_ATTEMPT_MS) fail();
       }

@@ -220,7 +220,7 @@ export class RaftNode {
     o.transport.listen({
       message: (from, bytes) => node.#onMessage(from, bytes),
       up: () => undefined,
-      down: (peer) => node.#loop.input((c) => c.reportUnreachable(asNodeId(peer))),
+      down: (peer) => node.#peerDown(peer),
     });
     node.#pump();
     return node;
@@ -461,6 +461,31 @@ export class RaftNode {
     map.get(n)?.reject(this.#refused(result, words.refused));
     map.delete(n);
     return answered;
+  }
+
+  /**
+   * The connection to `peer` closed. A leader probes it from then on. A follower whose leader it
+   * was forgets that leader (`forgetLeader`: a process that died closes its connections at once)
+   * and campaigns a random moment within two ticks later unless it heard of a leader meanwhile:
+   * when the leader is really gone, the followers that saw it go elect a new one without waiting
+   * out an election timeout; when only the connection flapped, the others still hear the leader
+   * and refuse the pre-vote, and this follower rejoins at the leader's next heartbeat.
+   */
+  #peerDown(peer: PeerId): void {
+    this.#loop.input((c) => c.reportUnreachable(asNodeId(peer)));
+    if (this.status().leader !== asNodeId(peer)) return;
+    let forgot = false;
+    this.#loop.input((c) => {
+      forgot = c.forgetLeader();
+    });
+    if (!forgot) return;
+    this.#log("raft.leader_gone", { leader: peer });
+    // A random moment: two followers campaigning at once split the vote, which costs an election timeout.
+    const delayMs = Math.floor(this.#o.rng.next() * 2 * (this.#o.tickMs ?? DEFAULTS.tickMs));
+    this.#o.clock.setTimer(delayMs, () => {
+      const st = this.status();
+      if (st.role === "follower" && st.leader === null) this.#loop.input((c) => c.campaign());
+    });
   }
 
   #onMessage(from: PeerId, bytes: Uint8Array): void {

@@ -84,6 +84,16 @@ export interface RaftCore {
   transferLeadership(to: NodeId): RequestResult;
   /** Starts an election now (pre-vote first when enabled), as if the election timer fired. */
   campaign(): void;
+  /**
+   * The driver has strong reason to believe this follower's leader is gone (its connection
+   * closed): the follower forgets it, staying a follower of its term. A follower that knows no
+   * leader grants pre-votes at once, so when a quorum of followers forgot a dead leader, the first
+   * of them to {@link campaign} wins without waiting out the election timeout (etcd-raft's
+   * `ForgetLeader`). Hearing the leader again restores it. Returns false, doing nothing, unless
+   * this is a follower that knows a leader, and always with `readOnly: "lease"` (a leader's lease
+   * relies on its followers not voting before an election timeout passed).
+   */
+  forgetLeader(): boolean;
   /** The driver could not reach `peer`: the leader goes back to probing it. */
   reportUnreachable(peer: NodeId): void;
   /** True when {@link ready} would hand out anything. */

@@ -219,6 +219,13 @@ class Core implements RaftCore {
     hup(this.node, false);
   }
 
+  forgetLeader(): boolean {
+    const node = this.node;
+    if (node.role.kind !== "follower" || node.leader === null || node.cfg.readOnly === "lease") return false;
+    node.leader = null;
+    return true;
+  }
+
   reportUnreachable(peer: NodeId): void {
     const pr = leaderStateOf(this.node)?.progress.get(peer);
     if (pr !== undefined && pr.state === "replicate") pr.becomeProbe();

@@ -62,7 +62,7 @@ function holdable(inner: DocStorage, acts: Act[]): DocStorage & { held: boolean;
   return s;
 }
 
-async function cluster() {
+async function cluster(readOnly: "safe" | "lease" = "safe") {
   const clock = new VirtualClock();
   const net = new MemoryNetwork();
   const ids = ["n1", "n2", "n3"];
@@ -70,7 +70,7 @@ async function cluster() {
   const storages = await Promise.all(ids.map(async (_, i) => holdable(await memoryStorage().open(asDocId("raft")), acts[i]!)));
   const nodes = await Promise.all(
     ids.map((id, i) =>
-      RaftNode.open({ id: asPeerId(id), storage: storages[i]!, transport: noting(net.join(asPeerId(id)), acts[i]!), clock, rng: seededRng(i + 1), bootstrap: ids, tickMs: 10, electionTicks: 10 }),
+      RaftNode.open({ id: asPeerId(id), storage: storages[i]!, transport: noting(net.join(asPeerId(id)), acts[i]!), clock, rng: seededRng(i + 1), bootstrap: ids, tickMs: 10, electionTicks: 10, readOnly }),
     ),
   );
   await clock.runUntil(() => nodes.some((n) => n.status().role === "leader") && nodes.every((n) => n.status().leader !== null), { maxMs: 5_000 });
@@ -111,5 +111,18 @@ describe("the Raft driver", () => {
     for (let i = 0; i < 5; i++) await Promise.all([leader.propose(write(`k${i}`), 5_000), clock.advance(20)]);
     await clock.runUntil(() => followers.every((f) => f.stateMachine.index === leader.stateMachine.index), { maxMs: 500 });
     expect(followerStorages.map((s, i) => s.appends - appendsBefore[i]!)).toStrictEqual([5, 5]);
+  });
+
+  it("followers that see their leader's connection close elect a new leader within two ticks, not an election timeout (and not with lease reads)", async () => {
+    for (const readOnly of ["safe", "lease"] as const) {
+      const { clock, leader, followers } = await cluster(readOnly);
+      const start = clock.now();
+      leader.halt(); // the process is gone: its connections close
+      await clock.runUntil(() => followers.some((f) => f.status().role === "leader") && followers.every((f) => f.status().leader !== null), { maxMs: 1_000 });
+      const took = clock.now() - start;
+      // Election timeout: 10 ticks of 10 ms, and up to twice that at random.
+      if (readOnly === "safe") expect(took).toBeLessThan(25);
+      else expect(took).toBeGreaterThanOrEqual(100);
+    }
   });
 });

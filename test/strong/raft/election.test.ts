@@ -125,6 +125,34 @@ describe("thesis 6.2 and 4.2.3: check-quorum and the leader lease", () => {
     expect(take(s, "vote-resp").map((m) => [m.term, m.reject])).toEqual([[3, false]]);
   });
 
+  it("forgetLeader: a follower that forgot its leader grants pre-votes and votes at once, and takes the leader back when it hears it", () => {
+    const s = solo("b", ABC);
+    stepAll(s, append("a", "b", 2, 3, 1, [], 3));
+    take(s);
+    expect(s.core.forgetLeader()).toBe(true);
+    drain(s);
+    expect(s.core.status()).toMatchObject({ role: "follower", term: 2, leader: null });
+    stepAll(s, voteReq("pre-vote", "c", "b", 3, 3, 1));
+    expect(take(s, "pre-vote-resp").map((m) => [m.term, m.reject])).toEqual([[3, false]]);
+    stepAll(s, append("a", "b", 2, 3, 1, [], 3));
+    expect(s.core.status()).toMatchObject({ role: "follower", term: 2, leader: "a" });
+  });
+
+  it("forgetLeader does nothing to a leader, to a follower that knows no leader, and with lease reads (its lease would break)", () => {
+    const leader = solo("a", ABC);
+    makeLeader(leader, "a", ["b", "c"]);
+    expect(leader.core.forgetLeader()).toBe(false);
+    expect(leader.core.status()).toMatchObject({ role: "leader", leader: "a" });
+    expect(solo("b", ABC).core.forgetLeader()).toBe(false);
+    const leased = solo("b", ABC, { config: { readOnly: "lease" } });
+    stepAll(leased, append("a", "b", 2, 3, 1, [], 3));
+    take(leased);
+    expect(leased.core.forgetLeader()).toBe(false);
+    stepAll(leased, voteReq("pre-vote", "c", "b", 3, 3, 1));
+    expect(take(leased)).toEqual([]);
+    expect(leased.core.status()).toMatchObject({ leader: "a" });
+  });
+
   it("4.2.3 a leader ignores a higher-term vote request while its lease holds", () => {
     const s = solo("a", ABC);
     const term = makeLeader(s, "a", ["b", "c"]);
