@@ -58,7 +58,7 @@ export function within<T>(what: string, promise: Promise<T>, ms = WAIT_MS): Prom
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Resolves with `check()` once it is truthy, re-checking whenever `subscribe`'s callback fires. */
+/** Resolves with `check()` once it is truthy, re-checking whenever `subscribe`'s callback fires; rejects with its error if it throws. */
 export function waitFor<T>(
   what: string | (() => string),
   check: () => T | undefined | false,
@@ -75,7 +75,17 @@ export function waitFor<T>(
     }, ms);
     const wake = (): void => {
       if (done) return;
-      const value = check();
+      let value: T | undefined | false;
+      try {
+        value = check();
+      } catch (e) {
+        // A check that throws ends the wait with its error (never an uncaught exception in whoever woke it).
+        done = true;
+        clearTimeout(timer);
+        unsubscribe();
+        reject(e instanceof Error ? e : new Error(String(e)));
+        return;
+      }
       if (value) {
         done = true;
         clearTimeout(timer);

@@ -115,6 +115,36 @@ describe("snapshots", () => {
     expect(restarted.log.state()).toEqual(w.primary().log.state());
   });
 
+  it("a replica keeps snapshot chunks only in order: one past what it holds is not kept, a repeat is ignored, and it acks what it holds each time", () => {
+    // Record the chunks of a complete transfer, then replay them out of order to a fresh replica.
+    const w = new World({ primaryLog: epochOneLog(5), primaryConfig: { snapshotChunkBytes: 8 } });
+    w.primary().log.compact(5);
+    w.addReplica("r1", "p", new MemoryLog(), hist([1, "p", 1]));
+    w.connectAll();
+    w.settle();
+    const chunks = ofType(w.delivered, "snapshot");
+    expect(chunks.length).toBeGreaterThanOrEqual(4);
+    const fresh = w.addReplica("r1", "p", new MemoryLog(), hist([1, "p", 1]));
+    const ackAfter = (chunk: (typeof chunks)[number]): number => {
+      w.queue = [];
+      w.deliverEnvelope(chunk);
+      const acks = ofType(w.queue, "snapshot-ack");
+      expect(acks).toHaveLength(1);
+      return acks[0]!.msg.offset;
+    };
+    expect(ackAfter(chunks[1]!)).toBe(0); // a transfer starts at offset 0
+    expect(ackAfter(chunks[0]!)).toBe(8);
+    expect(chunks.map((c) => c.msg.offset).slice(0, 3)).toEqual([0, 8, 16]);
+    expect(ackAfter(chunks[2]!)).toBe(8); // skips a chunk: a gap, not kept
+    expect(ackAfter(chunks[0]!)).toBe(8); // a repeat
+    for (const c of chunks.slice(1, -1)) expect(ackAfter(c)).toBe(c.msg.offset + c.msg.data.length);
+    expect(fresh.installs).toEqual([]);
+    ackAfter(chunks[chunks.length - 1]!);
+    w.settle();
+    expect(fresh.installs).toMatchObject([{ lsn: 5 }]);
+    expect(fresh.log.state()).toEqual(w.primary().log.state());
+  });
+
   it("a late snapshot chunk never makes a replica discard records it holds", () => {
     const w = new World({ primaryLog: epochOneLog(2), primaryConfig: { snapshotChunkBytes: 1_000 } });
     w.primary().log.compact(2);

@@ -11,7 +11,8 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 import { checkLinearizable } from "../../../src/lab/linearizability.js";
-import { StrongWorld, type PlantedBug, type WorldNode } from "./strong-world.js";
+import type { PlantedBug } from "../shared/planted-bugs.js";
+import { StrongWorld, type WorldNode } from "./strong-world.js";
 
 /** One fault of a schedule, at `atMs` after the start. */
 export type StrongFault =

@@ -13,9 +13,8 @@
  */
 import { asDocId, asPeerId, type PeerId } from "../../../src/ids.js";
 import type { Json } from "../../../src/json.js";
-import type { Operation, OperationInput, OperationOutput } from "../../../src/lab/history.js";
+import type { Operation } from "../../../src/lab/history.js";
 import { NodeLink } from "../../../src/client/node-link.js";
-import { isConcordError } from "../../../src/errors.js";
 import { docView } from "../../../src/kv/doc-keys.js";
 import { openStore } from "../../../src/open-store.js";
 import { seededRng, type Rng } from "../../../src/rng.js";
@@ -28,7 +27,9 @@ import { VirtualClock } from "../../../src/sim/virtual-clock.js";
 import { fileStorage } from "../../../src/storage/file-storage.js";
 import type { StrongStore } from "../../../src/strong/strong-client.js";
 import { RaftNode } from "../../../src/strong/raft-node.js";
-import { StrongEngine } from "../../../src/strong/strong-engine.js";
+import type { StrongEngine } from "../../../src/strong/strong-engine.js";
+import { engineWith, type PlantedBug } from "../shared/planted-bugs.js";
+import { runOperation } from "../shared/workload.js";
 
 /** Virtual ms per Raft tick, and the election timeout in ticks. */
 export const TICK_MS = 10;
@@ -65,7 +66,6 @@ export interface WorldNode {
 
 const DOC = "d";
 
-export type PlantedBug = "local-reads" | "early-acks";
 const url = (id: string): string => `ws://${id}`;
 const clientEndpoint = (id: string): PeerId => asPeerId(`${id}/client`);
 
@@ -163,7 +163,7 @@ export class StrongWorld {
       })
     );
     n.raft = raft;
-    n.engine = this.#o.bug === "local-reads" ? new LocalReadsEngine(raft) : this.#o.bug === "early-acks" ? new EarlyAcksEngine(raft) : new StrongEngine(raft);
+    n.engine = engineWith(raft, this.#o.bug);
     n.feed = new ChangeFeed(n.engine);
     n.service = serveOverTransport(n.engine, n.feed, new PausableTransport(this.net.join(clientEndpoint(n.id)), n.pause));
     this.note(`${n.id} open (incarnation ${n.incarnation}) at applied ${raft.stateMachine.index}`);
@@ -254,7 +254,7 @@ export class StrongWorld {
       const rng = this.#rng.fork();
       c.running = (async () => {
         while (!this.#stopping) {
-          await this.#operation(c.name, c.store, rng, keys);
+          await runOperation(c.name, c.store, rng, keys, this.history, this.stats, () => this.clock.now());
           await new Promise<void>((r) => this.clock.setTimer(rng.int(0, thinkMs), r));
         }
       })();
@@ -265,44 +265,6 @@ export class StrongWorld {
   async stopClients(): Promise<void> {
     this.#stopping = true;
     await this.drive(Promise.all(this.#clients.map((c) => c.running)));
-  }
-
-  async #operation(client: string, store: StrongStore, rng: Rng, keys: readonly string[]): Promise<void> {
-    const key = keys[rng.int(0, keys.length - 1)]!;
-    const value = rng.int(0, 4);
-    const choice = rng.int(0, 9);
-    let input: OperationInput;
-    let run: () => Promise<OperationOutput>;
-    if (choice < 4) {
-      input = { kind: "get", key };
-      run = async () => ({ kind: "value", value: await store.get(key) });
-    } else if (choice < 7) {
-      input = { kind: "set", key, value };
-      run = async () => (await store.set(key, value), { kind: "ok" });
-    } else if (choice < 8) {
-      input = { kind: "delete", key };
-      run = async () => (await store.delete(key), { kind: "ok" });
-    } else {
-      const expect: Json | undefined = rng.int(0, 3) === 0 ? undefined : rng.int(0, 4);
-      input = { kind: "cas", key, expect, value };
-      const when = expect === undefined ? [{ key, test: "absent" as const }] : [{ key, test: "equals" as const, value: expect }];
-      run = async () => ({ kind: "cas", succeeded: (await store.transact((tx) => tx.set(key, value), { when })).succeeded });
-    }
-    const call = this.clock.now();
-    this.stats.ops++;
-    try {
-      const output = await run();
-      this.history.push({ client, input, output, call, return: this.clock.now() });
-    } catch (e) {
-      if (!isConcordError(e)) throw e;
-      // A read that failed read nothing; a write refused before it was ordered did nothing.
-      if (input.kind === "get" || e.details["outcome"] === "not-applied" || e.details["outcome"] === "refused") {
-        this.stats.failed++;
-        return;
-      }
-      this.stats.unknown++;
-      this.history.push({ client, input, output: { kind: "unknown" }, call, return: null });
-    }
   }
 
   /** Every running node's key-value state of the clients' document, as sorted entries. */
@@ -325,26 +287,3 @@ export class StrongWorld {
 }
 
 const linkEndpoint = (client: string, node: string): PeerId => asPeerId(`${client}@${node}`);
-
-/**
- * The planted bug: a write acknowledged once proposed (as if it had committed at the next index),
- * its conditions taken as holding on the node's state as it is.
- */
-class EarlyAcksEngine extends StrongEngine {
-  override async write(w: Parameters<StrongEngine["write"]>[0]): ReturnType<StrongEngine["write"]> {
-    const committed = super.write(w);
-    committed.catch(() => undefined);
-    const st = this.node.status();
-    if (st.role !== "leader") return committed;
-    const view = this.view(w.doc);
-    const succeeded = w.conditions.every((c) => (c.test === "absent" ? view.get(c.key) === undefined : c.test === "present" ? view.get(c.key) !== undefined : JSON.stringify(view.get(c.key)) === JSON.stringify(c.value)));
-    return { position: { epoch: st.term, lsn: st.lastIndex + 1 }, replicas: [], succeeded };
-  }
-}
-
-/** The planted bug: "linearizable" reads served from the node's state, without a ReadIndex round. */
-class LocalReadsEngine extends StrongEngine {
-  override readable(read: Parameters<StrongEngine["readable"]>[0]): Promise<void> | undefined {
-    return super.readable({ ...read, consistency: "local", maxStalenessMs: null });
-  }
-}

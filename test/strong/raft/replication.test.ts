@@ -7,8 +7,10 @@ import { describe, expect, it } from "vitest";
 import { describeEntry, bytes, TestCluster } from "./cluster.js";
 import {
   ackAll,
+  append,
   appendResp,
   drain,
+  entry,
   makeLeader,
   msg,
   solo,
@@ -60,6 +62,41 @@ describe("divergence repair", () => {
     const rejections = c.sent.filter((m) => m.type === "append-resp" && m.from === "b" && m.reject);
     expect(rejections.length).toBeLessThanOrEqual(2);
     expect(storedEntries(c.node("b").storage).map((e) => e.term)).toEqual(storedEntries(c.node("a").storage).map((e) => e.term));
+  });
+});
+
+describe("follower commit bound", () => {
+  // b holds [x:1, y:2, z:2] after the bootstrap entries; the term-2 entries were never committed
+  // and the term-3 leader a does not have them. An append that only shows b to hold x (or nothing
+  // new) must not let b commit past it, however far the leader's commit is: b cannot know that
+  // its y and z are the leader's (paper 5.3, "min(leaderCommit, index of last new entry)").
+  const follower = (): { s: ReturnType<typeof solo>; base: number } => {
+    const storage = storageWithLog(ABC, [1, 2, 2], 2);
+    const base = storage.lastIndex() - 3;
+    return { s: solo("b", ABC, { storage }), base };
+  };
+
+  it("5.3 an empty append whose previous entry matches commits only up to that entry, not the stale suffix after it", () => {
+    const { s, base } = follower();
+    stepAll(s, append("a", "b", 3, base + 1, 1, [], base + 10));
+    expect(s.core.status().commit).toBe(base + 1);
+    expect(s.committed.map((e) => e.index)).not.toContain(base + 2);
+    const [resp] = take(s, "append-resp");
+    expect(resp).toMatchObject({ reject: false, index: base + 1 });
+  });
+
+  it("5.3 an append with entries commits up to its last new entry, never the follower's own entries beyond it", () => {
+    const { s, base } = follower();
+    stepAll(s, append("a", "b", 3, base, 1, [entry(base + 1, 1)], base + 10)); // bootstrap entries are of term 1
+    expect(s.core.status().commit).toBe(base + 1);
+    expect(Math.max(...s.committed.map((e) => e.index))).toBe(base + 1);
+  });
+
+  it("5.3 once the leader's entries replace the stale suffix, the same commit index commits them", () => {
+    const { s, base } = follower();
+    stepAll(s, append("a", "b", 3, base + 1, 1, [entry(base + 2, 3), entry(base + 3, 3)], base + 3));
+    expect(s.core.status().commit).toBe(base + 3);
+    expect(s.committed.filter((e) => e.index > base).map((e) => e.term)).toEqual([1, 3, 3]);
   });
 });
 
