@@ -227,7 +227,11 @@ async function runNode(options: PrimaryNodeServerOptions | StrongNodeServerOptio
   }
   const running: NodeServer<ServedEngine> = server;
   const [what, where] = describe(server);
-  process.stdout.write(`concord node: ${options.id} listening on ${running.url} as ${what} (${where}; data: ${dataDir})\n`);
+  process.stdout.write(
+    `concord node: ${options.id} listening on ${running.url} as ${what} (${where}; data: ${dataDir})\n` +
+      (options.auth === undefined ? "concord node: open to anyone: no --auth, so whoever reaches this address can read, write and administer it\n" : "") +
+      (options.peerSecret === undefined ? "concord node: no --peer-secret-file, so /peer takes a link from whoever says it is a member\n" : ""),
+  );
   const log = new ServerLog(sink);
   process.on("SIGHUP", () => {
     if (options.auth === undefined) {

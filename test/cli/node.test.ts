@@ -75,6 +75,8 @@ describe("concord node", { timeout: 60_000 }, () => {
   it("runs a primary and a replica that replicate; concord promote makes the replica primary, and the old primary, still running, is fenced and follows", async () => {
     const p1 = await startNode(["--mode", "primary", "--id", "p1", "--port", "0", "--data", tempDir("concord-node-")]);
     expect(p1.started).toMatch(/^concord node: p1 listening on ws:\/\/127\.0\.0\.1:\d+ as primary of epoch 1 at LSN 0 \(primary: p1; data: .+\)$/);
+    await p1.line(/^concord node: open to anyone: no --auth, so whoever reaches this address can read, write and administer it$/);
+    await p1.line(/^concord node: no --peer-secret-file, so \/peer takes a link from whoever says it is a member$/);
     const r1 = await startNode(["--mode", "replica", "--id", "r1", "--port", "0", "--data", tempDir("concord-node-"), "--primary", `p1=${p1.url}`]);
     expect(r1.started).toMatch(/as replica of epoch 1 at LSN 0 \(primary: p1;/);
     const [cp, cr] = [await client(p1.url), await client(r1.url)];
@@ -145,6 +147,15 @@ describe("concord node", { timeout: 60_000 }, () => {
 
     expect(await back.kill("SIGTERM")).toStrictEqual({ code: 0, signal: null });
     expect(await r1.kill("SIGTERM")).toStrictEqual({ code: 0, signal: null });
+  });
+
+  it("with --auth and --peer-secret-file it does not say it is open to anyone", async () => {
+    const dir = tempDir("concord-node-");
+    writeFileSync(join(dir, "auth.json"), JSON.stringify({ tokens: { t0k3n: { docs: ["*"], access: "admin" } } }));
+    writeFileSync(join(dir, "peer.secret"), "a-secret-of-16-or-more\n");
+    const n = await startNode(["--mode", "strong", "--id", "n1", "--port", "0", "--data", join(dir, "data"), "--peers", "n1=ws://127.0.0.1:1", "--auth", join(dir, "auth.json"), "--peer-secret-file", join(dir, "peer.secret")]);
+    expect(await n.kill("SIGTERM")).toStrictEqual({ code: 0, signal: null });
+    expect(n.stdoutLines.filter((l) => l.startsWith("concord node:") && !l.includes("listening on"))).toStrictEqual([]);
   });
 
   it("refuses bad flags with a message naming the flag and exit code 2", async () => {

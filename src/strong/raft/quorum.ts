@@ -14,7 +14,6 @@ export function quorumSize(voters: number): number {
  * `match >= i`). A voter with no known match counts as 0. With no voters, 0: nothing can commit.
  */
 export function committedIndex(voters: readonly NodeId[], matchOf: (id: NodeId) => LogIndex | undefined): LogIndex {
-  if (voters.length === 0) return asIndex(0);
   const matches = voters.map((id) => matchOf(id) ?? 0).sort((a, b) => b - a);
   return asIndex(matches[quorumSize(voters.length) - 1] ?? 0);
 }
@@ -35,14 +34,13 @@ export function voteResult(voters: readonly NodeId[], votes: ReadonlyMap<NodeId,
     else if (v === false) rejected++;
   }
   const q = quorumSize(voters.length);
-  if (voters.length > 0 && granted >= q) return "won";
+  if (granted >= q) return "won"; // never with no voters: a quorum is at least one
   if (voters.length - rejected < q) return "lost";
   return "pending";
 }
 
 /** True when a majority of `voters` satisfy `active` (check-quorum, ReadIndex confirmation). */
 export function hasQuorum(voters: readonly NodeId[], active: (id: NodeId) => boolean): boolean {
-  if (voters.length === 0) return false;
   let n = 0;
   for (const id of voters) if (active(id)) n++;
   return n >= quorumSize(voters.length);
