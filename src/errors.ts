@@ -21,7 +21,8 @@ export type ErrorCode =
   | "Timeout"
   | "Unauthorized"
   | "SessionExpired" // a client session the node no longer knows: open a new one (the write was not applied)
-  | "Io"; // the operating system refused an I/O operation
+  | "Io" // the operating system refused an I/O operation
+  | "Internal"; // a bug in Concord: the server failed unexpectedly on this request (a write's fate is unknown)
 
 /** Each {@link ErrorCode} once; keyed by the type, so a code added there fails `tsc` until it is added here. */
 const ERROR_CODE_KEYS: { readonly [C in ErrorCode]: null } = {
@@ -40,6 +41,7 @@ const ERROR_CODE_KEYS: { readonly [C in ErrorCode]: null } = {
   Unauthorized: null,
   SessionExpired: null,
   Io: null,
+  Internal: null,
 };
 
 /** Every {@link ErrorCode}, for checking a code that arrives as a string (a wire message). */

@@ -41,7 +41,7 @@ export interface ClientSessionOptions {
   readonly maxBytes?: number;
   /**
    * Structured events: `session.bad_request` (a frame that did not decode), `session.bug` (an
-   * unexpected exception, answered `Unavailable`), `session.send_failed` (`send` threw). MAY throw:
+   * unexpected exception, answered `Internal`), `session.send_failed` (`send` threw). MAY throw:
    * a throwing sink is ignored.
    */
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
@@ -293,7 +293,9 @@ export class ClientSession {
 
   /**
    * The `error` answer for `e`: its code and message for a ConcordError (with the primary as
-   * `redirect` for ReadOnlyReplica/Fenced), `Unavailable` naming a server bug for anything else.
+   * `redirect` for ReadOnlyReplica/Fenced), `Internal` naming a server bug for anything else (never a
+   * refusal: a write that met a bug may have been ordered before it, so its client must not take it
+   * for one that was not applied).
    * Counted under `type` when it is a counted request.
    */
   #refuse(id: number, e: unknown, type: CountedRequest | null = null): void {
@@ -348,7 +350,7 @@ function errorResponse(id: number, e: unknown, bug: (fields: Record<string, unkn
     return { type: "error", id, code: e.code, message: e.message, redirect };
   }
   bug({ error: describe(e), kind: e instanceof InvariantError ? "invariant" : "exception" });
-  return { type: "error", id, code: "Unavailable", message: `the server failed on this request (a bug in Concord, please report it): ${describe(e)}`, redirect: null };
+  return { type: "error", id, code: "Internal", message: `the server failed on this request (a bug in Concord, please report it): ${describe(e)}`, redirect: null };
 }
 
 function describe(e: unknown): string {

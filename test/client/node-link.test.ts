@@ -29,4 +29,19 @@ describe("NodeLink", () => {
     expect(link.welcome).toStrictEqual({ node: "scripted", position: { epoch: 0, lsn: 0 } });
     expect(requests).toStrictEqual(["status"]);
   });
+
+  it("a write answered with a refusal before ordering fails as refused; one answered Internal (a server bug) as of unknown outcome", async () => {
+    const node = await scriptedNode((req, send) => {
+      if (req.type !== "write") return;
+      const op = req.ops[0];
+      const code = op?.kind === "set" && op.key === "refused" ? "Unavailable" : "Internal";
+      send({ type: "error", id: req.id, code, message: `scripted ${code}`, redirect: null });
+    });
+    const link = webSocketLink(node.url, { clock: systemClock }, { onChanges: () => undefined, onUp: () => undefined, onWelcome: () => undefined });
+    onCleanup(() => link.close());
+    const write = (key: string) =>
+      link.request({ type: "write", doc: "d", conditions: [], session: null, ops: [{ kind: "set", key, value: 1 }], durability: { level: "local" } }, 5_000);
+    await expect(write("refused")).rejects.toMatchObject({ code: "Unavailable", details: { outcome: "refused" } });
+    await expect(write("bug")).rejects.toMatchObject({ code: "Internal", details: { outcome: "unknown" }, message: expect.stringMatching(/may or may not have been applied/) });
+  });
 });

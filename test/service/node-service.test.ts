@@ -482,7 +482,7 @@ describe("frames and failures", () => {
     ]);
   });
 
-  it("answers an unexpected exception as a server bug (Unavailable), logs it, and keeps serving", async () => {
+  it("answers an unexpected exception as a server bug (Internal, not a refusal), logs it, and keeps serving", async () => {
     const { p1 } = await pair();
     const c = client(p1);
     const real = p1.status.bind(p1);
@@ -496,7 +496,7 @@ describe("frames and failures", () => {
     }
     c.session.handle({ type: "status", id: 2 });
     expect(c.sent).toMatchObject([
-      { type: "error", id: 1, code: "Unavailable", message: expect.stringMatching(/bug in Concord.*TypeError: status exploded/) },
+      { type: "error", id: 1, code: "Internal", message: expect.stringMatching(/bug in Concord.*TypeError: status exploded/) },
       { type: "status", id: 2 },
     ]);
     expect(c.log).toMatchObject([{ event: "session.bug", fields: { id: 1, node: "p1", error: "TypeError: status exploded" } }]);
@@ -524,7 +524,7 @@ describe("frames and failures", () => {
       sent.push(r);
     });
     session.handle({ type: "subscribe", id: 1, doc: DOC, prefix: "", from: null });
-    expect(sent).toMatchObject([{ type: "error", id: 1, code: "Unavailable" }]);
+    expect(sent).toMatchObject([{ type: "error", id: 1, code: "Internal" }]);
     expect(session.subscriptions).toBe(0);
   });
 });

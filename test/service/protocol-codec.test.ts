@@ -220,7 +220,7 @@ describe("client protocol decoder refuses malformed input with Protocol, naming 
 
   it("refuses an error code this release does not know, by name", () => {
     expect(() => decodeResponse(hex(`02 07 0d 04${utf8Hex("Nope")} 00 00`))).toThrow(
-      protocol(/^malformed client response: error\.code is "Nope", not one of the 15 error codes this release knows \(at byte 3 of 10\)$/),
+      protocol(/^malformed client response: error\.code is "Nope", not one of the 16 error codes this release knows \(at byte 3 of 10\)$/),
     );
     expect(() => decodeResponse(hex(`02 07 0d 08${utf8Hex("protocol")} 00 00`))).toThrow(protocol(/error\.code is "protocol", not one of/));
     expect(() => decodeResponse(hex(`02 07 0d 00 00 00`))).toThrow(protocol(/error\.code is "", not one of/));
