@@ -6,7 +6,7 @@
  */
 import type { PeerId } from "./ids.js";
 import { PrimaryEngine, primaryEngine } from "./primary/primary-engine.js";
-import type { RaftTimingOptions } from "./strong/raft-node.js";
+import { raftPeerLiveness, type RaftTimingOptions } from "./strong/raft-node.js";
 import { StrongEngine, strongEngine } from "./strong/strong-engine.js";
 import type { PrimaryRoleOptions } from "./primary/primary-driver.js";
 import type { ReplicaRoleOptions } from "./primary/replica-driver.js";
@@ -66,7 +66,11 @@ export function startNodeServer(options: NodeServerOptions): Promise<NodeServer<
 
 function startStrongNode(options: StrongNodeServerOptions): Promise<NodeServer<StrongEngine>> {
   const bootstrap = strongBootstrap(options);
-  return serveNode({ ...options, engine: strongEngine({ ...options.raft, ...(bootstrap === undefined ? {} : { bootstrap }) }) });
+  return serveNode({
+    ...options,
+    peerLiveness: options.peerLiveness === undefined ? raftPeerLiveness(options.raft) : options.peerLiveness,
+    engine: strongEngine({ ...options.raft, ...(bootstrap === undefined ? {} : { bootstrap }) }),
+  });
 }
 
 /** The founding members of a strong node's cluster (itself and its peers), or undefined when it joins one. */

@@ -37,6 +37,17 @@ export interface WebSocketLike {
   onerror: SocketEventHandler<unknown> | null;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
+  /** Ends the connection at once, without a closing handshake (the `ws` package has it; the DOM's WebSocket does not). */
+  terminate?(): void;
+}
+
+/**
+ * Ends `socket` now: `terminate()` where there is one, else `close(code, reason)` (which waits for
+ * the peer's closing handshake, so a silent peer holds it until the platform gives up).
+ */
+export function endSocket(socket: WebSocketLike, code: number, reason: string): void {
+  if (typeof socket.terminate === "function") socket.terminate();
+  else socket.close(code, reason);
 }
 
 /** A WebSocket constructor: `globalThis.WebSocket`, the `ws` package's default export, or a fake. */
@@ -136,12 +147,20 @@ export interface WebSocketClientTransport extends Transport {
    * the backoff: if this attempt fails too, the next wait is the one that was due after it.
    */
   reconnectNow(): void;
+  /**
+   * Ends the open connection at once (see {@link endSocket}) as a failure with `reason`, then
+   * reconnects after the backoff wait, as after any failure: for a peer that went silent. Does
+   * nothing unless a connection is open.
+   */
+  dropConnection(reason: string): void;
 }
 
 const CONNECTING = 0;
 const OPEN = 1;
 /** Close code for failures without a close frame (the WebSocket spec's "abnormal closure"). */
 const ABNORMAL = 1006;
+/** Close code for a connection dropped because its peer went silent (retried: not a refusal). */
+export const SILENT_CLOSE = 4000;
 
 /** True for close codes by which a server says retrying won't help (auth, bad document, limits). */
 export function isRefusalCode(code: number): boolean {
@@ -280,6 +299,13 @@ class WebSocketClient implements WebSocketClientTransport {
     this.#cancelRetry?.();
     this.#cancelRetry = undefined;
     this.#connect();
+  }
+
+  dropConnection(reason: string): void {
+    const conn = this.#current;
+    if (this.#closed || conn === undefined || !conn.opened || conn.ended) return;
+    conn.error ??= reason;
+    endSocket(conn.socket, SILENT_CLOSE, reason);
   }
 
   #connect(): void {

@@ -7,6 +7,12 @@
  * dialed one first, else the one accepted last), so a replica that dials its primary needs no
  * address of its own to be answered, and a promoted primary dials the peers it must tell.
  *
+ * Liveness ({@link WebSocketMeshOptions.liveness}): a link is dropped once nothing came over it
+ * for `deadAfterMs` (a dialed one is dialed again), so a peer whose machine died without closing
+ * its sockets, or that is paused, is seen `down` in about that time rather than when TCP gives up
+ * (minutes). Each end sends an empty frame on a link it sent nothing on for `everyMs`; empty frames
+ * are never delivered (no message of the protocols above is empty).
+ *
  * The peer endpoint carries replication between trusted nodes: it is not meant to face the
  * internet (the hello names a peer; it does not prove it).
  */
@@ -16,7 +22,8 @@ import { ConcordError } from "../errors.js";
 import { asPeerId, type PeerId } from "../ids.js";
 import type { Rng } from "../rng.js";
 import type { Transport, TransportEvents } from "./transport.js";
-import { webSocketClient, type WebSocketBackoffOptions, type WebSocketConstructorLike, type WebSocketLike } from "./websocket-client.js";
+import { systemClock } from "../clock.js";
+import { endSocket, SILENT_CLOSE, webSocketClient, type WebSocketBackoffOptions, type WebSocketConstructorLike, type WebSocketLike } from "./websocket-client.js";
 import { corkForTurn, flushCorked } from "./cork.js";
 
 const HELLO_FORMAT: BinaryFormat = { name: "peer hello", version: 1, idName: "peer id" };
@@ -52,9 +59,17 @@ export interface WebSocketMeshOptions {
   readonly rng?: Rng;
   readonly backoff?: WebSocketBackoffOptions;
   readonly WebSocket?: WebSocketConstructorLike;
-  /** Link events for logs: a refused hello, a dialed link that closed. */
+  /** Link events for logs: a refused hello, a dialed link that closed, a link dropped as silent. */
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  /**
+   * Drop a link that was silent for `deadAfterMs`; keep each link busy with an empty frame every
+   * `everyMs` (`0 < everyMs < deadAfterMs`). Give every node of a group the same setting. Default:
+   * off (a link lasts until its socket closes).
+   */
+  readonly liveness?: { readonly everyMs: number; readonly deadAfterMs: number };
 }
+
+const KEEPALIVE = new Uint8Array(0);
 
 /** The {@link Transport} of a node's peer links, plus the hand-over of accepted sockets. */
 export interface WebSocketMesh extends Transport {
@@ -69,7 +84,12 @@ export interface WebSocketMesh extends Transport {
 interface Link {
   readonly send: (bytes: Uint8Array) => void;
   readonly close: () => void;
+  /** Ends the link's connection as failed (a dialed link dials again). */
+  readonly drop: (reason: string) => void;
   readonly dialed: boolean;
+  /** Clock times of the last frame received and sent. */
+  heardAt: number;
+  sentAt: number;
 }
 
 const OPEN = 1;
@@ -81,12 +101,19 @@ class Mesh implements WebSocketMesh {
   readonly #dialers: Transport[] = [];
   #events: TransportEvents | null = null;
   #closed = false;
+  readonly #clock: Clock;
+  #cancelLiveness: (() => void) | null = null;
 
   constructor(o: WebSocketMeshOptions) {
     this.self = o.self;
     this.#o = o;
+    this.#clock = o.clock ?? systemClock;
     for (const [peer, url] of o.dial ?? []) {
       if (peer === o.self) throw new ConcordError("InvalidArgument", `node ${o.self} cannot dial itself (${url})`, { peer, url });
+    }
+    const l = o.liveness;
+    if (l !== undefined && !(Number.isFinite(l.everyMs) && l.everyMs > 0 && Number.isFinite(l.deadAfterMs) && l.deadAfterMs > l.everyMs)) {
+      throw new ConcordError("InvalidArgument", `liveness needs 0 < everyMs < deadAfterMs, got everyMs ${l.everyMs} and deadAfterMs ${l.deadAfterMs}`, { ...l });
     }
   }
 
@@ -95,6 +122,7 @@ class Mesh implements WebSocketMesh {
     this.#events = events;
     for (const peer of this.#links.keys()) events.up(peer);
     for (const [peer, url] of this.#o.dial ?? []) this.#dial(peer, url);
+    if (this.#o.liveness !== undefined) this.#checkLiveness(this.#o.liveness);
   }
 
   send(to: PeerId, bytes: Uint8Array): void {
@@ -104,7 +132,30 @@ class Mesh implements WebSocketMesh {
     // the old one may linger half-open (or be held by another socket that said the same hello).
     let chosen: Link | undefined;
     for (const l of links) if (chosen === undefined || l.dialed || !chosen.dialed) chosen = l;
-    chosen?.send(bytes);
+    if (chosen === undefined) return;
+    chosen.sentAt = this.#clock.now();
+    chosen.send(bytes);
+  }
+
+  /** Every `everyMs`: drops the links silent for `deadAfterMs`, and sends a keepalive on the idle ones. */
+  #checkLiveness(l: { readonly everyMs: number; readonly deadAfterMs: number }): void {
+    this.#cancelLiveness = this.#clock.setTimer(l.everyMs, () => {
+      if (this.#closed) return;
+      const now = this.#clock.now();
+      for (const [peer, links] of this.#links) {
+        for (const link of [...links]) {
+          if (now - link.heardAt >= l.deadAfterMs) {
+            this.#o.log?.("peer.link_silent", { peer, dialed: link.dialed, silentMs: Math.round(now - link.heardAt) });
+            this.#remove(peer, link);
+            link.drop(`nothing heard for ${Math.round(now - link.heardAt)} ms`);
+          } else if (now - link.sentAt >= l.everyMs) {
+            link.sentAt = now;
+            link.send(KEEPALIVE);
+          }
+        }
+      }
+      this.#checkLiveness(l);
+    });
   }
 
   flush(): void {
@@ -118,6 +169,7 @@ class Mesh implements WebSocketMesh {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#cancelLiveness?.();
     for (const d of this.#dialers) d.close();
     for (const links of this.#links.values()) for (const l of links) l.close();
     this.#links.clear();
@@ -135,7 +187,7 @@ class Mesh implements WebSocketMesh {
       const bytes = toBytes(event.data);
       if (bytes === null) return;
       if (link !== null && peer !== null) {
-        this.#deliver(peer, bytes);
+        this.#deliver(peer, link, bytes);
         return;
       }
       try {
@@ -145,14 +197,18 @@ class Mesh implements WebSocketMesh {
         socket.close(BAD_HELLO_CLOSE, "the first frame must be a peer hello");
         return;
       }
+      const now = this.#clock.now();
       link = {
         dialed: false,
+        heardAt: now,
+        sentAt: now,
         send: (b) => {
           if (socket.readyState !== OPEN) return;
           corkForTurn(socket);
           socket.send(b);
         },
         close: () => socket.close(1001, "node shutting down"),
+        drop: (reason) => endSocket(socket, SILENT_CLOSE, reason),
       };
       this.#add(peer, link);
     };
@@ -174,12 +230,15 @@ class Mesh implements WebSocketMesh {
       ...(this.#o.WebSocket === undefined ? {} : { WebSocket: this.#o.WebSocket }),
       onClose: (info) => this.#o.log?.("peer.link_closed", { peer, url, code: info.code, reason: info.reason, willRetry: info.willRetry }),
     });
-    const link: Link = { dialed: true, send: (b) => client.send(peer, b), close: () => client.close() };
+    const link: Link = { dialed: true, heardAt: 0, sentAt: 0, send: (b) => client.send(peer, b), close: () => client.close(), drop: (reason) => client.dropConnection(reason) };
     this.#dialers.push(client);
     client.listen({
-      up: () => this.#add(peer, link),
+      up: () => {
+        link.heardAt = link.sentAt = this.#clock.now();
+        this.#add(peer, link);
+      },
       down: () => this.#remove(peer, link),
-      message: (_from, bytes) => this.#deliver(peer, bytes),
+      message: (_from, bytes) => this.#deliver(peer, link, bytes),
     });
   }
 
@@ -202,7 +261,9 @@ class Mesh implements WebSocketMesh {
     if (!this.#closed) this.#events?.down(peer);
   }
 
-  #deliver(peer: PeerId, bytes: Uint8Array): void {
+  #deliver(peer: PeerId, link: Link, bytes: Uint8Array): void {
+    link.heardAt = this.#clock.now();
+    if (bytes.byteLength === 0) return; // a keepalive
     if (!this.#closed) this.#events?.message(peer, bytes);
   }
 }

@@ -96,7 +96,23 @@ export interface NodeServiceOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** The certificate authority (PEM) trusted when dialing `wss://` peers; default the system's. */
   readonly tlsCa?: string | Buffer;
+  /**
+   * A peer link silent for `deadAfterMs` is dropped (and dialed again), each end sending a
+   * keepalive on a link idle for `everyMs` (see `net/websocket-mesh.ts`); null: links last until
+   * their sockets close. Default {@link DEFAULT_PEER_LIVENESS}; a strong-mode node derives it from
+   * its Raft timing.
+   */
+  readonly peerLiveness?: PeerLiveness | null;
 }
+
+/** See {@link NodeServiceOptions.peerLiveness}. */
+export interface PeerLiveness {
+  readonly everyMs: number;
+  readonly deadAfterMs: number;
+}
+
+/** Keepalives every 500 ms; a link silent for 5 s is dropped. */
+export const DEFAULT_PEER_LIVENESS: PeerLiveness = { everyMs: 500, deadAfterMs: 5_000 };
 
 /** Options of {@link serveNode}: the service's, and the engine to serve. */
 export interface ServeNodeOptions<E extends ServedEngine> extends NodeServiceOptions {
@@ -164,6 +180,7 @@ interface Resolved {
   readonly peerSecret: Buffer | null;
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
   readonly tlsCa: string | Buffer | null;
+  readonly liveness: PeerLiveness | null;
 }
 
 function resolve(o: NodeServiceOptions): Resolved {
@@ -201,7 +218,16 @@ function resolve(o: NodeServiceOptions): Resolved {
     peerSecret: resolveSecret(o.peerSecret),
     tls: resolveTls(o.tls),
     tlsCa: o.tlsCa === undefined ? null : pemOption("tlsCa", o.tlsCa),
+    liveness: resolveLiveness(o.peerLiveness),
   };
+}
+
+function resolveLiveness(l: PeerLiveness | null | undefined): PeerLiveness | null {
+  if (l === undefined) return DEFAULT_PEER_LIVENESS;
+  if (l === null) return null;
+  const ok = typeof l === "object" && Number.isSafeInteger(l.everyMs) && l.everyMs > 0 && Number.isSafeInteger(l.deadAfterMs) && l.deadAfterMs > l.everyMs;
+  if (!ok) throw invalidOption("peerLiveness", l, "null, or { everyMs, deadAfterMs }: integers with 0 < everyMs < deadAfterMs");
+  return { everyMs: l.everyMs, deadAfterMs: l.deadAfterMs };
 }
 
 function resolveSecret(secret: unknown): Buffer | null {
@@ -254,6 +280,7 @@ export function invalidOption(name: string, value: unknown, expected: string): C
 const PEER_EVENT_LEVELS: Readonly<Record<string, LogLevel>> = {
   "peer.bad_hello": "warn",
   "peer.link_closed": "debug",
+  "peer.link_silent": "warn",
 };
 
 class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
@@ -281,6 +308,7 @@ class NodeServerImpl<E extends ServedEngine> implements NodeServer<E> {
       dial: o.dial,
       clock: o.clock,
       backoff: o.backoff,
+      ...(o.liveness === null ? {} : { liveness: o.liveness }),
       ...(peerSecret === undefined && o.tlsCa === null ? {} : { WebSocket: peerSocket(peerSecret, o.tlsCa) }),
       log: (event, fields) => o.log[PEER_EVENT_LEVELS[event] ?? "info"](event, fields),
     });

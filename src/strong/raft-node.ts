@@ -112,6 +112,16 @@ export interface RaftCounters {
  */
 export const MAX_TERM_JUMP = 10_000;
 
+/**
+ * Liveness of a Raft server's peer links: a keepalive every tick, and a link silent for two
+ * election timeouts dropped (a leader sends something every tick; a dead link is then found long
+ * before TCP gives up, and a slow event loop does not drop a healthy one).
+ */
+export function raftPeerLiveness(o: RaftTimingOptions = {}): { everyMs: number; deadAfterMs: number } {
+  const tickMs = o.tickMs ?? DEFAULTS.tickMs;
+  return { everyMs: tickMs, deadAfterMs: 2 * (o.electionTicks ?? DEFAULTS.electionTicks) * tickMs };
+}
+
 const DEFAULTS = {
   tickMs: 100,
   electionTicks: 10,

@@ -142,6 +142,67 @@ describe("WebSocket mesh", { timeout: 10_000 }, () => {
     expect(a.peers()).toEqual([]);
   });
 
+  const liveness = { everyMs: 20, deadAfterMs: 150 };
+
+  it("with liveness, idle links stay up on keepalives (empty frames), which are never delivered", async () => {
+    let keepalives = 0;
+    let enough: () => void = () => undefined;
+    const b = webSocketMesh({ self: B, liveness });
+    const bEnd = await endpoint((ws) => {
+      ws.on("message", (data: ArrayBuffer) => {
+        // The mesh sets binaryType "arraybuffer" on the sockets it accepts.
+        if (data.byteLength === 0 && ++keepalives === 20) enough();
+      });
+      b.accept(ws);
+    });
+    const a = webSocketMesh({ self: A, dial: new Map([[B, bEnd.url]]), backoff: fastBackoff, WebSocket: WS, liveness });
+    cleanups.push(() => bEnd.close(), () => b.close(), () => a.close());
+    const [hb, ha] = [listenTo(b), listenTo(a)];
+    // 20 keepalives from a: about 400 ms of silence above, well past deadAfterMs.
+    await new Promise<void>((resolve) => (enough = resolve));
+    expect(ha.heard).toEqual([["up", B]]);
+    expect(hb.heard).toEqual([["up", A]]);
+    a.send(B, text("still up"));
+    await hb.until(has("message", A, "still up"));
+  });
+
+  it("with liveness, a dialed peer that goes silent without closing is down after deadAfterMs, and is dialed again", async () => {
+    const sockets: WebSocket[] = [];
+    let second: () => void = () => undefined;
+    const silent = await endpoint((ws) => {
+      sockets.push(ws); // takes the hello, then never sends a frame nor closes
+      if (sockets.length === 2) second();
+    });
+    const events: Array<[string, Record<string, unknown>]> = [];
+    const a = webSocketMesh({ self: A, dial: new Map([[B, silent.url]]), backoff: fastBackoff, WebSocket: WS, liveness, log: (e, f) => events.push([e, f]) });
+    cleanups.push(() => silent.close(), () => a.close());
+    const ha = listenTo(a);
+    await ha.until(has("down", B));
+    expect(ha.heard).toEqual([["up", B], ["down", B]]);
+    expect(events).toContainEqual(["peer.link_silent", expect.objectContaining({ peer: B, dialed: true })]);
+    expect(events.find(([e]) => e === "peer.link_silent")![1]["silentMs"]).toBeGreaterThanOrEqual(liveness.deadAfterMs);
+    await new Promise<void>((resolve) => (sockets.length >= 2 ? resolve() : (second = resolve)));
+  });
+
+  it("with liveness, a peer that dialed in and went silent is down after deadAfterMs, its socket ended", async () => {
+    const b = webSocketMesh({ self: B, liveness });
+    const bEnd = await endpoint((ws) => b.accept(ws));
+    cleanups.push(() => bEnd.close(), () => b.close());
+    const hb = listenTo(b);
+    const raw = new WebSocket(bEnd.url);
+    const closed = new Promise<void>((resolve) => raw.on("close", () => resolve()));
+    raw.on("open", () => raw.send(encodePeerHello(A))); // and nothing more, ever
+    await hb.until(has("down", A));
+    await closed;
+    expect(hb.heard).toEqual([["up", A], ["down", A]]);
+  });
+
+  it("refuses liveness settings that make no sense", () => {
+    for (const bad of [{ everyMs: 0, deadAfterMs: 10 }, { everyMs: 10, deadAfterMs: 10 }, { everyMs: Number.NaN, deadAfterMs: 10 }]) {
+      expect(() => webSocketMesh({ self: A, liveness: bad })).toThrow(expect.objectContaining({ code: "InvalidArgument" }));
+    }
+  });
+
   it("refuses to dial itself", () => {
     let error: unknown;
     try {
