@@ -1,7 +1,7 @@
 /**
  * Strong mode in deterministic simulation (strong-world.ts, strong-scenario.ts): whole nodes and
  * real clients under partitions, crashes, pauses and lossy links; every client history checked for
- * linearizability by our own checker, liveness and convergence after heal. `SIM_RUNS=N` runs more
+ * linearizability by our own checker, liveness and convergence after heal. `PROP_RUNS=N` runs more
  * schedules; a failure prints the seed and the command that replays it. A planted bug (reads served
  * from local state without ReadIndex) is caught.
  */

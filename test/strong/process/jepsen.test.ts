@@ -9,7 +9,8 @@
  * (`../shared/planted-bugs.ts`) on real processes: reads served from local state, acks before commit.
  *
  * `REL_SEED` replays a schedule (timing is real: the same faults at the same moments, not the same
- * interleaving); `JEPSEN_SECONDS` (default 8) and `JEPSEN_RUNS` (default 1) run longer.
+ * interleaving); `JEPSEN_SECONDS` (default 8) and `JEPSEN_RUNS` (default 1) run longer,
+ * `JEPSEN_NODES` (default 3) runs a bigger cluster.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { checkLinearizable } from "../../../src/lab/linearizability.js";
@@ -29,7 +30,7 @@ const FILE = "test/strong/process/jepsen.test.ts";
 const SECONDS = Number(process.env["JEPSEN_SECONDS"] ?? 8);
 const RUNS = Number(process.env["JEPSEN_RUNS"] ?? 1);
 const KEYS = ["a", "b", "c", "d"];
-const SIZE = 3;
+const SIZE = Number(process.env["JEPSEN_NODES"] ?? 3);
 
 /** One fault: done at `atMs` of the run, undone `forMs` later. */
 type Fault =
