@@ -240,7 +240,8 @@ const VALID: readonly Uint8Array[] = [
 ].map((m) => encodeReplMessage(m as ReplMessage));
 
 /** Damage no decoder may take (no bit flips): every frame must be refused. */
-const damagedFrame = damagedFrames(VALID, { lastTag: 8, decode: (b) => decodeReplMessage(b) });
+// Not empty: on a peer link an empty frame is the mesh's keepalive (net/websocket-mesh.ts), never handed to replication.
+const damagedFrame = damagedFrames(VALID, { lastTag: 8, decode: (b) => decodeReplMessage(b) }).filter((f) => f.bytes.length > 0);
 
 describe("frames that are no replication message, on the primary's /peer endpoint", { timeout: 30_000 }, () => {
   it("a link that opens with one is closed with 4400; after a hello each is logged and dropped; the primary keeps replicating and loses nothing", async () => {

@@ -41,6 +41,7 @@ export async function connectRogue(url: string, as: string | null): Promise<Rogu
   const received: ReplMessage[] = [];
   const waits: { match: (m: ReplMessage) => boolean; done: (m: ReplMessage) => void }[] = [];
   ws.on("message", (data: Buffer) => {
+    if (data.length === 0) return; // a keepalive of the node's peer mesh (net/websocket-mesh.ts)
     const m = decodeReplMessage(data);
     received.push(m);
     for (const w of [...waits]) {
