@@ -54,6 +54,23 @@ describe("thesis 6.4: ReadIndex", () => {
     expect(s.readStates.length).toBe(1);
   });
 
+  it("6.4 an answer to a round that started before a read never confirms that read (it may predate a newer leader)", () => {
+    const s = solo("a", ABC);
+    const term = makeLeader(s, "a", ["b", "c"]);
+    ackAll(s, "a", ["b", "c"]);
+    s.core.readIndex(bytes("first"));
+    const first = take(s, "heartbeat")[0]?.context ?? null;
+    s.core.readIndex(bytes("second"));
+    const second = take(s, "heartbeat")[0]?.context ?? null;
+    expect(first).not.toEqual(second);
+    stepAll(s, msg("heartbeat-resp", "b", "a", term, { context: first }));
+    expect(s.readStates.map((r) => text(r.context))).toEqual(["first"]);
+    stepAll(s, msg("heartbeat-resp", "c", "a", term, { context: first }));
+    expect(s.readStates.map((r) => text(r.context))).toEqual(["first"]);
+    stepAll(s, msg("heartbeat-resp", "c", "a", term, { context: second }));
+    expect(s.readStates.map((r) => text(r.context))).toEqual(["first", "second"]);
+  });
+
   it("6.4 confirming a later read releases every earlier one, in order; equal contexts are distinct requests", () => {
     const s = solo("a", ABC);
     const term = makeLeader(s, "a", ["b", "c"]);
