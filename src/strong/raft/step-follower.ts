@@ -67,30 +67,23 @@ export function handleSnapshotChunk(node: RaftNode, m: MessageOf<"snapshot">): v
     return;
   }
   node.incoming = null;
-  const installed = restore(node, { meta, data: incoming.assemble() });
-  send(node, {
-    type: "append-resp",
-    to: m.from,
-    reject: false,
-    index: installed ? log.lastIndex() : log.committed,
-    hintIndex: asIndex(0),
-    hintTerm: asTerm(0),
-  });
+  restore(node, { meta, data: incoming.assemble() });
+  // Either way our log now matches the leader's up to the snapshot's index, which is committed.
+  send(node, { type: "append-resp", to: m.from, reject: false, index: log.committed, hintIndex: asIndex(0), hintTerm: asTerm(0) });
 }
 
 /**
- * Installs `snapshot` unless it is stale. When our log already holds its last entry, only the
- * commit index moves (our later entries may still be useful). Returns true when installed (it
- * then leaves in the next Ready, and membership becomes the snapshot's).
+ * Installs `snapshot`, newer than our commit index (the caller checked). When our log already holds
+ * its last entry, only the commit index moves (our later entries may still be useful); otherwise
+ * the snapshot replaces the log (it leaves in the next Ready, and membership becomes the
+ * snapshot's). Either way the commit index is then the snapshot's index.
  */
-function restore(node: RaftNode, snapshot: Snapshot): boolean {
+function restore(node: RaftNode, snapshot: Snapshot): void {
   const { index, term, conf } = snapshot.meta;
-  if (index <= node.log.committed) return false;
   if (node.log.matchTerm(index, term)) {
     node.log.commitTo(index);
-    return false;
+    return;
   }
   node.log.restore(snapshot);
   node.conf.restore(conf, index);
-  return true;
 }
