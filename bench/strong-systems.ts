@@ -51,6 +51,26 @@ export interface ConsensusSystem {
   stop(): Promise<void>;
 }
 
+/** SIGKILL of member `i`, and its restart on the same folder and port, proven by a put through `client` once every member settled. */
+function memberControls(
+  members: (BenchProcess | null)[],
+  start: (i: number) => Promise<void>,
+  settled: () => Promise<unknown>,
+  client: ConsensusClient,
+): Pick<ConsensusSystem, "kill" | "restart"> {
+  return {
+    kill: async (i) => {
+      await members[i]?.kill("SIGKILL");
+      members[i] = null;
+    },
+    restart: async (i) => {
+      await start(i);
+      await settled();
+      await client.put("bench/restarted", String(i));
+    },
+  };
+}
+
 export const CONCORD = "Concord";
 export const ETCD = "etcd";
 const CONCORD_READY = /^concord node: \S+ listening on ws:\/\/\S+ as /m;
@@ -134,15 +154,7 @@ export async function startConcordCluster(options: { readonly cpuProfDir?: strin
       client,
       anyClient,
       leader,
-      kill: async (i) => {
-        await members[i]?.kill("SIGKILL");
-        members[i] = null;
-      },
-      restart: async (i) => {
-        await start(i);
-        await settled();
-        await client.put("bench/restarted", String(i));
-      },
+      ...memberControls(members, start, settled, client),
       stop,
     };
   } catch (error) {
@@ -249,15 +261,7 @@ export async function startEtcdCluster(etcd: string, version: string): Promise<C
       client,
       anyClient,
       leader,
-      kill: async (i) => {
-        await members[i]?.kill("SIGKILL");
-        members[i] = null;
-      },
-      restart: async (i) => {
-        await start(i);
-        await settled();
-        await anyClient.put("bench/restarted", String(i));
-      },
+      ...memberControls(members, start, settled, anyClient),
       stop,
     };
   } catch (error) {
