@@ -32,8 +32,10 @@ export function maybeCommitAndPropagate(node: RaftNode, leader: LeaderState): bo
 
 /**
  * This leader's removal committed (thesis 4.2.2): it stops leading. To spare the cluster an
- * election timeout, it first tells the most up-to-date remaining voter (if one holds its whole
- * log) to campaign at once.
+ * election timeout, it first tells a remaining voter that holds its whole log to campaign at once.
+ * One always does (the removal is the last entry: a removed leader proposes nothing after it, and
+ * a quorum of the remaining voters holds it); the check only keeps a broken invariant from sending
+ * a message to nobody.
  */
 function stepDownAfterRemoval(node: RaftNode, leader: LeaderState): void {
   const voters = node.conf.current().voters;

@@ -216,6 +216,36 @@ describe("thesis 4.2: adding and removing servers", () => {
     c.assertSafety();
   });
 
+  it("4.2.2 a leader removing itself keeps leading while earlier entries commit; only its removal's commit makes it step down", () => {
+    const s = solo("a", ABC);
+    const term = makeLeader(s, "a", ["b", "c"]);
+    ackAll(s, "a", ["b", "c"]);
+    expect(s.core.propose(bytes("x"))).toEqual({ ok: true });
+    drain(s);
+    const x = s.core.status().lastIndex;
+    expect(s.core.proposeMembershipChange(change("remove", "a"))).toEqual({ ok: true });
+    drain(s);
+    const removal = s.core.status().lastIndex;
+    stepAll(s, appendResp("b", "a", term, x), appendResp("c", "a", term, x));
+    expect(s.core.status()).toMatchObject({ role: "leader", commit: x });
+    stepAll(s, appendResp("b", "a", term, removal), appendResp("c", "a", term, removal));
+    expect(s.core.status()).toMatchObject({ role: "follower", commit: removal });
+  });
+
+  it("4.2.2 a removed leader hands over to a remaining voter that holds its whole log: never a lagging voter, never a learner", () => {
+    // Peers in id order: b (a caught-up learner), c (a voter cut off), d, e, f (caught-up voters).
+    const s = solo("a", ["a", "c", "d", "e", "f"], { learners: ["b"] });
+    const term = makeLeader(s, "a", ["c", "d", "e", "f"]);
+    ackAll(s, "a", ["b", "c", "d", "e", "f"]);
+    expect(s.core.proposeMembershipChange(change("remove", "a"))).toEqual({ ok: true });
+    drain(s);
+    const removal = s.core.status().lastIndex;
+    take(s);
+    stepAll(s, ...["b", "d", "e", "f"].map((p) => appendResp(p, "a", term, removal)));
+    expect(s.core.status()).toMatchObject({ role: "follower", commit: removal });
+    expect(take(s, "timeout-now").map((m) => m.to)).toEqual(["d"]);
+  });
+
   it("4.2.2 a server removed by an entry not yet committed still campaigns (it may be needed to commit it), without counting its own vote", () => {
     const c = new TestCluster({ voters: ["a", "b"], seed: 23 });
     c.elect("a");

@@ -71,6 +71,21 @@ describe("thesis 6.4: ReadIndex", () => {
     expect(s.readStates.map((r) => text(r.context))).toEqual(["first", "second"]);
   });
 
+  it("6.4 an answer whose context is not one of this leader's read contexts (cut short, or with bytes after one) confirms nothing", () => {
+    const s = solo("a", ABC);
+    const term = makeLeader(s, "a", ["b", "c"]);
+    ackAll(s, "a", ["b", "c"]);
+    s.core.readIndex(bytes("r"));
+    const ctx = take(s, "heartbeat")[0]?.context ?? new Uint8Array();
+    expect(ctx.byteLength).toBe(8);
+    const longer = new Uint8Array(12);
+    longer.set(ctx);
+    stepAll(s, msg("heartbeat-resp", "b", "a", term, { context: ctx.slice(0, 4) }), msg("heartbeat-resp", "b", "a", term, { context: longer }));
+    expect(s.readStates).toEqual([]);
+    stepAll(s, msg("heartbeat-resp", "b", "a", term, { context: ctx }));
+    expect(s.readStates.map((r) => text(r.context))).toEqual(["r"]);
+  });
+
   it("6.4 confirming a later read releases every earlier one, in order; equal contexts are distinct requests", () => {
     const s = solo("a", ABC);
     const term = makeLeader(s, "a", ["b", "c"]);

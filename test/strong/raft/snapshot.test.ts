@@ -142,6 +142,27 @@ describe("paper 7: log compaction and InstallSnapshot", () => {
     expect(storedTerms(s.storage)).toEqual([1, 1, 1, 2, 2, 2]);
   });
 
+  it("7 a late copy of the first chunk, a stale chunk of an older snapshot or a stray later chunk of another one leaves the transfer in progress alone", () => {
+    const s = solo("c", ABC, { storage: storageWithLog(ABC, [2, 2, 2], 2) });
+    stepAll(s, append("a", "c", 2, 6, 2, [], 6));
+    take(s);
+    const stale: SnapshotMeta = { ...META, index: asIndex(5) };
+    const other: SnapshotMeta = { ...META, index: asIndex(12) };
+    stepAll(
+      s,
+      snapshotChunk("a", "c", 2, META, 0, "hello ", false),
+      snapshotChunk("a", "c", 2, META, 6, "wor", false),
+      snapshotChunk("a", "c", 2, META, 0, "hello ", false),
+      snapshotChunk("a", "c", 2, stale, 0, "old", true),
+      snapshotChunk("a", "c", 2, other, 4, "stray", false),
+      snapshotChunk("a", "c", 2, META, 9, "ld", true),
+    );
+    expect(s.snapshots.map((snap) => [snap.meta.index, text(snap.data)])).toEqual([[10, "hello world"]]);
+    // Only the stray chunk is refused (from offset 0: nothing of that snapshot was received).
+    const refused = take(s).flatMap((m) => (m.type === "snapshot-resp" && m.reject ? [[m.index, m.offset]] : []));
+    expect(refused).toEqual([[12, 0]]);
+  });
+
   it("7 a snapshot whose last entry the follower already holds only advances the commit index and keeps later entries", () => {
     const s = solo("c", ABC, { storage: storageWithLog(ABC, [2, 2, 2, 2], 2) });
     const held: SnapshotMeta = { ...META, index: asIndex(5), term: asTerm(2) };
