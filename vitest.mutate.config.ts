@@ -58,6 +58,15 @@ export default defineConfig({
       "test/eventual/held-batch-reconnect.test.ts",
     ],
     reporters: ["default"],
+    env: {
+      ...base.test?.env,
+      // Fixed seeds: a mutant is killed or survives the same way on every run, so reports compare.
+      PROP_SEED: "20261206",
+      SIM_SEED: "20261206",
+      // 60 Raft schedules instead of npm test's 200: a surviving mutant runs every test that covers
+      // it, and the schedules were most of that time; unit tests kill most mutants before them.
+      SIM_RUNS: "60",
+    },
     sequence: { ...base.test?.sequence, sequencer: KillFastSequencer },
   },
 });
