@@ -3,6 +3,11 @@
  * This is the package's one public entry point.
  */
 export { openStore, type StoreOptions } from "./open-store.js";
+// One mode's opener alone: an app importing only this one carries only that mode's code in its
+// bundle (the package has no side effects), while `openStore` brings all three.
+export { openEventualStore } from "./eventual/eventual-store.js";
+export { openPrimaryStore } from "./primary/primary-client.js";
+export { openStrongStore } from "./strong/strong-client.js";
 export type {
   AckLevel,
   Change,

@@ -14,10 +14,22 @@ import { authorize, loadAuthFile, tokenOf, type Access, type AuthConfig } from "
 import type { ServerLog } from "../ops/log.js";
 import type { ServerMetrics } from "./metrics.js";
 import { CloseCode } from "./rooms.js";
-import type { SocketConnection } from "./socket-connection.js";
+import type { PeerId } from "../ids.js";
 
 /** Default wait for the first message of a connection that sent no `?token=`: 10 s. */
 export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
+
+/**
+ * What admission needs of a client connection (`SocketConnection` is one). Named here rather than
+ * taken from the socket class so that the server's public declarations never reach the `ws` types.
+ */
+export interface AdmissionConnection {
+  readonly peer: PeerId;
+  /** Hands the connection's first frame to `take` instead of its room. */
+  takeFirstFrame(take: (bytes: Uint8Array) => void): void;
+  onClosed(fn: () => void): void;
+  close(code: number, reason: string): void;
+}
 
 /** What a reload did. */
 export interface AuthReload {
@@ -36,7 +48,7 @@ interface Admitted {
 /** The gate between an upgraded WebSocket and its room. */
 export class Admission {
   #auth: AuthConfig | undefined;
-  readonly #admitted = new Map<SocketConnection, Admitted>();
+  readonly #admitted = new Map<AdmissionConnection, Admitted>();
 
   constructor(
     auth: AuthConfig | undefined,
@@ -59,7 +71,7 @@ export class Admission {
    * Decides on `connection` to `doc`: calls `admit` with its access (at once, or once its first
    * message brought a token), or closes it with 4401/4403 and never calls `admit`.
    */
-  check(connection: SocketConnection, doc: string, requestUrl: string | undefined, remote: string | undefined, admit: (access: Access) => void): void {
+  check(connection: AdmissionConnection, doc: string, requestUrl: string | undefined, remote: string | undefined, admit: (access: Access) => void): void {
     if (this.#auth === undefined) {
       admit("read-write");
       return;
@@ -93,7 +105,7 @@ export class Admission {
   }
 
   /** The connection closed: forget its grant. */
-  forget(connection: SocketConnection): void {
+  forget(connection: AdmissionConnection): void {
     this.#admitted.delete(connection);
   }
 
@@ -125,7 +137,7 @@ export class Admission {
     return { tokens, closed };
   }
 
-  #decide(connection: SocketConnection, doc: string, token: string | undefined, remote: string | undefined, admit: (access: Access) => void): void {
+  #decide(connection: AdmissionConnection, doc: string, token: string | undefined, remote: string | undefined, admit: (access: Access) => void): void {
     const decision = authorize(this.#auth!, token, doc);
     if (decision.kind !== "allowed") {
       this.#refuse(connection, doc, remote, decision.kind, decision.reason);
@@ -135,7 +147,7 @@ export class Admission {
     admit(decision.access);
   }
 
-  #refuse(connection: SocketConnection, doc: string, remote: string | undefined, kind: "unauthorized" | "forbidden", reason: string): void {
+  #refuse(connection: AdmissionConnection, doc: string, remote: string | undefined, kind: "unauthorized" | "forbidden", reason: string): void {
     this.metrics.rejectedConnection(kind);
     this.log.warn("conn.rejected", { doc, conn: connection.peer, reason: kind, remote, message: reason });
     connection.close(kind === "unauthorized" ? CloseCode.unauthorized : CloseCode.forbidden, reason);
