@@ -105,6 +105,15 @@ export interface EventualStore extends Store {
    * (`InvalidArgument` otherwise); rejects with `Closed` if the store closes first.
    */
   whenSynced(): Promise<void>;
+  /**
+   * Goes offline, like y-websocket's `provider.disconnect()`: closes the connection to the sync
+   * server and stops reconnecting until {@link connect}. Writes go on, durable locally; the server
+   * gets them on `connect()`, and peers stop seeing our presence meanwhile. Needs URL sync
+   * (`InvalidArgument` otherwise); no effect when already offline or closed.
+   */
+  disconnect(): void;
+  /** Back online after {@link disconnect}: connects at once. No effect unless offline. */
+  connect(): void;
   status(): EventualStatus;
 }
 
@@ -228,6 +237,23 @@ class EventualStoreImpl implements EventualStore {
     if (this.closing) throw this.closedError("setPresence");
     if (!this.sync) throw new ConcordError("InvalidArgument", "setPresence needs a store opened with sync; this one is local only");
     this.sync.setPresence(state);
+  }
+
+  disconnect(): void {
+    this.urlTransport("disconnect")?.disconnect();
+  }
+
+  connect(): void {
+    this.urlTransport("connect")?.connect();
+  }
+
+  /** The WebSocket transport of URL sync (undefined once closing); `InvalidArgument` for any other sync. */
+  private urlTransport(method: string): WebSocketClientTransport | undefined {
+    const transport = this.syncTransport as Partial<WebSocketClientTransport> | undefined;
+    if (typeof transport?.disconnect !== "function" || typeof transport.connect !== "function") {
+      throw new ConcordError("InvalidArgument", `${method} needs a store opened with sync: { url }; this one ${this.sync ? "syncs over a transport of the app's" : "is local only"}`);
+    }
+    return this.closing ? undefined : (transport as WebSocketClientTransport);
   }
 
   presence(): ReadonlyMap<number, Json> {

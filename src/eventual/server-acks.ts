@@ -31,11 +31,12 @@ export interface ServerStatus {
   readonly oldestPendingMs: number;
   /**
    * The connection as the transport sees it, for URL sync: `connecting`, `open`, `waiting` (backing
-   * off before a retry), `closed` (for good: refused with a 44xx code, or closed), with the attempt
+   * off before a retry), `offline` (the app called `disconnect()`), `closed` (for good: refused with
+   * a 44xx code, or closed), with the attempt
    * count and the last close code and reason (4401 unauthorized, 4403 forbidden...).
    */
   readonly connection?: {
-    readonly state: "connecting" | "open" | "waiting" | "closed";
+    readonly state: "connecting" | "open" | "waiting" | "offline" | "closed";
     readonly attempts: number;
     readonly lastClose?: { readonly code: number; readonly reason: string };
   };

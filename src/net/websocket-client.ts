@@ -122,10 +122,11 @@ export interface WebSocketClientOptions {
 export interface WebSocketClientStatus {
   /**
    * `connecting`: a socket is being opened; `open`: the server is up; `waiting`: backing off
-   * before the next attempt; `closed`: for good (closed by us, refused by the server with a
-   * 4400-4499 code, or no WebSocket could be created).
+   * before the next attempt; `offline`: disconnected on purpose until `connect()`; `closed`: for
+   * good (closed by us, refused by the server with a 4400-4499 code, or no WebSocket could be
+   * created).
    */
-  state: "connecting" | "open" | "waiting" | "closed";
+  state: "connecting" | "open" | "waiting" | "offline" | "closed";
   /**
    * Connection attempts since the backoff last reset, counting the current one: 0 before `listen`
    * (state `connecting`, no socket yet), 1 while the first socket connects, 3 while the third try
@@ -153,6 +154,14 @@ export interface WebSocketClientTransport extends Transport {
    * nothing unless a connection is open.
    */
   dropConnection(reason: string): void;
+  /**
+   * Goes offline (y-websocket's `provider.disconnect()`): closes the connection, if any, with
+   * 1000 and stops reconnecting until {@link connect}. Nothing sent meanwhile reaches the server;
+   * the protocol resyncs on the next connection. No effect once closed or already offline.
+   */
+  disconnect(): void;
+  /** Comes back from {@link disconnect}: connects at once, the backoff reset. No effect unless offline. */
+  connect(): void;
 }
 
 const CONNECTING = 0;
@@ -237,6 +246,7 @@ class WebSocketClient implements WebSocketClientTransport {
   #current: Connection | undefined;
   #cancelRetry: CancelTimer | undefined;
   #Ctor: WebSocketConstructorLike | undefined;
+  #offline = false;
 
   constructor(options: ResolvedOptions) {
     this.#o = options;
@@ -250,7 +260,7 @@ class WebSocketClient implements WebSocketClientTransport {
     this.#listened = true;
     if (this.#closed) return;
     this.#events = events;
-    this.#connect();
+    if (!this.#offline) this.#connect();
   }
 
   send(to: PeerId, bytes: Uint8Array): void {
@@ -308,6 +318,29 @@ class WebSocketClient implements WebSocketClientTransport {
     endSocket(conn.socket, SILENT_CLOSE, reason);
   }
 
+  disconnect(): void {
+    if (this.#closed || this.#offline) return;
+    this.#offline = true;
+    this.#state = "offline";
+    this.#cancelRetry?.();
+    this.#cancelRetry = undefined;
+    const conn = this.#current;
+    this.#current = undefined;
+    if (conn === undefined) return;
+    conn.ended = true;
+    conn.cancelStable?.();
+    if (conn.socket.readyState === CONNECTING || conn.socket.readyState === OPEN) conn.socket.close(1000, "offline");
+    if (conn.opened) this.#events?.down(this.#server);
+  }
+
+  connect(): void {
+    if (this.#closed || !this.#offline) return;
+    this.#offline = false;
+    this.#attempts = 0;
+    if (this.#listened) this.#connect();
+    else this.#state = "connecting";
+  }
+
   #connect(): void {
     this.#state = "connecting";
     this.#attempts++;
@@ -319,7 +352,7 @@ class WebSocketClient implements WebSocketClientTransport {
     loadWsPackage().then(
       (loaded) => {
         this.#Ctor = loaded;
-        if (!this.#closed && this.#state === "connecting" && this.#current === undefined) this.#openSocket(loaded);
+        if (!this.#closed && !this.#offline && this.#state === "connecting" && this.#current === undefined) this.#openSocket(loaded);
       },
       (e: unknown) => {
         if (!this.#closed) this.#giveUp(`no WebSocket: globalThis.WebSocket is missing and the ws package failed to load: ${errorMessage(e)}`);

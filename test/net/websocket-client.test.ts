@@ -433,6 +433,66 @@ describe("webSocketClient", () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
+  describe("disconnect() and connect(): the offline switch", () => {
+    it("while open: the server sees 1000 offline, down fires once, nothing is retried or sent until connect", async () => {
+      const clock = new VirtualClock();
+      const server = await startServer();
+      const c = client({ url: server.url(), clock, rng: seededRng(21) });
+      await waitFor(() => c.ups() === 1, "up");
+      c.t.disconnect();
+      expect(c.t.status()).toMatchObject({ state: "offline" });
+      expect(c.t.peers()).toEqual([]);
+      expect(kinds(c.heard)).toEqual(["up", "down"]);
+      await waitFor(() => server.connections[0]?.closed !== undefined, "the server's side closed");
+      expect(server.connections[0]?.closed).toEqual({ code: 1000, reason: "offline" });
+      c.t.send(SERVER, Uint8Array.of(1));
+      c.t.disconnect();
+      expect(clock.pendingTimers()).toBe(0);
+      await clock.advance(60_000);
+      expect(server.connections.length).toBe(1);
+      expect(c.closes).toEqual([]);
+      c.t.connect();
+      await waitFor(() => c.ups() === 2, "up again");
+      expect(c.t.status()).toMatchObject({ state: "open", attempts: 1 });
+      expect(server.connections.length).toBe(2);
+      expect(server.connections[1]?.received).toEqual([]);
+      c.t.connect();
+      expect(server.connections.length).toBe(2);
+    });
+
+    it("while waiting: cancels the reconnect; connect starts afresh with the backoff reset", async () => {
+      const clock = new VirtualClock();
+      const server = await startServer(0, (side, i) => {
+        if (i < 2) side.socket.close(1011);
+      });
+      const c = client({ url: server.url(), clock, rng: seededRng(22) });
+      await waitFor(() => c.closes.length === 1, "the first close");
+      await clock.advance(60_000);
+      await waitFor(() => c.closes.length === 2, "the second close");
+      expect(c.t.status()).toMatchObject({ state: "waiting", attempts: 2 });
+      c.t.disconnect();
+      expect(c.t.status()).toMatchObject({ state: "offline" });
+      expect(clock.pendingTimers()).toBe(0);
+      c.t.connect();
+      expect(c.t.status()).toMatchObject({ state: "connecting", attempts: 1 });
+      await waitFor(() => c.ups() === 3, "up on the third connection");
+    });
+
+    it("before listen: listen opens nothing while offline; connect opens it; close wins over both", async () => {
+      const server = await startServer();
+      const c = client({ url: server.url(), listen: false });
+      c.t.disconnect();
+      listenTo(c.t, c.heard);
+      expect(c.t.status().state).toBe("offline");
+      c.t.connect();
+      await waitFor(() => c.ups() === 1, "up after connect");
+      c.t.close();
+      c.t.connect();
+      c.t.disconnect();
+      expect(c.t.status().state).toBe("closed");
+    });
+  });
+
   describe("refusals (close codes 4400-4499) stop retrying", () => {
     it.each([
       [4400, "Bad Request"],

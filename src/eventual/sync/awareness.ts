@@ -112,6 +112,20 @@ export class AwarenessState implements AwarenessView {
     return this.setLocalState(state, nowTick);
   }
 
+  /**
+   * Bumps our clock for a peer that just came (back) up, without changing our state: a peer that
+   * lost us may have recorded our removal at one past our clock (y-protocols' servers do), which a
+   * state at that same clock would not beat, so the clock moves two. Returns the renewal, or an
+   * empty change when we show no presence.
+   */
+  reannounceLocal(nowTick: number): AwarenessChange {
+    const state = this.#states.get(this.clientId);
+    const meta = this.#meta.get(this.clientId);
+    if (state === undefined || meta === undefined) return change({});
+    meta.clock++;
+    return this.setLocalState(state, nowTick);
+  }
+
   /** Decodes a y-protocols awareness update and applies it; see {@link applyEntries}. Throws only `Protocol`, before any change. */
   applyUpdate(update: Uint8Array, nowTick: number, from?: PeerId): AwarenessChange {
     return this.applyEntries(decodeAwarenessUpdate(update), nowTick, from);

@@ -212,6 +212,8 @@ export class SyncCore {
     this.#links.set(peer, link);
     if (this.#acks === "initiate") this.#hello(peer, link);
     this.#send(peer, this.#step1());
+    // Only the new peer needs it; to the others this is an invisible renewal.
+    this.#awareness.reannounceLocal(this.#now);
     const known = this.#awareness.states();
     if (known.size > 0) this.#send(peer, this.#awarenessMessage(known.keys()));
   }

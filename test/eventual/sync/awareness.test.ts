@@ -32,6 +32,20 @@ describe("AwarenessState local state", () => {
     expect(a.renewLocal(9, 10)).toEqual(empty);
   });
 
+  it("re-announces itself to a peer that came back above the removal that peer recorded when it lost us", () => {
+    const a = new AwarenessState(LOCAL);
+    expect(a.reannounceLocal(0)).toEqual(empty);
+    a.setLocalState({ me: true }, 0);
+    // The peer (a server) saw us go and removed us at one past our clock, as y-protocols does.
+    const peer = new AwarenessState(7);
+    peer.applyEntries(a.entriesFor([LOCAL]), 0, P);
+    peer.applyEntries([{ clientId: LOCAL, clock: (a.clockOf(LOCAL) ?? 0) + 1, state: null }], 0, P);
+    expect(peer.states().has(LOCAL)).toBe(false);
+    expect(a.reannounceLocal(1)).toEqual(only({ renewed: [LOCAL] }));
+    expect(a.getLocalState()).toEqual({ me: true });
+    expect(peer.applyEntries(a.entriesFor([LOCAL]), 1, P)).toEqual(only({ added: [LOCAL] }));
+  });
+
   it("refuses states that are not JSON with InvalidValue", () => {
     const a = new AwarenessState(LOCAL);
     const cycle: Record<string, unknown> = {};

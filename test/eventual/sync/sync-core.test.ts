@@ -460,7 +460,8 @@ describe("SyncCore awareness", () => {
     const [reply] = net.core(A).takeOutbox();
     expect(decodeMessage(reply!.bytes)).toEqual({
       type: "awareness",
-      entries: [{ clientId: net.doc(A).clientID, clock: 1, state: { here: true } }],
+      // Clock 1 from the set, two more when B came up (see "re-announces its presence...").
+      entries: [{ clientId: net.doc(A).clientID, clock: 3, state: { here: true } }],
     });
   });
 
@@ -491,11 +492,28 @@ describe("SyncCore awareness", () => {
     net.link(A, B);
     net.flush();
     const clientA = net.doc(A).clientID;
-    net.core(A).receive(B, encodeMessage({ type: "awareness", entries: [{ clientId: clientA, clock: 1, state: null }] }));
+    // A's clock is 3: 1 from the set, two more when B came up.
+    net.core(A).receive(B, encodeMessage({ type: "awareness", entries: [{ clientId: clientA, clock: 3, state: null }] }));
     expect(net.core(A).awareness.getLocalState()).toEqual({ name: "ann" });
     const [reply] = net.core(A).takeOutbox();
     expect(reply?.to).toBe(B);
-    expect(decodeMessage(reply!.bytes)).toEqual({ type: "awareness", entries: [{ clientId: clientA, clock: 2, state: { name: "ann" } }] });
+    expect(decodeMessage(reply!.bytes)).toEqual({ type: "awareness", entries: [{ clientId: clientA, clock: 4, state: { name: "ann" } }] });
+  });
+
+  it("re-announces its presence to a peer coming back, above the clock that peer kept when it lost us", () => {
+    const net = new Net([A, B]);
+    net.core(A).setLocalAwareness({ name: "ann" });
+    net.link(A, B);
+    net.flush();
+    const clientA = net.doc(A).clientID;
+    expect(net.core(B).awareness.states().has(clientA)).toBe(true);
+    // B loses A: it drops A's presence but keeps its clock (a y-protocols server even records the
+    // removal one past it), so A's state at the old clock would be ignored. Then A is back.
+    net.unlink(A, B);
+    expect(net.core(B).awareness.states().has(clientA)).toBe(false);
+    net.link(A, B);
+    net.flush();
+    expect(net.core(B).awareness.states().get(clientA)).toEqual({ name: "ann" });
   });
 
   it("ignores presence from a peer that is not up", () => {
