@@ -17,6 +17,7 @@ export function parseFlags(args: readonly string[], known: readonly string[]): M
     if (!known.includes(name)) throw new UsageError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(", ")})`);
     const value = args[i + 1];
     if (value === undefined || value.startsWith("--")) throw new UsageError(`--${name} needs a value`);
+    if (flags.has(name)) throw new UsageError(`--${name} is given twice: give it once`);
     flags.set(name, value);
     i++;
   }

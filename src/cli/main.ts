@@ -87,9 +87,16 @@ function exitAfterOutput(code: number): void {
   process.stderr.write("", done);
 }
 
-main(process.argv.slice(2)).then(exitAfterOutput, (e: unknown) => {
+/** Commands with a `--help` of their own. */
+const COMMANDS_WITH_HELP = new Set(["serve", "node", "promote", "admin"]);
+
+const argv = process.argv.slice(2);
+main(argv).then(exitAfterOutput, (e: unknown) => {
   if (e instanceof UsageError) {
-    process.stderr.write(`concord: ${e.message}\n\n${USAGE}`);
+    // The mistake and where to read more; not the whole help, which would bury the mistake.
+    const command = argv[0] ?? "";
+    const help = COMMANDS_WITH_HELP.has(command) ? `concord ${command} --help` : "concord --help";
+    process.stderr.write(`concord: ${e.message}\n(${help} lists what it takes)\n`);
     return exitAfterOutput(2);
   }
   const err = e as { code?: string; message?: string };

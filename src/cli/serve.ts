@@ -6,6 +6,8 @@
  * warning that it is open to anyone. Logs (the server's and the signals it got) go to stderr as
  * JSON lines. A bad flag, auth file, certificate or key exits 2 before listening.
  */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { isConcordError } from "../errors.js";
 import { loadAuthFile, type AuthConfig } from "../ops/auth.js";
 import { integerFlag, logSinkFlag, parseFlags, readPem, textFlag, UsageError } from "./flags.js";
@@ -30,6 +32,7 @@ export const SERVE_USAGE = `Usage: concord serve [--port ${DEFAULT_PORT}] [--hos
                      [--max-connections ${DEFAULT_MAX_CONNECTIONS}] [--max-doc-bytes ${DEFAULT_MAX_DOC_BYTES}]
                      [--idle-unload-ms ${DEFAULT_IDLE_UNLOAD_MS}] [--max-message-bytes ${DEFAULT_SERVER_MAX_MESSAGE_BYTES}]
                      [--max-buffered-bytes ${DEFAULT_MAX_BUFFERED_BYTES}] [--auth-timeout-ms ${DEFAULT_AUTH_TIMEOUT_MS}] [--log-level info]
+                     [--static <dir>|none]
 
 Runs the sync server: stock y-websocket clients and Concord stores sync documents through it at
 ws://<host>:<port>/<document> (wss:// with TLS). GET /healthz and GET /metrics (Prometheus) on the
@@ -59,6 +62,9 @@ SIGHUP re-reads the --auth file.
   --auth-timeout-ms <ms>   with --auth, how long a connection without ?token= has to send its
                            token in a first message before it is closed with 4401. Default ${DEFAULT_AUTH_TIMEOUT_MS}.
   --log-level <level>      least severe log entries written: debug, info, warn or error. Default info.
+  --static <dir>|none      a folder of web files to serve at http://<host>:<port>/ (read at start,
+                           32 MiB at most). Default: Concord's demo app (a shared todo list that
+                           syncs through this server); none serves no page.
 
 The --auth file:
   { "tokens": {
@@ -94,7 +100,11 @@ const FLAGS = [
   "auth-timeout-ms",
   "max-buffered-bytes",
   "log-level",
+  "static",
 ] as const;
+
+/** The demo app's built files, beside the CLI in the package (`npm run build` makes them). */
+const DEMO_DIR = fileURLToPath(new URL("../demo/", import.meta.url));
 
 /** Runs `concord serve` with its arguments; resolves with the exit code once the server stopped. */
 export async function serve(args: readonly string[]): Promise<number> {
@@ -113,6 +123,8 @@ export async function serve(args: readonly string[]): Promise<number> {
   const maxBufferedBytes = integerFlag(flags, "max-buffered-bytes", DEFAULT_MAX_BUFFERED_BYTES, 1, Number.MAX_SAFE_INTEGER);
   const authTimeoutMs = integerFlag(flags, "auth-timeout-ms", DEFAULT_AUTH_TIMEOUT_MS, 1, Number.MAX_SAFE_INTEGER);
   const sink = logSinkFlag(flags);
+  const staticFlag = flags.get("static");
+  const staticDir = staticFlag === "none" ? undefined : (staticFlag ?? (existsSync(`${DEMO_DIR}index.html`) ? DEMO_DIR : undefined));
   const authFile = flags.get("auth");
   let auth: AuthConfig | undefined;
   if (authFile !== undefined) {
@@ -144,17 +156,19 @@ export async function serve(args: readonly string[]): Promise<number> {
       authTimeoutMs,
       maxBufferedBytes,
       ...(tls ? { tls } : {}),
+      ...(staticDir !== undefined ? { staticDir } : {}),
       onLog: sink,
     });
   } catch (e) {
     signals.release();
-    // Only the certificate or key can still be refused here (everything else was checked above).
+    // Only the certificate, the key or the --static folder can still be refused here (the rest was checked above).
     if (isConcordError(e, "InvalidArgument")) throw new UsageError(e.message);
     throw e;
   }
   const running = server;
   process.stdout.write(
     `concord serve: listening on ${running.url} (data: ${dataDir})\n` +
+      (staticDir === undefined ? "" : `concord serve: ${staticFlag === undefined ? "demo app" : "app"} at ${running.url.replace(/^ws/, "http")}/\n`) +
       (auth === undefined
         ? "concord serve: open to anyone: no --auth, so whoever reaches this address can read and write every document\n"
         : `concord serve: auth: ${Object.keys(auth.tokens).length} token(s) from ${authFile}; clients send ?token=<token> or a concord-auth first message; SIGHUP reloads the file\n`),

@@ -99,6 +99,13 @@ export interface EventualStore extends Store {
   /** Presence of every replica known here (ours included), by Yjs client id. Empty without `sync`. */
   presence(): ReadonlyMap<number, Json>;
   /**
+   * Calls `listener` with {@link presence} whenever a replica's presence appears, changes or goes
+   * (ours included; not on mere renewals), like y-protocols' awareness `change` event. Returns the
+   * unsubscribe function. Without `sync` it never fires. The listener MUST NOT throw (a throw is
+   * reported to `onError`).
+   */
+  subscribePresence(listener: (presence: ReadonlyMap<number, Json>) => void): () => void;
+  /**
    * Resolves once the sync server durably holds every write made here before the call (and what
    * earlier sessions left unsynced), waiting through disconnections. Against a stock y-websocket
    * server, which can't say what it stored: once the handshake with it is done. Needs a server
@@ -237,6 +244,18 @@ class EventualStoreImpl implements EventualStore {
     if (this.closing) throw this.closedError("setPresence");
     if (!this.sync) throw new ConcordError("InvalidArgument", "setPresence needs a store opened with sync; this one is local only");
     this.sync.setPresence(state);
+  }
+
+  subscribePresence(listener: (presence: ReadonlyMap<number, Json>) => void): () => void {
+    if (typeof listener !== "function") throw new ConcordError("InvalidArgument", "subscribePresence needs a listener function");
+    if (!this.sync || this.closing) return () => undefined;
+    return this.sync.core.onAwarenessChange(() => {
+      try {
+        listener(this.presence());
+      } catch (e) {
+        this.report(e);
+      }
+    });
   }
 
   disconnect(): void {

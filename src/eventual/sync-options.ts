@@ -32,6 +32,11 @@ export interface UrlSyncOptions extends Omit<SyncCoreOptions, "acks"> {
   readonly WebSocket?: WebSocketConstructorLike;
   /** Hears every closed connection (code, reason, whether it retries): for logs and UIs. */
   readonly onClose?: (info: WebSocketCloseInfo) => void;
+  /**
+   * `false` opens the store offline, as y-websocket's `connect: false` does: nothing is sent until
+   * `store.connect()` (an app that remembers its user's offline switch across reloads). Default true.
+   */
+  readonly connect?: boolean;
 }
 
 /** How an eventual store syncs. */
@@ -47,12 +52,12 @@ export const SERVER_PEER = asPeerId("server");
  */
 export function resolveSync(sync: SyncOptions, doc: string, clock: Clock, rng: Rng | undefined): TransportSyncOptions {
   if (typeof sync === "object" && sync !== null && "url" in sync && sync.url !== undefined) {
-    const { url, token, tokenIn, backoff, WebSocket, onClose, ...core } = sync;
+    const { url, token, tokenIn, backoff, WebSocket, onClose, connect, ...core } = sync;
     if (typeof url !== "string" || !/^wss?:\/\//.test(url)) {
       throw new ConcordError("InvalidArgument", `sync.url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
     }
     if ("transport" in sync) throw new ConcordError("InvalidArgument", "sync takes either a url or a transport, not both");
-    checkTokenIn(tokenIn, token);
+    checkUrlFields(tokenIn, token, connect);
     const room = `${url.replace(/\/+$/, "")}/${encodeURIComponent(doc)}`;
     const transport = webSocketClient({
       url: room,
@@ -65,6 +70,7 @@ export function resolveSync(sync: SyncOptions, doc: string, clock: Clock, rng: R
       ...(WebSocket ? { WebSocket } : {}),
       ...(onClose ? { onClose } : {}),
     });
+    if (connect === false) transport.disconnect();
     return { ...core, transport, server: SERVER_PEER, acks: "initiate" };
   }
   checkSyncOptions(sync);
@@ -79,14 +85,17 @@ export function checkAnySyncOptions(sync: unknown): void {
       throw new ConcordError("InvalidArgument", `sync.url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
     }
     if ("transport" in sync) throw new ConcordError("InvalidArgument", "sync takes either a url or a transport, not both");
-    const { tokenIn, token } = sync as { tokenIn?: unknown; token?: unknown };
-    checkTokenIn(tokenIn, token);
+    const { tokenIn, token, connect } = sync as { tokenIn?: unknown; token?: unknown; connect?: unknown };
+    checkUrlFields(tokenIn, token, connect);
     return;
   }
   checkSyncOptions(sync);
 }
 
-function checkTokenIn(tokenIn: unknown, token: unknown): void {
+function checkUrlFields(tokenIn: unknown, token: unknown, connect: unknown): void {
+  if (connect !== undefined && typeof connect !== "boolean") {
+    throw new ConcordError("InvalidArgument", `sync.connect must be true or false, got ${JSON.stringify(connect)}`);
+  }
   if (tokenIn !== undefined && tokenIn !== "query" && tokenIn !== "message") {
     throw new ConcordError("InvalidArgument", `sync.tokenIn must be "query" or "message", got ${JSON.stringify(tokenIn)}`);
   }

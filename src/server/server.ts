@@ -48,6 +48,7 @@ import { serverMetricFamilies, ServerMetrics, type MetricsSnapshot } from "./met
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";
 import { CloseCode, Rooms, type RoomInfo } from "./rooms.js";
 import { SocketConnection } from "./socket-connection.js";
+import { loadStaticFiles, type StaticFile, type StaticFiles } from "./static-files.js";
 
 /** Default `host`: this machine only. */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -126,6 +127,12 @@ export interface ServerOptions {
   readonly clock?: Clock;
   /** Where structured log entries go (`log.ts`). Default: JSON lines on stderr. */
   readonly onLog?: LogSink;
+  /**
+   * A folder of files to serve over plain HTTP at `/` beside the rooms (a web app's built files:
+   * `concord serve` serves its demo app this way): read once at start, at most 32 MiB in all;
+   * `/` and a folder's path answer its `index.html`. Default: none (`/` answers 404).
+   */
+  readonly staticDir?: string;
 }
 
 /** A snapshot of the server's state. */
@@ -167,6 +174,7 @@ interface ResolvedOptions {
   readonly port: number;
   readonly persistence: Persistence;
   readonly dataDir: string | undefined;
+  readonly staticDir: string | undefined;
   readonly idleUnloadMs: number;
   readonly maxMessageBytes: number;
   readonly shutdownTimeoutMs: number;
@@ -189,7 +197,9 @@ interface ResolvedOptions {
  *   permission denied).
  */
 export async function startServer(options: ServerOptions = {}): Promise<SyncServer> {
-  const server = new SyncServerImpl(resolveOptions(options));
+  const resolved = resolveOptions(options);
+  const files = resolved.staticDir === undefined ? undefined : await loadStaticFiles(resolved.staticDir);
+  const server = new SyncServerImpl(resolved, files);
   await server.listen();
   return server;
 }
@@ -223,6 +233,8 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (!Number.isSafeInteger(authTimeoutMs) || authTimeoutMs < 1) throw invalid("authTimeoutMs", authTimeoutMs, "an integer >= 1");
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   if (!Number.isSafeInteger(maxBufferedBytes) || maxBufferedBytes < 1) throw invalid("maxBufferedBytes", maxBufferedBytes, "an integer >= 1");
+  const staticDir = options.staticDir;
+  if (staticDir !== undefined && (typeof staticDir !== "string" || staticDir.length === 0)) throw invalid("staticDir", staticDir, "a folder path");
   const tls = options.tls;
   if (tls !== undefined) {
     const pem = (v: unknown): boolean => (typeof v === "string" && v.length > 0) || (Buffer.isBuffer(v) && v.length > 0);
@@ -250,7 +262,19 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     tls,
     clock: options.clock ?? systemClock,
     onLog: options.onLog ?? stderrLogSink,
+    staticDir,
   };
+}
+
+/** Answers with a static file; browsers revalidate it (`no-cache`), and never sniff its type. */
+function respondFile(res: ServerResponse, method: string, file: StaticFile): void {
+  res.writeHead(200, {
+    "content-type": file.contentType,
+    "content-length": file.body.byteLength,
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
+  });
+  res.end(method === "HEAD" ? undefined : file.body);
 }
 
 function invalid(name: string, value: unknown, expected: string): ConcordError {
@@ -291,9 +315,11 @@ class SyncServerImpl implements SyncServer {
   #admitted = 0;
   #connectionSeq = 0;
   #closing: Promise<void> | undefined;
+  readonly #files: StaticFiles | undefined;
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedOptions, files: StaticFiles | undefined) {
     this.#options = options;
+    this.#files = files;
     this.host = options.host;
     this.#log = new ServerLog(options.onLog);
     this.#rooms = new Rooms({
@@ -397,6 +423,8 @@ class SyncServerImpl implements SyncServer {
         const body = renderMetrics(serverMetricFamilies(this.#metrics.snapshot(), { documentsLoaded: this.#rooms.loaded, connections: this.#sockets.size }));
         return respond(res, method, 200, PROMETHEUS_CONTENT_TYPE, body);
       }
+      const file = method === "GET" || method === "HEAD" ? this.#files?.get(path) : undefined;
+      if (file !== undefined) return respondFile(res, method, file);
       respond(res, method, 404, "text/plain; charset=utf-8", "not found: this is a Concord sync server (WebSocket at /<room>, GET /healthz, GET /metrics)\n");
     } catch (error) {
       this.#log.error("handler.error", { handler: "request", error });

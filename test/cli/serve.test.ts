@@ -4,7 +4,7 @@
  * on an event (a line of output, a doc update, the process exit), bounded by a timeout.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -261,13 +261,58 @@ describe("concord serve", () => {
       [["--port"], /--port needs a value/],
       [["--log-level", "loud"], /--log-level must be one of debug, info, warn, error, got "loud"/],
       [["--auth-timeout-ms", "0"], /--auth-timeout-ms must be an integer from 1/],
+      [["--port", "1", "--port", "2"], /--port is given twice: give it once/],
+      [["--static", "/no/such/folder"], /static folder \/no\/such\/folder can't be read: ENOENT/],
     ];
     for (const [args, message] of cases) {
       const out = await concord("serve", ...args);
       expect(out.code, args.join(" ")).toBe(2);
       expect(out.stderr, args.join(" ")).toMatch(message);
       expect(out.stdout, args.join(" ")).toBe("");
+      // The mistake and where to read more, not the whole help burying it.
+      expect(out.stderr.trim().split("\n"), args.join(" ")).toEqual([expect.stringMatching(/^concord: /), "(concord serve --help lists what it takes)"]);
     }
+  });
+
+  it("serves Concord's demo app at / by default, an app's folder with --static, none with --static none", async () => {
+    const demo = await serve("--port", "0", "--data", tempDir());
+    const demoPage = demo.url.replace(/^ws:/, "http:");
+    expect(demo.stdout()).toContain(`concord serve: demo app at ${demoPage}/\n`);
+    const index = await fetch(`${demoPage}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    const html = await index.text();
+    expect(html).toContain("<title>Concord demo</title>");
+    const script = /<script type="module" src="\.?\/?(app\.js)"/.exec(html)?.[1];
+    expect(script).toBe("app.js");
+    const bundle = await fetch(`${demoPage}/app.js`);
+    expect(bundle.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect((await bundle.text()).length).toBeGreaterThan(10_000);
+
+    const site = tempDir();
+    writeFileSync(join(site, "index.html"), "<p>my app</p>");
+    mkdirSync(join(site, "assets"));
+    writeFileSync(join(site, "assets", "app.css"), "p{}");
+    writeFileSync(join(site, ".env"), "SECRET=1");
+    const mine = await serve("--port", "0", "--data", tempDir(), "--static", site);
+    const page = mine.url.replace(/^ws:/, "http:");
+    expect(mine.stdout()).toContain(`concord serve: app at ${page}/\n`);
+    expect(await (await fetch(`${page}/`)).text()).toBe("<p>my app</p>");
+    const css = await fetch(`${page}/assets/app.css`);
+    expect([css.status, css.headers.get("content-type"), await css.text()]).toEqual([200, "text/css; charset=utf-8", "p{}"]);
+    const head = await fetch(`${page}/index.html`, { method: "HEAD" });
+    expect([head.status, head.headers.get("content-length"), await head.text()]).toEqual([200, "13", ""]);
+    // Only files found in the folder at start: no dot files, nothing outside it, no writes.
+    for (const path of ["/.env", "/../package.json", "/%2e%2e/package.json", "/assets/../../package.json", "/nope.js"]) {
+      expect((await fetch(`${page}${path}`)).status, path).toBe(404);
+    }
+    expect((await fetch(`${page}/index.html`, { method: "POST", body: "x" })).status).toBe(404);
+    // The rooms are still there beside the files.
+    expect((await fetch(`${page}/healthz`)).status).toBe(200);
+
+    const bare = await serve("--port", "0", "--data", tempDir(), "--static", "none");
+    expect(bare.stdout()).not.toContain(" at http");
+    expect((await fetch(`${bare.url.replace(/^ws:/, "http:")}/`)).status).toBe(404);
   });
 
   it("re-reads the --auth file on SIGHUP: closes what it no longer allows, keeps the old table when the file is bad", async () => {

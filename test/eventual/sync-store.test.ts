@@ -74,6 +74,24 @@ describe("eventual stores syncing", () => {
     await b.close();
   });
 
+  it("tells presence subscribers of every appearance, change and departure, ours included, until they unsubscribe", async () => {
+    const { a, b } = await pair();
+    const heard: unknown[][] = [];
+    const stop = b.subscribePresence((presence) => heard.push([...presence.values()]));
+    a.setPresence({ user: "ana" });
+    await vi.waitFor(() => expect(heard.at(-1)).toContainEqual({ user: "ana" }));
+    b.setPresence({ user: "bo" });
+    expect(heard.at(-1)).toEqual(expect.arrayContaining([{ user: "ana" }, { user: "bo" }]));
+    a.setPresence({ user: "ana", cursor: 1 });
+    await vi.waitFor(() => expect(heard.at(-1)).toContainEqual({ user: "ana", cursor: 1 }));
+    stop();
+    const count = heard.length;
+    await a.close();
+    await vi.waitFor(() => expect([...b.presence().values()]).toEqual([{ user: "bo" }]));
+    expect(heard.length).toBe(count);
+    await b.close();
+  });
+
   it("says goodbye on close: the last message to each peer removes our presence", async () => {
     const net = new MemoryNetwork();
     const transport = net.join(asPeerId("a"));
@@ -97,6 +115,8 @@ describe("eventual stores syncing", () => {
     const local = await openStore({ mode: "eventual", doc: "d", persistence: memoryStorage() });
     expect(() => local.setPresence({ user: "x" })).toThrow(/needs a store opened with sync/);
     expect(local.presence().size).toBe(0);
+    expect(typeof local.subscribePresence(() => undefined)).toBe("function");
+    expect(() => local.subscribePresence("not a function" as never)).toThrow(expect.objectContaining({ code: "InvalidArgument" }));
     await local.close();
     const { a, b } = await pair();
     let error: unknown;

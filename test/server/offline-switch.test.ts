@@ -54,6 +54,28 @@ describe("eventual store: the offline switch", () => {
     expect(ada.status().server?.connection?.state).toBe("open");
   });
 
+  it("sync: { connect: false } opens offline: nothing reaches the server until connect()", async () => {
+    const { server } = await start({ dataDir: tempDir() });
+    const stock = connect(server, DOC);
+    const store = await openStore({ mode: "eventual", doc: DOC, persistence: memoryStorage(), sync: { url: server.url, WebSocket: WebSocket as never, connect: false } });
+    onCleanup(() => store.close());
+    expect(store.status().server).toMatchObject({ connected: false, connection: { state: "offline", attempts: 0 } });
+    await store.set("while offline", 1);
+    const bob = await concordClient(server.url, "bob");
+    await bob.set("barrier", true, { ack: "server" });
+    expect(bob.getLocal("while offline")).toBeUndefined();
+    expect(server.stats()).toMatchObject({ connections: 2 });
+    store.connect();
+    await store.whenSynced();
+    await hasValue(stock, "while offline", 1);
+  });
+
+  it("refuses a sync.connect that is not a boolean with InvalidArgument", async () => {
+    await expect(openStore({ mode: "eventual", doc: DOC, persistence: memoryStorage(), sync: { url: "ws://127.0.0.1:1", connect: "no" as never } })).rejects.toThrow(
+      /sync.connect must be true or false, got "no"/,
+    );
+  });
+
   it("a store without URL sync refuses the switch with InvalidArgument", async () => {
     const local = await openStore({ mode: "eventual", doc: DOC, persistence: memoryStorage() });
     onCleanup(() => local.close());
