@@ -60,13 +60,14 @@ export function staticFiles(files: ReadonlyMap<string, StaticFile>): StaticFiles
       } catch {
         return undefined;
       }
+      if (!decoded.startsWith("/")) return undefined;
       return files.get(decoded) ?? files.get(`${decoded.endsWith("/") ? decoded : `${decoded}/`}index.html`);
     },
   };
 }
 
 /**
- * Reads every file under `dir` (recursively; dot files skipped).
+ * Reads every file under `dir` (recursively; dot files and symbolic links skipped).
  * @throws ConcordError `InvalidArgument` when `dir` is not a readable folder or holds more than
  *   `maxBytes` in all, naming the folder.
  */
