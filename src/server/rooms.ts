@@ -119,6 +119,17 @@ class Room {
   ) {}
 }
 
+/** A document that failed to open, as `/healthz` reports it. */
+export interface FailedDocument {
+  readonly doc: string;
+  /** `Io` (the storage refused an operation) or `Corrupt` (stored bytes failed their checks). */
+  readonly code: "Io" | "Corrupt";
+  readonly message: string;
+}
+
+/** Most failed documents remembered (the latest ones): health stays small whatever clients ask for. */
+const MAX_FAILED_DOCUMENTS = 100;
+
 /** Every room of one server. */
 export class Rooms {
   readonly #options: RoomsOptions;
@@ -127,6 +138,8 @@ export class Rooms {
   readonly #slots = new Map<string, Promise<Room>>();
   /** Rooms whose store is open (unloading ones included), by document. */
   readonly #loaded = new Map<string, Room>();
+  /** Documents whose last open failed with `Io` or `Corrupt`, oldest first; cleared by an open that works. */
+  readonly #failed = new Map<string, FailedDocument>();
   #closing: Promise<void> | undefined;
 
   constructor(options: RoomsOptions) {
@@ -173,6 +186,11 @@ export class Rooms {
         pendingWrites: room.store.status().pendingWrites,
       }))
       .sort((a, b) => (a.doc < b.doc ? -1 : a.doc > b.doc ? 1 : 0));
+  }
+
+  /** Documents whose last open failed for their storage (`Io`) or data (`Corrupt`), oldest first. */
+  failures(): FailedDocument[] {
+    return [...this.#failed.values()];
   }
 
   /** Rooms whose store is open, unloading ones included. */
@@ -228,6 +246,7 @@ export class Rooms {
       const opened = new Room(doc, store, transport);
       room = opened;
       this.#loaded.set(doc, opened);
+      this.#failed.delete(doc);
       log.info("room.opened", { doc, ms: Math.round(clock.now() - started) });
       // Its first connection joins right after; if none does (it left meanwhile), it unloads later.
       this.#armIdle(opened);
@@ -236,6 +255,12 @@ export class Rooms {
     slot.catch((error: unknown) => {
       if (this.#slots.get(doc) === slot) this.#slots.delete(doc);
       log.error("room.open_failed", { doc, error });
+      const code = isConcordError(error, "Io") ? "Io" : isConcordError(error, "Corrupt") ? "Corrupt" : undefined;
+      if (code !== undefined) {
+        this.#failed.delete(doc);
+        this.#failed.set(doc, { doc, code, message: (error as Error).message });
+        if (this.#failed.size > MAX_FAILED_DOCUMENTS) this.#failed.delete(this.#failed.keys().next().value!);
+      }
     });
     return slot;
   }

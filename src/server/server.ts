@@ -32,6 +32,8 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { mkdir, open, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { systemClock, type Clock } from "../clock.js";
@@ -198,6 +200,7 @@ interface ResolvedOptions {
  */
 export async function startServer(options: ServerOptions = {}): Promise<SyncServer> {
   const resolved = resolveOptions(options);
+  if (resolved.dataDir !== undefined) await checkDataDir(resolved.dataDir);
   const files = resolved.staticDir === undefined ? undefined : await loadStaticFiles(resolved.staticDir);
   const server = new SyncServerImpl(resolved, files);
   await server.listen();
@@ -264,6 +267,30 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     onLog: options.onLog ?? stderrLogSink,
     staticDir,
   };
+}
+
+/**
+ * Refuses to start on a data folder the server could not store documents in: creates it if
+ * missing, then writes, fsyncs and removes a probe file. (Without this a server on a read-only or
+ * foreign folder would say "listening", then fail every document.)
+ * @throws ConcordError `Io` naming the folder and the system's code.
+ */
+async function checkDataDir(dir: string): Promise<void> {
+  const probe = join(dir, `.concord-probe-${process.pid}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    const handle = await open(probe, "w");
+    try {
+      await handle.writeFile("probe");
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await unlink(probe);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    throw new ConcordError("Io", `data folder ${dir} is not usable: ${code} (${(error as Error).message}); the server stores documents there, so it must be a folder it can create files in`, { dir, code }, { cause: error });
+  }
 }
 
 /** Answers with a static file; browsers revalidate it (`no-cache`), and never sniff its type. */
@@ -410,14 +437,26 @@ class SyncServerImpl implements SyncServer {
 
   // --- HTTP --------------------------------------------------------------------------------
 
+  /**
+   * `/healthz`: `ok`; `degraded` (200) while documents fail to open for their data (`Corrupt`: the
+   * others are served); `failing` (503) while one fails for its storage (`Io`: a disk refusing
+   * writes fails them all); `closing` (503) during shutdown. Failed documents are listed.
+   */
+  #health(): { status: number; body: Record<string, unknown> } {
+    const failed = this.#rooms.failures();
+    const state = this.#closing !== undefined ? "closing" : failed.some((f) => f.code === "Io") ? "failing" : failed.length > 0 ? "degraded" : "ok";
+    const body: Record<string, unknown> = { status: state, documents: this.#rooms.loaded, connections: this.#sockets.size };
+    if (failed.length > 0) body["failedDocuments"] = failed;
+    return { status: state === "ok" || state === "degraded" ? 200 : 503, body };
+  }
+
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     try {
       const path = pathOf(req.url);
       const method = req.method ?? "GET";
       if ((method === "GET" || method === "HEAD") && path === "/healthz") {
-        const closing = this.#closing !== undefined;
-        const body = JSON.stringify({ status: closing ? "closing" : "ok", documents: this.#rooms.loaded, connections: this.#sockets.size });
-        return respond(res, method, closing ? 503 : 200, "application/json; charset=utf-8", body);
+        const { status, body } = this.#health();
+        return respond(res, method, status, "application/json; charset=utf-8", JSON.stringify(body));
       }
       if ((method === "GET" || method === "HEAD") && path === "/metrics") {
         const body = renderMetrics(serverMetricFamilies(this.#metrics.snapshot(), { documentsLoaded: this.#rooms.loaded, connections: this.#sockets.size }));
