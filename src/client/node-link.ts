@@ -29,7 +29,7 @@ import { ConcordError, type ErrorCode } from "../errors.js";
 import type { PeerId } from "../ids.js";
 import type { Transport } from "../net/transport.js";
 import type { Request, Response, WirePosition } from "../service/protocol.js";
-import { decodeResponse, encodeRequest } from "../service/protocol-codec.js";
+import { decodeResponse, DEFAULT_MAX_REQUEST_BYTES, encodeRequest } from "../service/protocol-codec.js";
 
 /** A response that answers a request and is not a refusal. */
 export type Answer = Exclude<Response, { readonly type: "changes" | "error" }>;
@@ -163,6 +163,15 @@ export class NodeLink {
     if (this.#state === "down") return Promise.reject(this.#unavailable(req.type, false));
     const id = ++this.#lastId;
     const bytes = encodeRequest({ ...req, id } as Request);
+    if (bytes.length > DEFAULT_MAX_REQUEST_BYTES) {
+      return Promise.reject(
+        new ConcordError(
+          "TooLarge",
+          `${req.type} to ${this.url}: the request takes ${bytes.length} bytes, over the ${DEFAULT_MAX_REQUEST_BYTES} a node reads in one request; nothing was sent${req.type === "write" ? " (the write was not applied)" : ""}`,
+          { node: this.url, bytes: bytes.length, limit: DEFAULT_MAX_REQUEST_BYTES, ...(req.type === "write" ? { outcome: "not-applied" } : {}) },
+        ),
+      );
+    }
     return new Promise<Answer>((resolve, reject) => {
       const cancelTimer = this.#o.clock.setTimer(timeoutMs, () => {
         const p = this.#pending.get(id);

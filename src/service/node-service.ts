@@ -27,12 +27,11 @@ import type { EngineChange, ServedEngine } from "./engine.js";
 import { docMatches, type TokenGrant } from "../ops/auth.js";
 import type { CountedRequest, RequestCounts } from "./node-metrics.js";
 import type { AdminAction, Request, Response } from "./protocol.js";
-import { PROTOCOL_CODEC_VERSION, decodeRequest } from "./protocol-codec.js";
+import { DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_CODEC_VERSION, decodeRequest } from "./protocol-codec.js";
 
 /** Subscriptions one session may hold at once, by default. */
 export const DEFAULT_MAX_SUBSCRIPTIONS = 64;
-/** Longest request frame {@link ClientSession.handleBytes} decodes, by default (16 MiB). */
-export const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+export { DEFAULT_MAX_REQUEST_BYTES };
 
 export interface ClientSessionOptions {
   /** Subscriptions held at once; one more is refused with `TooLarge`. Default {@link DEFAULT_MAX_SUBSCRIPTIONS}. */

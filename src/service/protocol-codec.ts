@@ -85,6 +85,13 @@ import type {
 /** The format version this code writes, and the only one it reads. */
 export const PROTOCOL_CODEC_VERSION = 2;
 
+/**
+ * Longest request frame a node reads by default (16 MiB; `maxRequestBytes` of a node server). A
+ * client refuses a longer request with `TooLarge` before sending it: a node would drop the
+ * connection on it, leaving a write's fate unknown.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+
 /** The client protocol's wire format, for `encodeVersioned` / `decodeVersioned`. */
 export const PROTOCOL_FORMAT: BinaryFormat = { name: "client protocol codec", version: PROTOCOL_CODEC_VERSION, idName: "peer id" };
 

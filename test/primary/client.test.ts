@@ -62,6 +62,17 @@ describe("primary-mode client", { timeout: 30_000 }, () => {
     void r;
   });
 
+  it("refuses a write too large for one request with TooLarge before sending it (not as a dropped connection), and carries on", async () => {
+    const p = await start("p1", "primary");
+    const store = await open({ nodes: { primary: p.url } });
+    const big = "x".repeat(20 * 1024 * 1024);
+    const refused = await rejection(store.set("big", big));
+    expect(refused).toMatchObject({ code: "TooLarge", details: { outcome: "not-applied", limit: 16 * 1024 * 1024 } });
+    expect((refused as Error).message).toMatch(/nothing was sent \(the write was not applied\)/);
+    expect(await store.set("small", 1)).toMatchObject({ level: "local", position: { lsn: 1 } });
+    expect(await store.get("big")).toBeUndefined();
+  });
+
   it("refuses a write at a node that is not the primary with ReadOnlyReplica and the primary's id as redirect; with no other node known, nothing is retried", async () => {
     const p = await start("p1", "primary");
     const r = await start("r1", { replicaOf: { id: "p1", url: p.url } });
