@@ -31,9 +31,14 @@ class KillFastSequencer extends BaseSequencer {
  * drivers' and real-process suites (cli/, reliability/, strong/node/, net/, server/...) stay in
  * vitest.config.ts only.
  */
+// The node project's settings (its own include list below; no browser project).
+const { projects: _projects, ...baseTest } = base.test ?? {};
+
 export default defineConfig({
   test: {
-    ...base.test,
+    ...baseTest,
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
     include: [
       "test/strong/raft/**/*.test.ts",
       "test/strong/sim/**/*.test.ts",
@@ -59,7 +64,7 @@ export default defineConfig({
     ],
     reporters: ["default"],
     env: {
-      ...base.test?.env,
+      ...baseTest.env,
       // Fixed seeds: a mutant is killed or survives the same way on every run, so reports compare.
       PROP_SEED: "20261206",
       SIM_SEED: "20261206",
@@ -67,6 +72,6 @@ export default defineConfig({
       // it, and the schedules were most of that time; unit tests kill most mutants before them.
       SIM_RUNS: "60",
     },
-    sequence: { ...base.test?.sequence, sequencer: KillFastSequencer },
+    sequence: { ...baseTest.sequence, sequencer: KillFastSequencer },
   },
 });
