@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   "raft-core": () => import("./raft-core.js"),
   primary: () => import("./primary.js"),
   strong: () => import("./strong.js"),
+  demo: () => import("./demo.js"),
 };
 
 const names = process.argv.slice(2);

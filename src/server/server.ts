@@ -48,7 +48,7 @@ import { loadAuthFile, parseAuthConfig, type Access, type AuthConfig } from "../
 import { ServerLog, stderrLogSink, type LogSink } from "../ops/log.js";
 import { serverMetricFamilies, ServerMetrics, type MetricsSnapshot } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";
-import { CloseCode, Rooms, type RoomInfo } from "./rooms.js";
+import { CloseCode, Rooms, type FailedDocument, type RoomInfo } from "./rooms.js";
 import { SocketConnection } from "./socket-connection.js";
 import { loadStaticFiles, type StaticFile, type StaticFiles } from "./static-files.js";
 
@@ -147,14 +147,25 @@ export interface ServerStats {
   readonly metrics: MetricsSnapshot;
 }
 
-/** A running sync server. */
-export interface SyncServer {
-  /** `ws://host:port` (`wss://` with `tls`); a client connects to `${url}/${encodeURIComponent(room)}`. */
-  readonly url: string;
-  readonly host: string;
-  /** The port listened on (the one picked when `port` was 0). */
-  readonly port: number;
+/** What `/healthz` answers (see {@link SyncService.health}). */
+export interface ServerHealth {
+  /**
+   * `ok`; `degraded` while documents fail to open for their data (`Corrupt`: the others are
+   * served); `failing` while one fails for its storage (`Io`: a disk refusing writes fails them
+   * all); `closing` during shutdown.
+   */
+  readonly status: "ok" | "degraded" | "failing" | "closing";
+  readonly documents: number;
+  readonly connections: number;
+  /** Documents whose last open failed (the latest 100), when there are any. */
+  readonly failedDocuments?: readonly FailedDocument[];
+}
+
+/** The sync service itself, listening on its own port ({@link SyncServer}) or attached to an app's ({@link attachServer}). */
+export interface SyncService {
   stats(): ServerStats;
+  /** What `/healthz` answers; an app serving its own health endpoint answers with this (HTTP 503 unless `ok` or `degraded`). */
+  health(): ServerHealth;
   /**
    * Re-reads the auth file given as `auth` (the CLI does it on SIGHUP). Open connections the new
    * table refuses are closed (4401/4403); those it gives another access are closed with 1012 so
@@ -166,9 +177,28 @@ export interface SyncServer {
    * Graceful shutdown: stops accepting connections, closes every connection with 1001 (going away)
    * and waits for it (frames already sent by clients are still persisted), closes every room's
    * store (flushing its storage), then the HTTP server. Rejects, after doing all of that, if a
-   * store failed to close (its last updates may not be durable). Idempotent.
+   * store failed to close (its last updates may not be durable). Idempotent. An attached
+   * service leaves the app's HTTP server running (it stops taking upgrades).
    */
   close(): Promise<void>;
+}
+
+/** A running sync server on its own port. */
+export interface SyncServer extends SyncService {
+  /** `ws://host:port` (`wss://` with `tls`); a client connects to `${url}/${encodeURIComponent(room)}`. */
+  readonly url: string;
+  readonly host: string;
+  /** The port listened on (the one picked when `port` was 0). */
+  readonly port: number;
+}
+
+/** Options of {@link attachServer}: those of {@link startServer} but the listening ones, and a path. */
+export interface AttachOptions extends Omit<ServerOptions, "host" | "port" | "tls" | "staticDir"> {
+  /**
+   * Where the rooms live on the app's server: `/sync` serves `ws://<app>/sync/<room>`; upgrade
+   * requests outside it are left to the app's other `upgrade` listeners. Default `/` (every path).
+   */
+  readonly path?: string;
 }
 
 interface ResolvedOptions {
@@ -202,10 +232,32 @@ export async function startServer(options: ServerOptions = {}): Promise<SyncServ
   const resolved = resolveOptions(options);
   if (resolved.dataDir !== undefined) await checkDataDir(resolved.dataDir);
   const files = resolved.staticDir === undefined ? undefined : await loadStaticFiles(resolved.staticDir);
-  const server = new SyncServerImpl(resolved, files);
+  const server = new SyncServerImpl(resolved, { kind: "own", files });
   await server.listen();
   return server;
 }
+
+/**
+ * Serves the rooms on an app's own HTTP(S) server (Node's, Express's or Fastify's underlying
+ * `http.Server`), sharing its port: WebSocket upgrades under `options.path` become connections to
+ * rooms (`<path>/<room>`), everything else stays the app's. The app serves its own HTTP routes
+ * (health: {@link SyncService.health}). Same auth, limits, logs and metrics as {@link startServer}.
+ * @throws ConcordError `InvalidArgument` for an option out of range or a `path` not starting with
+ *   `/`; `Io` for a data folder it cannot create files in.
+ */
+export async function attachServer(http: Server, options: AttachOptions = {}): Promise<SyncService> {
+  if (typeof http !== "object" || http === null || typeof (http as Partial<Server>).on !== "function") {
+    throw new ConcordError("InvalidArgument", "attachServer needs a node:http (or https) Server, such as the one app.listen() returns");
+  }
+  const path = options.path ?? "/";
+  if (typeof path !== "string" || !path.startsWith("/") || /[?#]/.test(path)) throw invalid("path", path, "a URL path starting with /");
+  const resolved = resolveOptions(options);
+  if (resolved.dataDir !== undefined) await checkDataDir(resolved.dataDir);
+  return new SyncServerImpl(resolved, { kind: "attached", http, prefix: path.replace(/\/+$/, "") });
+}
+
+/** Whose HTTP server the service runs on: its own (with the static files it serves), or an app's under a path prefix. */
+type Host = { readonly kind: "own"; readonly files: StaticFiles | undefined } | { readonly kind: "attached"; readonly http: Server; readonly prefix: string };
 
 function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (typeof options !== "object" || options === null) throw new ConcordError("InvalidArgument", "startServer takes an options object");
@@ -342,11 +394,12 @@ class SyncServerImpl implements SyncServer {
   #admitted = 0;
   #connectionSeq = 0;
   #closing: Promise<void> | undefined;
-  readonly #files: StaticFiles | undefined;
+  readonly #host: Host;
+  readonly #upgradeListener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-  constructor(options: ResolvedOptions, files: StaticFiles | undefined) {
+  constructor(options: ResolvedOptions, host: Host) {
     this.#options = options;
-    this.#files = files;
+    this.#host = host;
     this.host = options.host;
     this.#log = new ServerLog(options.onLog);
     this.#rooms = new Rooms({
@@ -360,7 +413,9 @@ class SyncServerImpl implements SyncServer {
     });
     this.#admission = new Admission(options.auth, options.authFile, options.authTimeoutMs, options.clock, this.#log, this.#metrics);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
-    if (options.tls === undefined) {
+    if (host.kind === "attached") {
+      this.#http = host.http;
+    } else if (options.tls === undefined) {
       this.#http = createHttpServer(onRequest);
     } else {
       try {
@@ -371,7 +426,11 @@ class SyncServerImpl implements SyncServer {
       // A client that fails the handshake (wrong CA, plain HTTP on the TLS port) is its own problem.
       this.#http.on("tlsClientError", (error: Error) => this.#log.debug("tls.client_error", { error }));
     }
-    this.#http.on("upgrade", this.#guard("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head)));
+    if (host.kind === "attached") {
+      this.#log.info("server.attached", { path: host.prefix === "" ? "/" : host.prefix, storage: options.persistence.name, auth: options.auth ? "tokens" : "none (open to anyone)" });
+    }
+    this.#upgradeListener = this.#guard("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    this.#http.on("upgrade", this.#upgradeListener);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, clientTracking: false });
     this.#wss.on("error", (error) => this.#log.error("server.error", { error }));
   }
@@ -415,8 +474,9 @@ class SyncServerImpl implements SyncServer {
   async #shutdown(): Promise<void> {
     const log = this.#log;
     log.info("server.closing", { connections: this.#sockets.size, documents: this.#rooms.loaded });
-    const httpClosed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
-    this.#http.closeIdleConnections();
+    const owned = this.#host.kind === "own";
+    const httpClosed = owned ? new Promise<void>((resolve) => this.#http.close(() => resolve())) : Promise.resolve();
+    if (owned) this.#http.closeIdleConnections();
     const sockets = [...this.#sockets];
     for (const socket of sockets) socket.close(CloseCode.goingAway, "server shutting down");
     await Promise.all(sockets.map((socket) => socket.closedWithin(this.#options.shutdownTimeoutMs, this.#options.clock)));
@@ -429,7 +489,8 @@ class SyncServerImpl implements SyncServer {
     // Connections accepted while this ran (their upgrade was under way) were refused with 1001.
     for (const socket of [...this.#sockets]) socket.terminate();
     this.#wss.close();
-    this.#http.closeAllConnections();
+    if (owned) this.#http.closeAllConnections();
+    else this.#http.off("upgrade", this.#upgradeListener);
     await httpClosed;
     log.info("server.closed", failure === undefined ? {} : { error: failure });
     if (failure !== undefined) throw failure;
@@ -442,12 +503,11 @@ class SyncServerImpl implements SyncServer {
    * others are served); `failing` (503) while one fails for its storage (`Io`: a disk refusing
    * writes fails them all); `closing` (503) during shutdown. Failed documents are listed.
    */
-  #health(): { status: number; body: Record<string, unknown> } {
+  health(): ServerHealth {
     const failed = this.#rooms.failures();
-    const state = this.#closing !== undefined ? "closing" : failed.some((f) => f.code === "Io") ? "failing" : failed.length > 0 ? "degraded" : "ok";
-    const body: Record<string, unknown> = { status: state, documents: this.#rooms.loaded, connections: this.#sockets.size };
-    if (failed.length > 0) body["failedDocuments"] = failed;
-    return { status: state === "ok" || state === "degraded" ? 200 : 503, body };
+    const status = this.#closing !== undefined ? "closing" : failed.some((f) => f.code === "Io") ? "failing" : failed.length > 0 ? "degraded" : "ok";
+    const health = { status, documents: this.#rooms.loaded, connections: this.#sockets.size } as const;
+    return failed.length > 0 ? { ...health, failedDocuments: failed } : health;
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -455,14 +515,16 @@ class SyncServerImpl implements SyncServer {
       const path = pathOf(req.url);
       const method = req.method ?? "GET";
       if ((method === "GET" || method === "HEAD") && path === "/healthz") {
-        const { status, body } = this.#health();
-        return respond(res, method, status, "application/json; charset=utf-8", JSON.stringify(body));
+        const health = this.health();
+        const status = health.status === "ok" || health.status === "degraded" ? 200 : 503;
+        return respond(res, method, status, "application/json; charset=utf-8", JSON.stringify(health));
       }
       if ((method === "GET" || method === "HEAD") && path === "/metrics") {
         const body = renderMetrics(serverMetricFamilies(this.#metrics.snapshot(), { documentsLoaded: this.#rooms.loaded, connections: this.#sockets.size }));
         return respond(res, method, 200, PROMETHEUS_CONTENT_TYPE, body);
       }
-      const file = method === "GET" || method === "HEAD" ? this.#files?.get(path) : undefined;
+      const files = this.#host.kind === "own" ? this.#host.files : undefined;
+      const file = method === "GET" || method === "HEAD" ? files?.get(path) : undefined;
       if (file !== undefined) return respondFile(res, method, file);
       respond(res, method, 404, "text/plain; charset=utf-8", "not found: this is a Concord sync server (WebSocket at /<room>, GET /healthz, GET /metrics)\n");
     } catch (error) {
@@ -475,6 +537,8 @@ class SyncServerImpl implements SyncServer {
   // --- WebSocket ---------------------------------------------------------------------------
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Attached: upgrades outside our path are the app's.
+    if (this.#host.kind === "attached" && this.#roomPath(req.url) === undefined) return;
     if (this.#closing) {
       this.#metrics.rejectedConnection("shutting_down");
       socket.on("error", () => undefined);
@@ -487,7 +551,7 @@ class SyncServerImpl implements SyncServer {
 
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
     const peer = asPeerId(`c${++this.#connectionSeq}`);
-    const room = roomOf(req.url);
+    const room = roomOf(this.#roomPath(req.url));
     const connection = new SocketConnection(ws, peer, "doc" in room ? room.doc : undefined, this.#log, this.#metrics, this.#options.maxBufferedBytes, () => {
       this.#sockets.delete(connection);
       this.#admission.forget(connection);
@@ -559,6 +623,14 @@ class SyncServerImpl implements SyncServer {
           );
         })(),
     );
+  }
+
+  /** The request URL as the rooms see it: without the attached path prefix; undefined outside it. */
+  #roomPath(requestUrl: string | undefined): string | undefined {
+    if (this.#host.kind === "own" || this.#host.prefix === "") return requestUrl;
+    const url = requestUrl ?? "";
+    const prefix = this.#host.prefix;
+    return url.startsWith(`${prefix}/`) ? url.slice(prefix.length) : undefined;
   }
 
   /**
