@@ -21,7 +21,7 @@ export type {
   WriteAck,
   WriteOptions,
 } from "./store.js";
-export type { EventualOptions, EventualStatus, EventualStore } from "./eventual/eventual-store.js";
+export type { DurableUpdate, EventualOptions, EventualStatus, EventualStore } from "./eventual/eventual-store.js";
 export type {
   PrimaryDurability,
   PrimaryNodes,

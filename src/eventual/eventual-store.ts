@@ -76,6 +76,14 @@ export interface EventualStatus extends StoreStatus {
   readonly server?: ServerStatus;
 }
 
+/** An update of the document once it is durable in storage (see {@link EventualStore.subscribeDurable}). */
+export interface DurableUpdate {
+  /** The Yjs update (v1 encoding), as `Y.applyUpdate` takes it. */
+  readonly update: Uint8Array;
+  /** `local`: made here (a store write, a direct `Y.Doc` edit); else the peer it came from. */
+  readonly origin: "local" | { readonly peer: string };
+}
+
 /** An eventual store also reads synchronously and exposes its `Y.Doc` for rich types. */
 export interface EventualStore extends Store {
   readonly mode: "eventual";
@@ -105,6 +113,12 @@ export interface EventualStore extends Store {
    * reported to `onError`).
    */
   subscribePresence(listener: (presence: ReadonlyMap<number, Json>) => void): () => void;
+  /**
+   * Calls `listener` with each update of the document once it is durable in storage, in the order
+   * they were made (webhooks, indexing, an audit log). Returns the unsubscribe function. An update
+   * whose storage failed is never heard. The listener MUST NOT throw (a throw goes to `onError`).
+   */
+  subscribeDurable(listener: (event: DurableUpdate) => void): () => void;
   /**
    * Resolves once the sync server durably holds every write made here before the call (and what
    * earlier sessions left unsynced), waiting through disconnections. Against a stock y-websocket
@@ -194,6 +208,7 @@ class EventualStoreImpl implements EventualStore {
   private readonly listeners = new Set<{ prefix: string; listener: ChangeListener }>();
   /** The most recent append; appends settle in order, so this settles after every earlier one. */
   private latestAppend: Promise<void> = Promise.resolve();
+  private readonly durableListeners = new Set<(event: DurableUpdate) => void>();
   /** The writes sharing `latestAppend`. */
   private batch: WriteBatch | undefined;
   /** Storage failed: the store refuses writes and no longer syncs (fail-stop). */
@@ -256,6 +271,12 @@ class EventualStoreImpl implements EventualStore {
         this.report(e);
       }
     });
+  }
+
+  subscribeDurable(listener: (event: DurableUpdate) => void): () => void {
+    if (typeof listener !== "function") throw new ConcordError("InvalidArgument", "subscribeDurable needs a listener function");
+    this.durableListeners.add(listener);
+    return () => this.durableListeners.delete(listener);
   }
 
   disconnect(): void {
@@ -457,12 +478,26 @@ class EventualStoreImpl implements EventualStore {
     // A store write's failure reaches its caller; nobody else awaits a remote or direct-Y.Doc update.
     const append = this.appendTracked(update, origin !== this.localOrigin);
     tr.meta.set(APPEND, append);
+    if (this.durableListeners.size > 0) {
+      const event: DurableUpdate = { update, origin: isRemoteOrigin(origin) ? { peer: origin.peer } : "local" };
+      append.then(() => this.tellDurable(event), () => undefined);
+    }
     if (this.serverAcks && !isRemoteOrigin(origin)) {
       const atServer = this.serverAcks.track(append);
       atServer.catch(() => undefined); // a writer at level "server" awaits it; nobody else has to
       tr.meta.set(AT_SERVER, atServer);
     }
   };
+
+  private tellDurable(event: DurableUpdate): void {
+    for (const listener of [...this.durableListeners]) {
+      try {
+        listener(event);
+      } catch (e) {
+        this.report(e);
+      }
+    }
+  }
 
   /**
    * Appends `update` to storage, tracked as a pending write until it settles. `unawaited`: no

@@ -98,6 +98,30 @@ export interface RoomsOptions {
   readonly clock: Clock;
   readonly log: ServerLog;
   readonly metrics: ServerMetrics;
+  readonly hooks?: RoomHooks;
+}
+
+/** A client's change to a document, durable on the server (what {@link RoomHooks.onChange} hears). */
+export interface DocumentChange {
+  readonly doc: string;
+  /** The Yjs update (v1 encoding), as `Y.applyUpdate` takes it. */
+  readonly update: Uint8Array;
+  /** The connection it came from (its id in the server's logs, `c<n>`). */
+  readonly connection: string;
+}
+
+/**
+ * What an app hears of its documents. Each hook runs detached from the data path: whatever it
+ * does or throws (logged as `hook.failed`), updates are stored, acknowledged and forwarded as
+ * without it, and a slow hook holds nothing up.
+ */
+export interface RoomHooks {
+  /** A client's change, once durable on the server (webhooks, indexing, server-side validation). */
+  readonly onChange?: (change: DocumentChange) => unknown;
+  /** A document was loaded (opened from storage for its first connection). */
+  readonly onLoad?: (doc: string) => unknown;
+  /** A document was unloaded (idle or at shutdown), everything it held flushed to storage. */
+  readonly onUnload?: (doc: string) => unknown;
 }
 
 interface Member {
@@ -247,6 +271,13 @@ export class Rooms {
       room = opened;
       this.#loaded.set(doc, opened);
       this.#failed.delete(doc);
+      const { onChange, onLoad } = this.#options.hooks ?? {};
+      if (onChange !== undefined) {
+        store.subscribeDurable(({ update, origin }) => {
+          if (origin !== "local") this.#runHook("onChange", doc, () => onChange({ doc, update, connection: origin.peer }));
+        });
+      }
+      if (onLoad !== undefined) this.#runHook("onLoad", doc, () => onLoad(doc));
       log.info("room.opened", { doc, ms: Math.round(clock.now() - started) });
       // Its first connection joins right after; if none does (it left meanwhile), it unloads later.
       this.#armIdle(opened);
@@ -340,6 +371,8 @@ export class Rooms {
       try {
         await room.store.close();
         log.info("room.unloaded", { doc: room.doc, why });
+        const onUnload = this.#options.hooks?.onUnload;
+        if (onUnload !== undefined) this.#runHook("onUnload", room.doc, () => onUnload(room.doc));
       } catch (error) {
         room.unloadError = error;
         log.error("room.unload_failed", { doc: room.doc, why, error });
@@ -351,6 +384,17 @@ export class Rooms {
       }
     })();
     return room.unloading;
+  }
+
+  /** Runs an app's hook detached: a throw or a rejection is logged, and nothing waits for it. */
+  #runHook(hook: keyof RoomHooks, doc: string, call: () => unknown): void {
+    const failed = (error: unknown): void => this.#options.log.error("hook.failed", { hook, doc, error });
+    try {
+      const result = call();
+      if (result instanceof Promise) result.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   /**

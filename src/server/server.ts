@@ -48,7 +48,9 @@ import { loadAuthFile, parseAuthConfig, type Access, type AuthConfig } from "../
 import { ServerLog, stderrLogSink, type LogSink } from "../ops/log.js";
 import { serverMetricFamilies, ServerMetrics, type MetricsSnapshot } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";
-import { CloseCode, Rooms, type FailedDocument, type RoomInfo } from "./rooms.js";
+import { CloseCode, Rooms, type FailedDocument, type RoomHooks, type RoomInfo } from "./rooms.js";
+
+export type { DocumentChange, RoomHooks } from "./rooms.js";
 import { SocketConnection } from "./socket-connection.js";
 import { loadStaticFiles, type StaticFile, type StaticFiles } from "./static-files.js";
 
@@ -135,6 +137,12 @@ export interface ServerOptions {
    * `/` and a folder's path answer its `index.html`. Default: none (`/` answers 404).
    */
   readonly staticDir?: string;
+  /** A client's change, once durable on the server; see {@link RoomHooks} (a throw is logged, never blocks data). */
+  readonly onChange?: RoomHooks["onChange"];
+  /** A document was loaded for its first connection. */
+  readonly onLoad?: RoomHooks["onLoad"];
+  /** A document was unloaded, flushed. */
+  readonly onUnload?: RoomHooks["onUnload"];
 }
 
 /** A snapshot of the server's state. */
@@ -219,6 +227,7 @@ interface ResolvedOptions {
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
   readonly clock: Clock;
   readonly onLog: LogSink;
+  readonly hooks: RoomHooks;
 }
 
 /**
@@ -318,6 +327,7 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     clock: options.clock ?? systemClock,
     onLog: options.onLog ?? stderrLogSink,
     staticDir,
+    hooks: resolveHooks(options),
   };
 }
 
@@ -354,6 +364,17 @@ function respondFile(res: ServerResponse, method: string, file: StaticFile): voi
     "x-content-type-options": "nosniff",
   });
   res.end(method === "HEAD" ? undefined : file.body);
+}
+
+function resolveHooks(options: ServerOptions): RoomHooks {
+  const hooks: { -readonly [K in keyof RoomHooks]: RoomHooks[K] } = {};
+  for (const name of ["onChange", "onLoad", "onUnload"] as const) {
+    const hook = options[name];
+    if (hook === undefined) continue;
+    if (typeof hook !== "function") throw invalid(name, hook, "a function");
+    hooks[name] = hook as never;
+  }
+  return hooks;
 }
 
 function invalid(name: string, value: unknown, expected: string): ConcordError {
@@ -410,6 +431,7 @@ class SyncServerImpl implements SyncServer {
       clock: options.clock,
       log: this.#log,
       metrics: this.#metrics,
+      hooks: options.hooks,
     });
     this.#admission = new Admission(options.auth, options.authFile, options.authTimeoutMs, options.clock, this.#log, this.#metrics);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);

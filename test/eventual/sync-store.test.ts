@@ -2,6 +2,7 @@
  * Eventual stores syncing through the driver, over the in-memory network: the store-level view of
  * what the sync core tests cover in isolation.
  */
+import * as Y from "yjs";
 import { describe, expect, it, vi } from "vitest";
 import type { EventualStore } from "../../src/eventual/eventual-store.js";
 import { asPeerId } from "../../src/ids.js";
@@ -90,6 +91,25 @@ describe("eventual stores syncing", () => {
     await vi.waitFor(() => expect([...b.presence().values()]).toEqual([{ user: "bo" }]));
     expect(heard.length).toBe(count);
     await b.close();
+  });
+
+  it("tells durable-update subscribers each update once durable, local or from its peer, until they unsubscribe", async () => {
+    const { a, b } = await pair();
+    const heard: Array<{ origin: unknown; keys: string[] }> = [];
+    const stop = b.subscribeDurable(({ update, origin }) => {
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, update);
+      heard.push({ origin, keys: [...doc.getMap("concord").keys()] });
+    });
+    await b.set("mine", 1);
+    expect(heard).toEqual([{ origin: "local", keys: ["mine"] }]);
+    await a.set("theirs", 2);
+    await vi.waitFor(() => expect(heard).toContainEqual({ origin: { peer: "a" }, keys: ["theirs"] }));
+    stop();
+    await b.set("after", 3);
+    expect(heard.length).toBe(2);
+    expect(() => b.subscribeDurable(null as never)).toThrow(expect.objectContaining({ code: "InvalidArgument" }));
+    await Promise.all([a.close(), b.close()]);
   });
 
   it("says goodbye on close: the last message to each peer removes our presence", async () => {
