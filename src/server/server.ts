@@ -43,7 +43,10 @@ import { fileStorage } from "../storage/file-storage.js";
 import { MAX_DOC_ID_LENGTH } from "../storage/log-limits.js";
 import type { Persistence } from "../storage/storage.js";
 import { listenOn, pathOf, respond } from "../net/http-endpoint.js";
-import { Admission, DEFAULT_AUTH_TIMEOUT_MS, type AuthReload } from "./admission.js";
+import { Admission, DEFAULT_AUTH_TIMEOUT_MS, type Authenticate, type AuthReload } from "./admission.js";
+
+export type { Authenticate, AuthRequest } from "./admission.js";
+export type { AuthDecision } from "../ops/auth.js";
 import { loadAuthFile, parseAuthConfig, type Access, type AuthConfig } from "../ops/auth.js";
 import { ServerLog, stderrLogSink, type LogSink } from "../ops/log.js";
 import { serverMetricFamilies, ServerMetrics, type MetricsSnapshot } from "./metrics.js";
@@ -104,6 +107,12 @@ export interface ServerOptions {
    * "permission denied" and never applied. Default: none, anyone may read and write everything.
    */
   readonly auth?: AuthConfig | string;
+  /**
+   * The app's own check of who may open which document (a JWT, a session store...), instead of
+   * `auth`: see {@link Authenticate}. It gets the document, the token (`?token=` or a first
+   * `concord-auth` message), the request's headers and the client's address.
+   */
+  readonly authenticate?: Authenticate;
   /**
    * Bytes queued for one connection (not yet taken by its TCP socket) past which it is closed with
    * 1013 as too slow a reader; it reconnects and resyncs. Must exceed the largest message the
@@ -219,6 +228,7 @@ interface ResolvedOptions {
   readonly maxMessageBytes: number;
   readonly shutdownTimeoutMs: number;
   readonly auth: AuthConfig | undefined;
+  readonly authenticate: Authenticate | undefined;
   readonly authFile: string | undefined;
   readonly authTimeoutMs: number;
   readonly maxBufferedBytes: number;
@@ -293,6 +303,10 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (!Number.isSafeInteger(maxDocBytes) || maxDocBytes < 1) throw invalid("maxDocBytes", maxDocBytes, "an integer >= 1");
   const auth =
     options.auth === undefined ? undefined : typeof options.auth === "string" ? loadAuthFile(options.auth) : parseAuthConfig(options.auth, "startServer: auth");
+  if (options.authenticate !== undefined) {
+    if (typeof options.authenticate !== "function") throw invalid("authenticate", options.authenticate, "a function (request) => decision");
+    if (options.auth !== undefined) throw new ConcordError("InvalidArgument", "startServer: give auth (a token file or table) or authenticate (your own check), not both");
+  }
   const authTimeoutMs = options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
   if (!Number.isSafeInteger(authTimeoutMs) || authTimeoutMs < 1) throw invalid("authTimeoutMs", authTimeoutMs, "an integer >= 1");
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
@@ -318,6 +332,7 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     maxMessageBytes,
     shutdownTimeoutMs,
     auth,
+    authenticate: options.authenticate,
     authFile: typeof options.auth === "string" ? options.auth : undefined,
     authTimeoutMs,
     maxBufferedBytes,
@@ -433,7 +448,7 @@ class SyncServerImpl implements SyncServer {
       metrics: this.#metrics,
       hooks: options.hooks,
     });
-    this.#admission = new Admission(options.auth, options.authFile, options.authTimeoutMs, options.clock, this.#log, this.#metrics);
+    this.#admission = new Admission(options.authenticate ?? options.auth, options.authFile, options.authTimeoutMs, options.clock, this.#log, this.#metrics);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
     if (host.kind === "attached") {
       this.#http = host.http;
@@ -449,7 +464,7 @@ class SyncServerImpl implements SyncServer {
       this.#http.on("tlsClientError", (error: Error) => this.#log.debug("tls.client_error", { error }));
     }
     if (host.kind === "attached") {
-      this.#log.info("server.attached", { path: host.prefix === "" ? "/" : host.prefix, storage: options.persistence.name, auth: options.auth ? "tokens" : "none (open to anyone)" });
+      this.#log.info("server.attached", { path: host.prefix === "" ? "/" : host.prefix, storage: options.persistence.name, auth: options.authenticate ? "hook" : options.auth ? "tokens" : "none (open to anyone)" });
     }
     this.#upgradeListener = this.#guard("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
     this.#http.on("upgrade", this.#upgradeListener);
@@ -470,7 +485,7 @@ class SyncServerImpl implements SyncServer {
       maxMessageBytes: this.#options.maxMessageBytes,
       maxConnections: this.#options.maxConnections,
       maxDocBytes: this.#options.maxDocBytes,
-      auth: this.#options.auth ? "tokens" : "none (open to anyone)",
+      auth: this.#options.authenticate ? "hook" : this.#options.auth ? "tokens" : "none (open to anyone)",
       tls: this.#options.tls !== undefined,
     });
   }
@@ -604,7 +619,7 @@ class SyncServerImpl implements SyncServer {
       connection.close(CloseCode.protocolError, room.error);
       return;
     }
-    this.#admission.check(connection, room.doc, req.url, req.socket.remoteAddress, (access) => this.#admit(connection, room.doc, access, req));
+    this.#admission.check(connection, room.doc, req.url, req.socket.remoteAddress, (access) => this.#admit(connection, room.doc, access, req), req.headers);
   }
 
   #admit(connection: SocketConnection, doc: string, access: Access, req: IncomingMessage): void {

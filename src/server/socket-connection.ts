@@ -72,6 +72,13 @@ export class SocketConnection implements ClientConnection {
     this.#firstFrameTaker = take;
   }
 
+  /** Gives back a frame `takeFirstFrame` took: it goes to the room first, before later frames. */
+  putBack(bytes: Uint8Array): void {
+    if (this.#dropping || this.#closed) return;
+    if (this.#member) this.#member.receive(bytes);
+    else this.#pending.unshift(bytes);
+  }
+
   /** Runs `fn` once the socket closed (at once if it has). */
   onClosed(fn: () => void): void {
     if (this.#closed) fn();
