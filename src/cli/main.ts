@@ -30,6 +30,9 @@ Usage:
                      change a strong-mode cluster's membership or leader
   concord dump --data <dir> --doc <name> [--prefix <p>]
                      print a document stored in <dir> as JSON lines ([key, value])
+  concord salvage --data <dir> --doc <name> --out <dir>
+                     copy what is good in a damaged document (one that fails with Corrupt) into
+                     a new data folder, and say what was lost; <dir> is only read
   concord --version  print the version
   concord --help     print this help
 `;
@@ -64,6 +67,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case "admin": {
       const { admin } = await import("./admin.js");
       return admin(rest);
+    }
+    case "salvage": {
+      const { salvage } = await import("./salvage.js");
+      return salvage(parseFlags(rest, ["data", "doc", "out"]));
     }
     case "dump": {
       const { dump } = await import("./dump.js");
