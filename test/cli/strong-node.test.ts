@@ -24,7 +24,7 @@ async function cluster(size: number): Promise<{ peers: string; urls: string[]; d
   const peers = urls.map((u, i) => `n${i + 1}=${u}`).join(",");
   const dirs = urls.map((_, i) => tempDir(`concord-cli-n${i + 1}-`));
   const start = (i: number, extra: string[] = []) =>
-    startNode(["--mode", "strong", "--id", `n${i + 1}`, "--port", String(ports[i]), "--data", dirs[i]!, "--peers", peers, ...FAST, ...extra]);
+    startNode(["--mode", "strong", "--id", `n${i + 1}`, "--port", String(ports[i]), "--data", dirs[i]!, ...(extra.includes("--peers") ? [] : ["--peers", peers]), ...FAST, ...extra]);
   return { peers, urls, dirs, start };
 }
 
