@@ -98,18 +98,41 @@ export function waitFor<T>(
   });
 }
 
-/** A port nobody listens on right now (the OS picks it), for a server that must restart on the same URL. */
+/** Ports this process handed out: never twice. */
+const handedOut = new Set<number>();
+/** Ports per test worker, each worker in a block of its own. */
+const BLOCK = 1_500;
+/** Where this process starts looking in its block (random, so test files run one after another in a worker rarely reuse a port). */
+let cursor = Math.floor(Math.random() * BLOCK);
+
+/**
+ * A port nobody listens on right now, for a server that must restart on the same URL. Not one the
+ * OS picks (port 0): that comes from the kernel's ephemeral range, where any outgoing connection
+ * may take it as its local port while the server is down, and the restart then fails with
+ * EADDRINUSE. So: below that range (20000 to 31999), in a block of its own per vitest worker (so
+ * parallel workers never pick the same port), never twice in one process, and checked free.
+ */
 export async function freePort(): Promise<number> {
+  const worker = Number(process.env["VITEST_POOL_ID"] ?? 0) % 8;
+  const base = 20_000 + worker * BLOCK;
+  for (let attempt = 0; attempt < BLOCK; attempt++) {
+    const port = base + (cursor++ % BLOCK);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${base}-${base + BLOCK - 1}`);
+}
+
+/** True when a server can listen on `port` of 127.0.0.1 right now (it is closed again at once). */
+async function canListen(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => resolve(true));
   });
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (port === 0) throw new Error("could not find a free port");
-  return port;
+  if (listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return listening;
 }
 
 /** A child process whose output lines can be waited on. */
