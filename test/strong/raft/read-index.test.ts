@@ -211,6 +211,14 @@ describe("thesis 6.4.1: lease reads", () => {
     const s = solo("a", ABC, { config: { readOnly: "lease" } });
     const term = makeLeader(s, "a", ["b", "c"]);
     ackAll(s, "a", ["b", "c"]);
+    // A valid lease first: a quorum answered a round, so a read now would be answered at once.
+    ticks(s, 1);
+    const round = take(s, "heartbeat")[0]?.context ?? null;
+    stepAll(s, msg("heartbeat-resp", "b", "a", term, { context: round }));
+    s.core.readIndex(bytes("leased"));
+    drain(s);
+    expect(s.readStates.map((r) => text(r.context))).toEqual(["leased"]);
+    s.readStates = [];
     s.core.transferLeadership(asNodeId("b"));
     take(s);
     s.core.readIndex(bytes("r"));
