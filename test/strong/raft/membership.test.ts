@@ -53,7 +53,7 @@ describe("thesis 4.1: the rules of a change", () => {
         { kind: "conf-change", change: change("remove", "d") },
         { kind: "conf-change", change: change("remove", "e") },
       ]),
-    ).toMatchObject({ ok: false, reason: "invalid-conf-change" });
+    ).toMatchObject({ ok: false, reason: "invalid-conf-change", detail: "one membership change at a time" });
   });
 
   it("4.1 (Ongaro's 2015 fix) a new leader refuses a change until it has committed an entry of its own term", () => {
@@ -201,7 +201,7 @@ describe("thesis 4.2: adding and removing servers", () => {
     c.stabilize();
     expect(c.core("a").proposeMembershipChange(change("remove", "a"))).toEqual({ ok: true });
     expect(c.core("a").status()).toMatchObject({ role: "leader", conf: { voters: ["b", "c"], learners: [] } });
-    expect(c.core("a").propose(bytes("refused"))).toMatchObject({ ok: false, reason: "not-member" });
+    expect(c.core("a").propose(bytes("refused"))).toMatchObject({ ok: false, reason: "not-member", detail: expect.stringMatching(/removed itself/) });
     c.stabilize();
     expect(c.core("a").status().role).toBe("follower");
     // It handed over at once with timeout-now rather than leaving the cluster leaderless for a timeout.
@@ -359,6 +359,9 @@ describe("thesis 3.10: leadership transfer", () => {
   it("3.10 transfer to a learner or a non-member is refused; a follower forwards a transfer request", () => {
     const c = new TestCluster({ voters: ABC, learners: ["l"], seed: 22 });
     c.elect("a");
+    // To itself: nothing to do, and no transfer is left under way to hold proposals back.
+    expect(c.core("a").transferLeadership(asNodeId("a"))).toEqual({ ok: true });
+    expect(c.core("a").status().transferee).toBeNull();
     expect(c.core("a").transferLeadership(asNodeId("l"))).toMatchObject({ ok: false, reason: "not-member" });
     expect(c.core("a").transferLeadership(asNodeId("zz"))).toMatchObject({ ok: false, reason: "not-member" });
     expect(c.core("b").transferLeadership(asNodeId("c"))).toEqual({ ok: true });

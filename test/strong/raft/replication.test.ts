@@ -212,6 +212,8 @@ describe("uncommitted size cap", () => {
     makeLeader(s, "a", ["b", "c"]);
     expect(s.core.propose(bytes("much larger than four bytes"))).toEqual({ ok: true });
     expect(s.core.propose(bytes("x"))).toMatchObject({ ok: false, reason: "uncommitted-limit" });
+    // An empty payload adds nothing to the uncommitted bytes: taken even over the cap.
+    expect(s.core.propose(new Uint8Array(0))).toEqual({ ok: true });
   });
 });
 
