@@ -207,6 +207,17 @@ describe("thesis 6.4.1: lease reads", () => {
     expect(take(s, "heartbeat").filter((m) => m.context !== null).length).toBeGreaterThan(0);
   });
 
+  it("6.4.1 a round nobody answered gives no lease, not even the first round of a leadership", () => {
+    const s = solo("a", ABC, { config: { readOnly: "lease" } });
+    makeLeader(s, "a", ["b", "c"]);
+    ackAll(s, "a", ["b", "c"]);
+    ticks(s, 1);
+    expect(take(s, "heartbeat").some((m) => m.context !== null)).toBe(true);
+    s.core.readIndex(bytes("unconfirmed"));
+    drain(s);
+    expect(s.readStates).toEqual([]);
+  });
+
   it("6.4.1 during a leadership transfer a lease read falls back to a heartbeat round", () => {
     const s = solo("a", ABC, { config: { readOnly: "lease" } });
     const term = makeLeader(s, "a", ["b", "c"]);
