@@ -10,11 +10,10 @@ import { Progress } from "./progress.js";
 import { asIndex, type Entry, type NodeId } from "./types.js";
 
 /** A fresh progress for `id`: probing from the end of our log (etcd-raft's choice). */
-export function newProgress(node: RaftNode, id: NodeId, isLearner: boolean): Progress {
+export function newProgress(node: RaftNode, id: NodeId): Progress {
   const pr = new Progress({
     match: asIndex(0),
     next: asIndex(node.log.lastIndex() + 1),
-    isLearner,
     // A member just added must not count as silent at the next check-quorum before we could hear it.
     recentActive: true,
     maxInflightMessages: node.cfg.maxInflightMessages,
@@ -50,10 +49,7 @@ export function syncProgressWithConf(node: RaftNode, leader: LeaderState): void 
     }
   }
   for (const id of ids) {
-    const learner = !conf.voters.includes(id);
-    const pr = leader.progress.get(id);
-    if (pr === undefined) leader.progress.set(id, newProgress(node, id, learner));
-    else pr.isLearner = learner;
+    if (!leader.progress.has(id)) leader.progress.set(id, newProgress(node, id));
   }
 }
 

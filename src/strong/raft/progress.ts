@@ -37,22 +37,18 @@ export class Progress {
    */
   paused = false;
   readonly inflights: Inflights;
-  /** True while the peer is a learner (receives the log, never counted in a quorum). */
-  isLearner: boolean;
   /** In `snapshot` state: the chunked transfer under way. */
   outgoing: OutgoingSnapshot | null = null;
 
   constructor(init: {
     match: LogIndex;
     next: LogIndex;
-    isLearner: boolean;
     recentActive: boolean;
     maxInflightMessages: number;
     maxInflightBytes: number;
   }) {
     this.match = init.match;
     this.next = init.next;
-    this.isLearner = init.isLearner;
     this.recentActive = init.recentActive;
     this.inflights = new Inflights(init.maxInflightMessages, init.maxInflightBytes);
   }

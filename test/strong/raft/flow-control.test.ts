@@ -87,7 +87,7 @@ describe("the in-flight window", () => {
 });
 
 const progress = (match: number, next: number, window = 4): Progress =>
-  new Progress({ match: ix(match), next: ix(next), isLearner: false, recentActive: true, maxInflightMessages: window, maxInflightBytes: 0 });
+  new Progress({ match: ix(match), next: ix(next), recentActive: true, maxInflightMessages: window, maxInflightBytes: 0 });
 
 const transfer = (): OutgoingSnapshot =>
   new OutgoingSnapshot({ meta: { index: ix(20), term: asTerm(3), conf: { voters: [asNodeId("a")], learners: [] } }, data: new Uint8Array(8) }, 4);
