@@ -1,5 +1,5 @@
 /**
- * One schedule of the strong-mode simulation (strong-world.ts), as fast-check draws it: clients
+ * One schedule of the strong-mode simulation (src/lab/worlds/strong-world.ts), as fast-check draws it: clients
  * reading and writing while faults come and go, then a heal, then checks:
  *
  * - every client history is linearizable (src/lab/linearizability.ts), with a minimal
@@ -11,8 +11,11 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 import { checkLinearizable } from "../../../src/lab/linearizability.js";
-import type { PlantedBug } from "../shared/planted-bugs.js";
-import { StrongWorld, type WorldNode } from "./strong-world.js";
+import type { PlantedBug } from "../../../src/lab/planted-bugs.js";
+import type { Operation } from "../../../src/lab/history.js";
+import { StrongWorld } from "../../../src/lab/worlds/strong-world.js";
+import type { StrongStore } from "../../../src/strong/strong-client.js";
+import { newStats, runOperation, type WorkloadStats } from "../shared/workload.js";
 
 /** One fault of a schedule, at `atMs` after the start. */
 export type StrongFault =
@@ -54,6 +57,29 @@ export function scheduleArb(size: 3 | 5): fc.Arbitrary<StrongSchedule> {
 export interface ScenarioResult {
   readonly world: StrongWorld;
   readonly operations: number;
+  readonly stats: WorkloadStats;
+}
+
+/**
+ * Clients on a loop of random operations on `keys` (gets, sets, deletes, compare-and-sets), each
+ * recorded in `history` as its client saw it, until `stop()` resolves once each finished the
+ * operation it was in.
+ */
+function runClients(world: StrongWorld, clients: readonly { name: string; store: StrongStore }[], keys: readonly string[], history: Operation[], stats: WorkloadStats): () => Promise<void> {
+  let stopping = false;
+  const running = clients.map((c) => {
+    const rng = world.rng.fork();
+    return (async () => {
+      while (!stopping) {
+        await runOperation(c.name, c.store, rng, keys, history, stats, () => world.clock.now());
+        await new Promise<void>((r) => world.clock.setTimer(rng.int(0, 20), r));
+      }
+    })();
+  });
+  return async () => {
+    stopping = true;
+    await world.drive(Promise.all(running));
+  };
 }
 
 /** Runs `schedule` with `seed` and checks it (throws on a violation, naming what and the last events). */
@@ -61,8 +87,14 @@ export async function checkStrongScenario(seed: number, schedule: StrongSchedule
   const world = new StrongWorld({ seed, size: schedule.size, ...(bug === undefined ? {} : { bug }) });
   try {
     await world.start();
-    for (let i = 0; i < schedule.clients; i++) await world.client(`c${i + 1}`, 1_000, schedule.followerReads && i % 2 === 1 ? "followers" : "leader");
-    world.runClients(["x", "y", "z"]);
+    const clients: { name: string; store: StrongStore }[] = [];
+    for (let i = 0; i < schedule.clients; i++) {
+      const name = `c${i + 1}`;
+      clients.push({ name, store: await world.client(name, { home: null, timeoutMs: 1_000, readFrom: schedule.followerReads && i % 2 === 1 ? "followers" : "leader" }) });
+    }
+    const history: Operation[] = [];
+    const stats = newStats();
+    const stopClients = runClients(world, clients, ["x", "y", "z"], history, stats);
     const faults = [...schedule.faults].sort((a, b) => a.atMs - b.atMs).filter((f) => f.atMs < schedule.durationMs);
     let now = 0;
     for (const f of faults) {
@@ -73,14 +105,14 @@ export async function checkStrongScenario(seed: number, schedule: StrongSchedule
     await world.advance(schedule.durationMs - now);
     // Heal: every node up, running and connected; the network reliable again.
     world.heal();
-    for (const n of world.nodes) {
-      world.resume(n);
-      await world.drive(world.restart(n));
+    for (let i = 0; i < world.nodes.length; i++) {
+      world.resume(i);
+      await world.drive(world.restart(i));
     }
     await world.advance(500);
-    await world.stopClients();
+    await stopClients();
     // Liveness: a write commits within bounded virtual time after the heal.
-    const probe = await world.client("probe", 5_000, "leader");
+    const probe = await world.client("probe", { home: null, timeoutMs: 5_000, readFrom: "leader" });
     await world.drive(probe.set("liveness", true), 10_000);
     // Every node converges on the committed state.
     await world.drive(
@@ -94,21 +126,20 @@ export async function checkStrongScenario(seed: number, schedule: StrongSchedule
       }),
       10_000,
     );
-    const verdict = checkLinearizable({ operations: world.history });
+    const verdict = checkLinearizable({ operations: history });
     if (verdict.verdict !== "ok") {
       throw new Error(
         `not linearizable (${verdict.verdict}): ${JSON.stringify(verdict.keys.filter((k) => k.verdict !== "ok"))}\ncounterexample:\n${(verdict.counterexample ?? []).map((o) => JSON.stringify(o)).join("\n")}\n--- last events ---\n${world.events.slice(-60).join("\n")}`,
       );
     }
     expect(world.clock.failures()).toStrictEqual([]);
-    return { world, operations: world.history.length };
+    return { world, operations: history.length, stats };
   } finally {
     await world.close().catch(() => undefined);
   }
 }
 
 function apply(world: StrongWorld, f: StrongFault): void {
-  const nodeOf = (i: number): WorldNode => world.nodes[i]!;
   switch (f.kind) {
     case "partition": {
       const minority = new Set(f.minority);
@@ -119,15 +150,13 @@ function apply(world: StrongWorld, f: StrongFault): void {
       world.heal();
       return;
     case "crash": {
-      const n = nodeOf(f.node);
-      world.crash(n);
-      world.clock.setTimer(f.downMs, () => void world.restart(n).catch((e: unknown) => world.note(`${n.id} restart failed: ${String(e)}`)));
+      world.crash(f.node);
+      world.clock.setTimer(f.downMs, () => void world.restart(f.node).catch((e: unknown) => world.note(`${world.nodes[f.node]} restart failed: ${String(e)}`)));
       return;
     }
     case "pause": {
-      const n = nodeOf(f.node);
-      world.pause(n);
-      world.clock.setTimer(f.forMs, () => world.resume(n));
+      world.pause(f.node);
+      world.clock.setTimer(f.forMs, () => world.resume(f.node));
       return;
     }
     case "lossy":

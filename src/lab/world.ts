@@ -1,0 +1,70 @@
+/**
+ * The port every mode's simulated world implements for the lab (and for the modes' own
+ * simulation tests): N nodes on one simulated network and one virtual clock, clients that each
+ * talk to one home node and sit where it sits in the network, and the faults of the fault model
+ * (DESIGN.md section 4). The lab drives every mode through this port alone, so one scenario and
+ * one workload run unchanged on all three.
+ */
+import type { NetworkFaults } from "../sim/sim-network.js";
+import type { VirtualClock } from "../sim/virtual-clock.js";
+
+/** The modes the lab compares. */
+export type LabMode = "eventual" | "primary" | "strong";
+
+/** One client of a world: the lab's workload reads and writes strings through it. */
+export interface LabClient {
+  /** The value of `key`, null when absent. Rejects with a ConcordError when it cannot answer. */
+  get(key: string): Promise<string | null>;
+  /** Writes `value` at `key`; resolves when the mode acknowledges it. Rejects with a ConcordError otherwise. */
+  set(key: string, value: string): Promise<void>;
+}
+
+/** A node's key-value view of the lab's document; null while the node is down. */
+export type NodeState = ReadonlyMap<string, string | null> | null;
+
+export interface LabWorld {
+  readonly mode: LabMode;
+  readonly clock: VirtualClock;
+  /** Node names, `n1`..`nN`. */
+  readonly nodes: readonly string[];
+  /** Opens every node (drives the clock until they are up). */
+  start(): Promise<void>;
+  /** A client named `name` at node `home` (index); drives the clock until it is open. */
+  connect(name: string, home: number): Promise<LabClient>;
+  /** Index of the node that leads writes now (Raft leader, newest primary; 0 in `eventual`), null when none. */
+  leader(): number | null;
+  /** Each node's role now: a mode's role name, `down` or `paused`. */
+  roles(): string[];
+  /** Splits the network into `groups` of node indexes; each client stays with its home node. */
+  partition(groups: readonly (readonly number[])[]): void;
+  /** Drops messages from node `from` to node `to` (and its clients), not the other way. */
+  cut(from: number, to: number): void;
+  /** Makes the network whole and reliable again. */
+  heal(): void;
+  /** Links lose, duplicate and delay messages. */
+  setFaults(faults: Partial<NetworkFaults>): void;
+  crash(node: number): void;
+  /** Restarts a crashed node from its disk (not driven: the caller runs the clock). */
+  restart(node: number): Promise<void>;
+  pause(node: number): void;
+  resume(node: number): void;
+  /** Node `node`'s view of the keys. */
+  state(node: number): NodeState;
+  /**
+   * Every write the world's nodes hold at all, overwritten or not (modes that merge: a write that
+   * lost a merge is still there); undefined for modes that order writes.
+   */
+  delivered?(): ReadonlySet<string>;
+  /** Closes every client and node. */
+  close(): Promise<void>;
+}
+
+/** Runs `world.clock` until `promise` settles, at most `maxMs` of virtual time. */
+export async function drive<T>(clock: VirtualClock, promise: Promise<T>, maxMs = 60_000, what = "an operation"): Promise<T> {
+  let settled = false;
+  const tracked = promise.finally(() => (settled = true));
+  tracked.catch(() => undefined);
+  await clock.runUntil(() => settled, { maxMs });
+  if (!settled) throw new Error(`${what} did not settle within ${maxMs} virtual ms`);
+  return tracked;
+}
