@@ -33,6 +33,10 @@ Usage:
   concord salvage --data <dir> --doc <name> --out <dir>
                      copy what is good in a damaged document (one that fails with Corrupt) into
                      a new data folder, and say what was lost; <dir> is only read
+  concord lab --scenario <name|file.json> [--seed N] [--modes eventual,primary,strong]
+              [--nodes 3|5] [--duration 20s] [--out report.html] [--json]
+                     run one workload on the three modes under the same faults, in the
+                     deterministic simulator, and compare them; concord lab --help lists scenarios
   concord --version  print the version
   concord --help     print this help
 `;
@@ -68,6 +72,10 @@ async function main(argv: readonly string[]): Promise<number> {
       const { admin } = await import("./admin.js");
       return admin(rest);
     }
+    case "lab": {
+      const { lab } = await import("./lab.js");
+      return lab(rest);
+    }
     case "salvage": {
       const { salvage } = await import("./salvage.js");
       return salvage(parseFlags(rest, ["data", "doc", "out"]));
@@ -95,7 +103,7 @@ function exitAfterOutput(code: number): void {
 }
 
 /** Commands with a `--help` of their own. */
-const COMMANDS_WITH_HELP = new Set(["serve", "node", "promote", "admin"]);
+const COMMANDS_WITH_HELP = new Set(["serve", "node", "promote", "admin", "lab"]);
 
 const argv = process.argv.slice(2);
 main(argv).then(exitAfterOutput, (e: unknown) => {

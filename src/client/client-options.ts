@@ -9,6 +9,7 @@ import { ConcordError } from "../errors.js";
 import { asDocId, type DocId } from "../ids.js";
 import type { WebSocketBackoffOptions, WebSocketConstructorLike } from "../net/websocket-client.js";
 import type { Rng } from "../rng.js";
+import type { LinkFactory } from "./node-client.js";
 
 /** Default bound of every request, in ms. */
 export const DEFAULT_NODE_TIMEOUT_MS = 10_000;
@@ -35,6 +36,11 @@ export interface NodeStoreOptions {
   readonly onError?: (error: unknown) => void;
   /** The token the nodes' auth file knows this client by (sent as `?token=`). Default none. */
   readonly token?: string;
+  /**
+   * How the store reaches a node (advanced): by default a WebSocket to `<url>/client`. The
+   * simulator and `concord lab` pass links over their own transports.
+   */
+  readonly links?: LinkFactory;
 }
 
 /** {@link NodeStoreOptions} checked and defaulted. */
@@ -49,6 +55,7 @@ export interface ResolvedNodeStoreOptions {
   readonly backoff: WebSocketBackoffOptions | undefined;
   readonly WebSocket: WebSocketConstructorLike | undefined;
   readonly token: string | undefined;
+  readonly links: LinkFactory | undefined;
 }
 
 /** The `InvalidArgument` of `option` of a `mode` store, showing what it was and what it must be. */
@@ -101,6 +108,7 @@ export function resolveNodeStoreOptions(mode: string, o: NodeStoreOptions): Reso
   }
   if (onError !== undefined && typeof onError !== "function") throw invalidOption(mode, "onError", onError, "a function");
   if (o.token !== undefined && (typeof o.token !== "string" || o.token.length === 0)) throw invalidOption(mode, "token", "(hidden)", "a non-empty string");
+  if (o.links !== undefined && typeof o.links !== "function") throw invalidOption(mode, "links", o.links, "a function (url, events) => NodeLink");
   return {
     doc: asDocId(doc),
     session: session ?? true,
@@ -112,5 +120,6 @@ export function resolveNodeStoreOptions(mode: string, o: NodeStoreOptions): Reso
     backoff: o.backoff,
     WebSocket: o.WebSocket,
     token: o.token,
+    links: o.links,
   };
 }

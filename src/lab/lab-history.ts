@@ -65,7 +65,13 @@ export interface LabRun {
   readonly end: number;
   /** Virtual ms from the heal until every running node held the same state; null when they never did. */
   readonly convergeMs: number | null;
-  /** The converged state: key -> value (null: absent). Taken from the node the mode reads from after heal. */
+  /**
+   * The nodes' state the first time they all agreed once the fault was over (the merge of what
+   * each side did meanwhile), with the writes delivered by then (merging modes); null when they
+   * never agreed. Writes answered before the fault ended are judged lost or merged against it.
+   */
+  readonly checkpoint: { readonly at: number; readonly state: ReadonlyMap<string, string | null>; readonly delivered?: ReadonlySet<string> } | null;
+  /** The converged state at the end: key -> value (null: absent). Taken from the node the mode reads from after heal. */
   readonly final: ReadonlyMap<string, string | null>;
   /**
    * For modes that merge (`eventual`): whether a written value reached the final state at all

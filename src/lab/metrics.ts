@@ -11,10 +11,12 @@
  * - A read is *stale* when the value it returned had been overwritten before the read began: some
  *   successful write of the key preceded by the write it read (or any, when it read "absent")
  *   was answered before the read was called. Its age: from the earliest such answer to the call.
- * - A successful write is *lost* when the final state of its key holds a value whose write
- *   preceded it (or holds nothing), and (in a mode that merges) the write never reached the final
- *   state at all. In a mode that merges, a write that reached it but lost to a value written
- *   before it is counted as *overwritten by a merge* instead: the data is there, the order is not.
+ * - A successful write is *lost* when the state of its key holds a value whose write preceded it
+ *   (or holds nothing), and (in a mode that merges) the write never reached that state at all. In
+ *   a mode that merges, a write that reached it but lost to a value written before it is counted
+ *   as *overwritten by a merge* instead: the data is there, the order is not. The state is the one
+ *   the nodes first agreed on after the fault (the sides' merge) for writes answered before the
+ *   fault ended, the final one for the others.
  */
 import { checkLinearizable, type Verdict } from "./linearizability.js";
 import { toHistory, type LabOp, type LabRun } from "./lab-history.js";
@@ -129,13 +131,18 @@ export function measure(run: LabRun, options: MetricsOptions = {}): ModeMetrics 
 
   const lost: string[] = [];
   let mergedOver = 0;
+  const faultEnd = run.fault?.end ?? Number.NEGATIVE_INFINITY;
   for (const [key, list] of writes) {
-    const finalValue = run.final.get(key) ?? null;
-    const winner = finalValue === null ? null : (byValue.get(finalValue) ?? null);
     for (const w of list) {
-      if (w.outcome !== "ok" || w === winner) continue;
-      if (winner !== null && !precedes(winner, w)) continue;
-      if (run.delivered !== undefined && run.delivered.has(w.value ?? "")) mergedOver++;
+      if (w.outcome !== "ok") continue;
+      // A write answered before the fault ended is judged against the state the sides merged into.
+      const early = run.checkpoint !== null && w.return !== null && w.return < faultEnd;
+      const state = early ? run.checkpoint!.state : run.final;
+      const delivered = early ? run.checkpoint!.delivered : run.delivered;
+      const value = state.get(key) ?? null;
+      const winner = value === null ? null : (byValue.get(value) ?? null);
+      if (w === winner || (winner !== null && !precedes(winner, w))) continue;
+      if (delivered !== undefined && delivered.has(w.value ?? "")) mergedOver++;
       else lost.push(w.value ?? "");
     }
   }

@@ -151,7 +151,7 @@ class PrimaryStoreImpl implements PrimaryStore {
       doc: o.doc,
       urls: [o.primary, ...o.replicas],
       policy: primaryPolicy,
-      link: (url, events) => webSocketLink(url, o, events),
+      link: o.links ?? ((url, events) => webSocketLink(url, o, events)),
       read: o.read === "primary" ? "writer" : "others",
       consistency: "local",
       subscribeAt: o.read === "replica" ? o.replicas[0]! : "writer",

@@ -41,11 +41,6 @@ export interface StrongOptions extends NodeStoreOptions {
   readonly read?: "linearizable" | "local";
   /** Where reads go: `"leader"` (default) or `"followers"` (the other nodes in turn). */
   readonly readFrom?: "leader" | "followers";
-  /**
-   * How the store reaches a node (advanced): by default a WebSocket to `<url>/client`. The
-   * simulator and `concord lab` pass links over their own transports.
-   */
-  readonly links?: LinkFactory;
 }
 
 /** Where a write is in the cluster's log. */
@@ -137,7 +132,6 @@ export function resolveStrongOptions(options: StrongOptions) {
   const readFrom = options.readFrom ?? "leader";
   if (readFrom !== "leader" && readFrom !== "followers") throw invalidOption(MODE, "readFrom", readFrom, `"leader" or "followers"`);
   if (readFrom === "followers" && nodes.length < 2) throw invalidOption(MODE, "nodes", options.nodes, `at least two URLs when readFrom is "followers"`);
-  if (options.links !== undefined && typeof options.links !== "function") throw invalidOption(MODE, "links", options.links, "a function (url, events) => NodeLink");
   return { o, nodes, read, readFrom };
 }
 
@@ -172,7 +166,7 @@ class StrongStoreImpl implements StrongStore {
       doc: o.doc,
       urls: nodes,
       policy: strongPolicy,
-      link: options.links ?? ((url, events) => webSocketLink(url, o, events)),
+      link: o.links ?? ((url, events) => webSocketLink(url, o, events)),
       read: readFrom === "leader" ? "writer" : "others",
       consistency: read,
       subscribeAt: "writer",

@@ -20,7 +20,7 @@ const set = (value: string, call: number, ret: number | null, more: Partial<LabO
 const get = (value: string | null, call: number, ret: number, more: Partial<LabOp> = {}): LabOp => op({ kind: "get", value, call, return: ret, ...more });
 
 function run(ops: LabOp[], final: Record<string, string | null>, more: Partial<LabRun> = {}): LabRun {
-  return { mode: "test", nodes: ["n1"], ops, samples: [], events: [], fault: null, end: 100, convergeMs: 0, final: new Map(Object.entries(final)), ...more };
+  return { mode: "test", nodes: ["n1"], ops, samples: [], events: [], fault: null, end: 100, convergeMs: 0, checkpoint: null, final: new Map(Object.entries(final)), ...more };
 }
 
 describe("stale reads", () => {
@@ -55,6 +55,15 @@ describe("lost and merged writes", () => {
     const ops = [set("v1", 0, 10), set("v2", 20, 30), set("v3", 40, 50)];
     const m = measure(run(ops, { k: "v1" }, { delivered: new Set(["v1", "v2"]) }));
     expect([m.mergedOver, m.lostWrites.examples]).toEqual([1, ["v3"]]);
+  });
+
+  it("writes answered before the fault ended are judged against the state the sides merged into, later ones against the final state", () => {
+    const ops = [set("v1", 0, 10), set("v2", 20, 30), set("v3", 60, 70)];
+    const checkpoint = { at: 55, state: new Map([["k", "v1"]]), delivered: new Set(["v1", "v2"]) };
+    const m = measure(run(ops, { k: "v3" }, { fault: { start: 5, end: 50 }, checkpoint, delivered: new Set(["v1", "v2", "v3"]) }));
+    expect([m.mergedOver, m.lostWrites.count]).toEqual([1, 0]);
+    const lost = measure(run(ops, { k: "v3" }, { fault: { start: 5, end: 50 }, checkpoint: { at: 55, state: new Map([["k", "v1"]]) } }));
+    expect(lost.lostWrites.examples).toEqual(["v2"]);
   });
 
   it("concurrent writes may end either way: neither is lost", () => {
