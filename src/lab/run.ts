@@ -224,6 +224,8 @@ export async function runScenario(world: LabWorld, scenario: Scenario, o: RunOpt
   if (fault === null) clock.setTimer(0, watch);
   else if (checkpoint === null) watch();
   await clock.runUntil(() => checkpoint !== null, { maxMs: o.convergeWithinMs ?? 30_000 });
+  // The final state: once every write made up to the end has reached every node.
+  await clock.runUntil(agree, { maxMs: o.convergeWithinMs ?? 30_000 });
   const healedAt = fault?.end ?? end;
   const convergeMs = checkpoint === null ? null : Math.max(0, (checkpoint as { at: number }).at - healedAt);
   const reader = world.leader() ?? 0;

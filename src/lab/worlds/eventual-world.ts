@@ -94,7 +94,7 @@ export class EventualWorld implements LabWorld {
     const r = this.#replicas[i]!;
     return new Promise((resolve, reject) => {
       r.pause.run(() => {
-        if (r.store === null) reject(new ConcordError("Unavailable", `replica ${r.id} is down`, { node: r.id }));
+        if (r.store === null) reject(new ConcordError("Unavailable", `replica ${r.id} is down`, { node: r.id, outcome: "not-applied" }));
         else resolve(r.store);
       });
     });
