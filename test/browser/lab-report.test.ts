@@ -47,7 +47,7 @@ describe("the lab report in Chromium", { timeout: 120_000 }, () => {
       els.map((s) => ({
         mode: s.getAttribute("data-mode"),
         summary: s.querySelector(".summary")?.textContent ?? "",
-        charts: [...s.querySelectorAll("svg")].map((svg) => Math.round(svg.getBoundingClientRect().width)),
+        charts: Array.from(s.querySelectorAll("svg")).map((svg) => Math.round(svg.getBoundingClientRect().width)),
         bars: s.querySelectorAll("svg rect").length,
       })),
     );

@@ -10,6 +10,7 @@ import { reportHtml } from "../../src/lab/report-html.js";
 import { formatReport, reportJson } from "../../src/lab/report-text.js";
 import { namedScenario } from "../../src/lab/scenario.js";
 import { resolveWorkload } from "../../src/lab/workload.js";
+import { EventualWorld } from "../../src/lab/worlds/eventual-world.js";
 
 const DURATION = 6_000;
 
@@ -94,5 +95,20 @@ describe("replay", { timeout: 120_000 }, () => {
     expect(reportHtml(b)).toBe(reportHtml(a));
     const c = await runLab({ ...o, seed: 8 });
     expect(reportJson(c)).not.toBe(reportJson(a));
+  });
+});
+
+describe("the eventual world", { timeout: 60_000 }, () => {
+  it("a write in flight when its replica crashes fails with an unknown outcome instead of hanging; a write on a down replica fails", async () => {
+    const world = new EventualWorld({ seed: 1, size: 2 });
+    await world.start();
+    const client = await world.connect("c", 0);
+    const pending = client.set("k", "v1");
+    // The write is under way (waiting for its fsync on the simulated disk, whose clock stands still).
+    await new Promise<void>((r) => setImmediate(r));
+    world.crash(0);
+    await expect(pending).rejects.toMatchObject({ code: "Unavailable", details: { outcome: "unknown" } });
+    await expect(client.set("k", "v2")).rejects.toMatchObject({ code: "Unavailable", details: { outcome: "not-applied" } });
+    await world.close();
   });
 });

@@ -42,6 +42,8 @@ interface Replica {
   store: EventualStore | null;
   transport: Transport | null;
   opening: boolean;
+  /** Rejects the operations in flight in this incarnation when it crashes (its app dies with it). */
+  crashed: Set<(e: Error) => void>;
 }
 
 export class EventualWorld implements LabWorld {
@@ -60,7 +62,7 @@ export class EventualWorld implements LabWorld {
     this.#replicas = Array.from({ length: o.size }, (_, i) => {
       const pause = new ProcessPause();
       const clock = new PausableClock(this.clock, pause);
-      return { id: asPeerId(`n${i + 1}`), disk: new SimDisk({ rng: this.#rng.fork(), clock, latencyMs: { min: 0.05, max: 1.5 } }), pause, clock, store: null, transport: null, opening: false };
+      return { id: asPeerId(`n${i + 1}`), disk: new SimDisk({ rng: this.#rng.fork(), clock, latencyMs: { min: 0.05, max: 1.5 } }), pause, clock, store: null, transport: null, opening: false, crashed: new Set() };
     });
     this.nodes = this.#replicas.map((r) => r.id);
   }
@@ -100,6 +102,18 @@ export class EventualWorld implements LabWorld {
     });
   }
 
+  /** `op` on `store`, replica `i`'s, failed with an unknown outcome if the replica crashes first. */
+  #inFlight<T>(i: number, store: EventualStore, op: () => Promise<T>): Promise<T> {
+    const r = this.#replicas[i]!;
+    if (r.store !== store) return Promise.reject(new ConcordError("Unavailable", `replica ${r.id} is down`, { node: r.id, outcome: "not-applied" }));
+    const crashed = r.crashed;
+    return new Promise<T>((resolve, reject) => {
+      const fail = (e: Error): void => reject(e);
+      crashed.add(fail);
+      op().then(resolve, reject).finally(() => crashed.delete(fail));
+    });
+  }
+
   async connect(_name: string, home: number): Promise<LabClient> {
     return {
       get: async (key) => {
@@ -108,9 +122,11 @@ export class EventualWorld implements LabWorld {
       },
       set: async (key, value) => {
         const store = await this.#serving(home);
-        const doc = store.ydoc;
-        this.#written.set(value, { client: doc.clientID, clock: Y.getState(doc.store, doc.clientID) });
-        await store.set(key, value);
+        await this.#inFlight(home, store, () => {
+          const doc = store.ydoc;
+          this.#written.set(value, { client: doc.clientID, clock: Y.getState(doc.store, doc.clientID) });
+          return store.set(key, value);
+        });
       },
     };
   }
@@ -149,6 +165,9 @@ export class EventualWorld implements LabWorld {
     r.transport!.close();
     r.store = null;
     r.transport = null;
+    const lost = new ConcordError("Unavailable", `replica ${r.id} crashed before the write was acknowledged`, { node: r.id, outcome: "unknown" });
+    for (const fail of r.crashed) fail(lost);
+    r.crashed = new Set();
     if (r.pause.paused) r.pause.resume();
   }
 
