@@ -28,6 +28,12 @@ export class ReplicaLog {
   applied: Lsn;
   /** The LSN of the snapshot handed out to install and not yet reported installed. */
   installing: Lsn | null = null;
+  /**
+   * The history of that snapshot: the log's once it is installed. Until then the log's history
+   * stays the one of the records it still holds (and serves reads from), or a read there would
+   * be labelled with the new history's epoch for a record of the old one.
+   */
+  #installingHistory: EpochHistory | null = null;
 
   constructor(
     public history: EpochHistory,
@@ -89,13 +95,15 @@ export class ReplicaLog {
     const agreed = Math.max(common, commonPrefix(history, asLsn(Number.MAX_SAFE_INTEGER), this.history, this.queued));
     const discarded = Math.max(0, this.queued - agreed);
     this.installing = lsn;
-    this.history = history;
+    this.#installingHistory = history;
     return discarded;
   }
 
   installed(lsn: Lsn): void {
     invariant(this.installing === lsn, `installed(${lsn}) but the snapshot handed out is ${String(this.installing)}`);
     this.installing = null;
+    this.history = this.#installingHistory ?? this.history;
+    this.#installingHistory = null;
     this.queued = lsn;
     this.received = lsn;
     this.applied = lsn;
