@@ -68,7 +68,7 @@ const lines = [...header];
 for (const [name, c] of byCore) {
   if (c.files === 0) continue;
   add(all, c);
-  lines.push(row(`\`${name}\` (${c.files} files)`, c));
+  lines.push(row(`\`${name}\` (${c.files} file${c.files === 1 ? "" : "s"})`, c));
 }
 lines.push(row("**all cores**", all));
 console.log(lines.join("\n"));
