@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { LAB_MODES, runLab, type LabBug } from "../lab/lab.js";
+import { labWorlds } from "./lab-worlds.js";
 import { reportHtml } from "../lab/report-html.js";
 import { formatReport, reportJson } from "../lab/report-text.js";
 import { namedScenario, parseScenario, SCENARIOS, type Scenario } from "../lab/scenario.js";
@@ -147,6 +148,7 @@ export async function lab(args: readonly string[]): Promise<number> {
 
   let shown = "";
   const report = await runLab({
+    worlds: labWorlds,
     scenario,
     seed,
     modes,

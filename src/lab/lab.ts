@@ -6,19 +6,22 @@
  */
 import type { LabRun } from "./lab-history.js";
 import { measure, type ModeMetrics } from "./metrics.js";
-import type { PlantedBug } from "./planted-bugs.js";
 import { runScenario } from "./run.js";
 import type { Scenario } from "./scenario.js";
 import type { WorkloadSpec } from "./workload.js";
 import type { LabMode, LabWorld } from "./world.js";
-import { EventualWorld } from "./worlds/eventual-world.js";
-import { PrimaryWorld } from "./worlds/primary-world.js";
-import { StrongWorld } from "./worlds/strong-world.js";
 
 export const LAB_MODES: readonly LabMode[] = ["eventual", "primary", "strong"];
 
 /** A bug planted in one mode, to show what the lab catches (never set for a real comparison). */
-export type LabBug = { readonly mode: "strong"; readonly bug: PlantedBug } | { readonly mode: "primary"; readonly bug: "unfenced" };
+export interface LabBug {
+  readonly mode: LabMode;
+  /** The mode's name for it (see each mode's `lab-world.ts`). */
+  readonly bug: string;
+}
+
+/** Makes one mode's world: how each mode plugs into the lab (the CLI wires the three). */
+export type WorldFactory = (mode: LabMode, options: { readonly seed: number; readonly size: number; readonly bug?: string }) => LabWorld;
 
 export interface LabOptions {
   readonly scenario: Scenario;
@@ -28,6 +31,8 @@ export interface LabOptions {
   readonly durationMs: number;
   readonly workload: WorkloadSpec;
   readonly bug?: LabBug;
+  /** The worlds to run in. */
+  readonly worlds: WorldFactory;
   /** Called as each mode's run goes: the mode and the share of its run done. */
   readonly onProgress?: (mode: LabMode, done: number) => void;
 }
@@ -49,18 +54,6 @@ export interface LabReport {
   readonly workload: WorkloadSpec;
   readonly bug: LabBug | null;
   readonly modes: readonly ModeReport[];
-}
-
-function worldFor(mode: LabMode, o: LabOptions): LabWorld {
-  const base = { seed: o.seed, size: o.nodes };
-  switch (mode) {
-    case "eventual":
-      return new EventualWorld(base);
-    case "primary":
-      return new PrimaryWorld(o.bug?.mode === "primary" ? { ...base, bug: o.bug.bug } : base);
-    case "strong":
-      return new StrongWorld(o.bug?.mode === "strong" ? { ...base, bug: o.bug.bug } : base);
-  }
 }
 
 const pct = (ok: number, of: number): string => (of === 0 ? "no" : `${((ok / of) * 100).toFixed(ok === of || ok === 0 ? 0 : 1)}%`);
@@ -101,7 +94,7 @@ export function summarize(m: ModeMetrics): string {
 export async function runLab(o: LabOptions): Promise<LabReport> {
   const modes: ModeReport[] = [];
   for (const mode of o.modes) {
-    const world = worldFor(mode, o);
+    const world = o.worlds(mode, { seed: o.seed, size: o.nodes, ...(o.bug?.mode === mode ? { bug: o.bug.bug } : {}) });
     try {
       const run = await runScenario(world, o.scenario, {
         seed: o.seed,

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { labWorlds } from "../../src/cli/lab-worlds.js";
 import { runLab } from "../../src/lab/lab.js";
 import { reportHtml } from "../../src/lab/report-html.js";
 import { namedScenario } from "../../src/lab/scenario.js";
@@ -30,6 +31,7 @@ describe("the lab report in Chromium", { timeout: 120_000 }, () => {
   it("shows each mode's summary and time lines, fetching nothing", async () => {
     const durationMs = 10_000;
     const report = await runLab({
+      worlds: labWorlds,
       scenario: namedScenario("partition", { durationMs, nodes: 3 }),
       seed: 7,
       modes: ["eventual", "primary", "strong"],

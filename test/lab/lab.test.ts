@@ -4,18 +4,20 @@
  * for byte. Short runs (6 s of simulated time, one client per node) keep it to seconds.
  */
 import { describe, expect, it } from "vitest";
+import { labWorlds } from "../../src/cli/lab-worlds.js";
 import { runLab, type LabOptions, type LabReport } from "../../src/lab/lab.js";
 import type { ModeMetrics } from "../../src/lab/metrics.js";
 import { reportHtml } from "../../src/lab/report-html.js";
 import { formatReport, reportJson } from "../../src/lab/report-text.js";
 import { namedScenario } from "../../src/lab/scenario.js";
 import { resolveWorkload } from "../../src/lab/workload.js";
-import { EventualWorld } from "../../src/lab/worlds/eventual-world.js";
+import { EventualWorld } from "../../src/eventual/lab-world.js";
 
 const DURATION = 6_000;
 
 function options(scenario: string, more: Partial<LabOptions> = {}): LabOptions {
   return {
+    worlds: labWorlds,
     scenario: namedScenario(scenario, { durationMs: DURATION, nodes: 3 }),
     seed: 7,
     modes: ["eventual", "primary", "strong"],

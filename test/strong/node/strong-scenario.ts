@@ -1,5 +1,5 @@
 /**
- * One schedule of the strong-mode simulation (src/lab/worlds/strong-world.ts), as fast-check draws it: clients
+ * One schedule of the strong-mode simulation (src/strong/lab-world.ts), as fast-check draws it: clients
  * reading and writing while faults come and go, then a heal, then checks:
  *
  * - every client history is linearizable (src/lab/linearizability.ts), with a minimal
@@ -11,9 +11,9 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 import { checkLinearizable } from "../../../src/lab/linearizability.js";
-import type { PlantedBug } from "../../../src/lab/planted-bugs.js";
+import type { PlantedBug } from "../../../src/strong/planted-bugs.js";
 import type { Operation } from "../../../src/lab/history.js";
-import { StrongWorld } from "../../../src/lab/worlds/strong-world.js";
+import { StrongWorld } from "../../../src/strong/lab-world.js";
 import type { StrongStore } from "../../../src/strong/strong-client.js";
 import { newStats, runOperation, type WorkloadStats } from "../shared/workload.js";
 

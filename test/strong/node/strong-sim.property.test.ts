@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { checkProperty, propRuns } from "../../property/prop.js";
 import { checkStrongScenario, scheduleArb, type StrongSchedule } from "./strong-scenario.js";
-import type { PlantedBug } from "../../../src/lab/planted-bugs.js";
+import type { PlantedBug } from "../../../src/strong/planted-bugs.js";
 
 /** Time for `runs` schedules, generously: a long run (`PROP_RUNS=60000`) must not hit a test timeout. */
 const allow = (runs: number): { timeout: number } => ({ timeout: Math.max(600_000, runs * 2_000) });

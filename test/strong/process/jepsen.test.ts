@@ -6,7 +6,7 @@
  * nodes, SIGSTOPs and SIGCONTs them, and cuts links (closed, or silently hung); then everything
  * heals, the nodes must converge and take a write, and the linearizability checker (`src/lab/`)
  * must accept every client's history. The same harness catches each planted bug
- * (`src/lab/planted-bugs.ts`) on real processes: reads served from local state, acks before commit.
+ * (`src/strong/planted-bugs.ts`) on real processes: reads served from local state, acks before commit.
  *
  * `REL_SEED` replays a schedule (timing is real: the same faults at the same moments, not the same
  * interleaving); `JEPSEN_SECONDS` (default 8) and `JEPSEN_RUNS` (default 1) run longer,
@@ -19,7 +19,7 @@ import { openStore } from "../../../src/open-store.js";
 import { seededRng, type Rng } from "../../../src/rng.js";
 import type { StrongStore } from "../../../src/strong/strong-client.js";
 import { onCleanup, runCleanups, withSeed } from "../../reliability/harness.js";
-import type { PlantedBug } from "../../../src/lab/planted-bugs.js";
+import type { PlantedBug } from "../../../src/strong/planted-bugs.js";
 import { newStats, runOperation, type WorkloadStats } from "../shared/workload.js";
 import type { CutKind } from "./link-proxy.js";
 import { ProcessCluster } from "./process-cluster.js";

@@ -1,5 +1,5 @@
 /**
- * A strong-mode node process with a bug planted (`src/lab/planted-bugs.ts`), for the real-process
+ * A strong-mode node process with a bug planted (`src/strong/planted-bugs.ts`), for the real-process
  * checks to prove the checker catches it: the same server as `concord node --mode strong`
  * (`serveNode` over a Raft node on files), its engine swapped for the buggy one.
  *
@@ -10,7 +10,7 @@
 import { atLeast, stderrLogSink } from "../../../src/ops/log.js";
 import { serveNode } from "../../../src/service/node-server.js";
 import { strongEngine } from "../../../src/strong/strong-engine.js";
-import { engineWith, type PlantedBug } from "../../../src/lab/planted-bugs.js";
+import { engineWith, type PlantedBug } from "../../../src/strong/planted-bugs.js";
 
 interface Args {
   readonly id: string;

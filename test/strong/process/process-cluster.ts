@@ -8,7 +8,7 @@
  */
 import { health } from "../../cli/node-process.js";
 import { freePort, spawnChild, tempDir, type Child } from "../../reliability/harness.js";
-import type { PlantedBug } from "../../../src/lab/planted-bugs.js";
+import type { PlantedBug } from "../../../src/strong/planted-bugs.js";
 import { LinkProxy, type CutKind } from "./link-proxy.js";
 
 export interface ProcessClusterOptions {

@@ -12,24 +12,24 @@
  * Planted bug `"unfenced"`: a primary that goes on acknowledging writes after it was fenced (its
  * engine answers success to writes the node refused), to show the lab catches lost writes.
  */
-import { NodeLink } from "../../client/node-link.js";
-import { isConcordError } from "../../errors.js";
-import { asDocId, asPeerId, type PeerId } from "../../ids.js";
-import { docView } from "../../kv/doc-keys.js";
-import { openStore } from "../../open-store.js";
-import type { PrimaryStore } from "../../primary/primary-client.js";
-import { PrimaryEngine } from "../../primary/primary-engine.js";
-import type { PrimaryDurability } from "../../primary/replication/types.js";
-import { ReplicationNode } from "../../primary/replication-node.js";
-import { seededRng, type Rng } from "../../rng.js";
-import { ChangeFeed } from "../../service/change-feed.js";
-import { serveOverTransport } from "../../service/transport-sessions.js";
-import { PausableClock, PausableTransport, ProcessPause } from "../../sim/pause.js";
-import { SimDisk } from "../../sim/sim-disk.js";
-import { SimNetwork, type NetworkFaults } from "../../sim/sim-network.js";
-import { VirtualClock } from "../../sim/virtual-clock.js";
-import { fileStorage } from "../../storage/file-storage.js";
-import { drive, type LabClient, type LabWorld, type NodeState } from "../world.js";
+import { NodeLink } from "../client/node-link.js";
+import { isConcordError } from "../errors.js";
+import { asDocId, asPeerId, type PeerId } from "../ids.js";
+import { docView } from "../kv/doc-keys.js";
+import { openStore } from "../open-store.js";
+import type { PrimaryStore } from "./primary-client.js";
+import { PrimaryEngine } from "./primary-engine.js";
+import type { PrimaryDurability } from "./replication/types.js";
+import { ReplicationNode } from "./replication-node.js";
+import { seededRng, type Rng } from "../rng.js";
+import { ChangeFeed } from "../service/change-feed.js";
+import { serveOverTransport } from "../service/transport-sessions.js";
+import { PausableClock, PausableTransport, ProcessPause } from "../sim/pause.js";
+import { SimDisk } from "../sim/sim-disk.js";
+import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
+import { VirtualClock } from "../sim/virtual-clock.js";
+import { fileStorage } from "../storage/file-storage.js";
+import { drive, type LabClient, type LabWorld, type NodeState } from "../lab/world.js";
 
 export interface PrimaryWorldOptions {
   readonly seed: number;

@@ -11,18 +11,18 @@
  * reached it and lost a merge ({@link EventualWorld.delivered}).
  */
 import * as Y from "yjs";
-import { ConcordError } from "../../errors.js";
-import type { EventualStore } from "../../eventual/eventual-store.js";
-import { asPeerId, type PeerId } from "../../ids.js";
-import type { Transport } from "../../net/transport.js";
-import { openStore } from "../../open-store.js";
-import { seededRng, type Rng } from "../../rng.js";
-import { PausableClock, PausableTransport, ProcessPause } from "../../sim/pause.js";
-import { SimDisk } from "../../sim/sim-disk.js";
-import { SimNetwork, type NetworkFaults } from "../../sim/sim-network.js";
-import { VirtualClock } from "../../sim/virtual-clock.js";
-import { fileStorage } from "../../storage/file-storage.js";
-import { drive, type LabClient, type LabWorld, type NodeState } from "../world.js";
+import { ConcordError } from "../errors.js";
+import type { EventualStore } from "./eventual-store.js";
+import { asPeerId, type PeerId } from "../ids.js";
+import type { Transport } from "../net/transport.js";
+import { openStore } from "../open-store.js";
+import { seededRng, type Rng } from "../rng.js";
+import { PausableClock, PausableTransport, ProcessPause } from "../sim/pause.js";
+import { SimDisk } from "../sim/sim-disk.js";
+import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
+import { VirtualClock } from "../sim/virtual-clock.js";
+import { fileStorage } from "../storage/file-storage.js";
+import { drive, type LabClient, type LabWorld, type NodeState } from "../lab/world.js";
 
 /** Virtual ms per sync tick, and ticks between anti-entropy resyncs. */
 const TICK_MS = 20;

@@ -11,24 +11,24 @@
  * side of a partition: it reaches only the nodes its node reaches); one opened without a home
  * keeps each link with the node it leads to (it reaches every node that is up).
  */
-import { asDocId, asPeerId, type PeerId } from "../../ids.js";
-import { NodeLink } from "../../client/node-link.js";
-import { docView } from "../../kv/doc-keys.js";
-import { openStore } from "../../open-store.js";
-import { seededRng, type Rng } from "../../rng.js";
-import { ChangeFeed } from "../../service/change-feed.js";
-import { serveOverTransport } from "../../service/transport-sessions.js";
-import { SimDisk } from "../../sim/sim-disk.js";
-import { SimNetwork, type NetworkFaults } from "../../sim/sim-network.js";
-import { PausableClock, PausableTransport, ProcessPause } from "../../sim/pause.js";
-import { VirtualClock } from "../../sim/virtual-clock.js";
-import { fileStorage } from "../../storage/file-storage.js";
-import type { StrongStore } from "../../strong/strong-client.js";
-import { RaftNode } from "../../strong/raft-node.js";
-import type { StrongEngine } from "../../strong/strong-engine.js";
-import { engineWith, type PlantedBug } from "../planted-bugs.js";
-import { isConcordError } from "../../errors.js";
-import { drive, type LabClient, type LabWorld, type NodeState } from "../world.js";
+import { asDocId, asPeerId, type PeerId } from "../ids.js";
+import { NodeLink } from "../client/node-link.js";
+import { docView } from "../kv/doc-keys.js";
+import { openStore } from "../open-store.js";
+import { seededRng, type Rng } from "../rng.js";
+import { ChangeFeed } from "../service/change-feed.js";
+import { serveOverTransport } from "../service/transport-sessions.js";
+import { SimDisk } from "../sim/sim-disk.js";
+import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
+import { PausableClock, PausableTransport, ProcessPause } from "../sim/pause.js";
+import { VirtualClock } from "../sim/virtual-clock.js";
+import { fileStorage } from "../storage/file-storage.js";
+import type { StrongStore } from "./strong-client.js";
+import { RaftNode } from "./raft-node.js";
+import type { StrongEngine } from "./strong-engine.js";
+import { engineWith, type PlantedBug } from "./planted-bugs.js";
+import { isConcordError } from "../errors.js";
+import { drive, type LabClient, type LabWorld, type NodeState } from "../lab/world.js";
 
 /** Virtual ms per Raft tick, and the election timeout in ticks. */
 export const TICK_MS = 10;

@@ -3,8 +3,8 @@
  * it guards against, in the simulation and on real processes: each is a {@link StrongEngine} that
  * cuts one corner.
  */
-import { StrongEngine } from "../strong/strong-engine.js";
-import type { RaftNode } from "../strong/raft-node.js";
+import { StrongEngine } from "./strong-engine.js";
+import type { RaftNode } from "./raft-node.js";
 
 /**
  * `"local-reads"`: linearizable reads served from the serving node's state, without a ReadIndex
