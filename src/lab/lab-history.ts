@@ -44,6 +44,8 @@ export interface NodeSample {
   readonly partition: readonly string[];
   /** Keys whose values differ between running nodes (0 when they agree). */
   readonly divergentKeys: number;
+  /** Per node, the lag it reports (see `LabWorld.lagMs`); absent for modes that report none. */
+  readonly lagMs?: readonly (number | null)[];
 }
 
 /** A fault as it happened, for the timeline. */

@@ -77,6 +77,7 @@ export function summarize(m: ModeMetrics): string {
       ? "No read returned a value already overwritten."
       : `${m.staleReads.count} of ${m.staleReads.reads} reads returned a value already overwritten, up to ${secs(m.staleReads.maxAgeMs)} old.`,
   );
+  if (m.maxLagMs !== null && m.maxLagMs >= 1_000) parts.push(`Replicas said how far behind they were: up to ${secs(m.maxLagMs)}.`);
   parts.push(m.lostWrites.count === 0 ? "Nothing acknowledged was lost." : `${m.lostWrites.count} acknowledged writes were lost.`);
   if (m.mergedOver > 0) parts.push(`${m.mergedOver} acknowledged writes lost a merge to a value written before them (kept in history, not in the state).`);
   parts.push(

@@ -65,6 +65,8 @@ export interface ModeMetrics {
   readonly linearizable: { readonly verdict: Verdict["verdict"]; readonly counterexample: readonly Operation[] | null };
   readonly convergeMs: number | null;
   readonly maxDivergentKeys: number;
+  /** The largest lag a node reported (ms), null for modes whose nodes report none. */
+  readonly maxLagMs: number | null;
   readonly series: { readonly binMs: number; readonly bins: readonly SeriesBin[] };
 }
 
@@ -191,6 +193,9 @@ export function measure(run: LabRun, options: MetricsOptions = {}): ModeMetrics 
     linearizable: { verdict: verdict.verdict, counterexample: verdict.counterexample },
     convergeMs: run.convergeMs,
     maxDivergentKeys: run.samples.reduce((m, s) => Math.max(m, s.divergentKeys), 0),
+    maxLagMs: run.samples.some((s) => s.lagMs !== undefined)
+      ? run.samples.reduce((m, s) => Math.max(m, ...(s.lagMs ?? []).map((l) => l ?? 0)), 0)
+      : null,
     series: { binMs, bins },
   };
 }

@@ -56,7 +56,9 @@ function nodesChart(m: ModeReport, end: number): string {
       const a = samples[s]!;
       const b = samples[s + 1]?.at ?? end;
       const role = a.roles[i] ?? "down";
-      parts.push(`<rect x="${num(x(a.at))}" y="${i * rowH + 2}" width="${num(Math.max(0.5, x(b) - x(a.at)))}" height="${rowH - 4}" fill="${ROLE_COLORS[role] ?? "#ccc"}"><title>${esc(`${node} ${role}`)}</title></rect>`);
+      const lag = a.lagMs?.[i];
+      const title = `${node} ${role}${lag === undefined || lag === null || lag === 0 ? "" : `, ${Math.round(lag)} ms behind`}`;
+      parts.push(`<rect x="${num(x(a.at))}" y="${i * rowH + 2}" width="${num(Math.max(0.5, x(b) - x(a.at)))}" height="${rowH - 4}" fill="${ROLE_COLORS[role] ?? "#ccc"}"><title>${esc(title)}</title></rect>`);
       // A node cut off from some of the others: a dark line under its row.
       if (a.partition.length > 0 && !a.partition.some((g) => g.split(",").length === nodes.length)) {
         const group = a.partition.find((g) => g.split(",").includes(node)) ?? "";

@@ -31,6 +31,7 @@ export function rows(modes: readonly ModeMetrics[]): [string, ...string[]][] {
     ["linearizable", ...cell((m) => (m.linearizable.verdict === "ok" ? "yes" : m.linearizable.verdict === "violation" ? "no" : "unknown"))],
     ["converged after the fault", ...cell((m) => (m.convergeMs === null ? "never" : `in ${ms(m.convergeMs)}`))],
     ["most keys diverging", ...cell((m) => String(m.maxDivergentKeys))],
+    ["worst lag a replica reported", ...cell((m) => (m.maxLagMs === null ? "-" : ms(m.maxLagMs)))],
   ];
 }
 

@@ -161,7 +161,14 @@ export async function runScenario(world: LabWorld, scenario: Scenario, o: RunOpt
   t0 = clock.now();
   const stateOf = (): NodeState[] => world.nodes.map((_, i) => world.state(i));
   const sample = (): void => {
-    samples.push({ at: now(), roles: world.roles(), partition: groups.map((g) => g.map((i) => world.nodes[i]).join(",")), divergentKeys: divergentKeys(stateOf()) });
+    const lag = world.lagMs === undefined ? undefined : world.nodes.map((_, i) => world.lagMs!(i));
+    samples.push({
+      at: now(),
+      roles: world.roles(),
+      partition: groups.map((g) => g.map((i) => world.nodes[i]).join(",")),
+      divergentKeys: divergentKeys(stateOf()),
+      ...(lag === undefined ? {} : { lagMs: lag }),
+    });
     o.onProgress?.(Math.min(1, now() / o.durationMs));
   };
 

@@ -48,6 +48,11 @@ export interface LabWorld {
   restart(node: number): Promise<void>;
   pause(node: number): void;
   resume(node: number): void;
+  /**
+   * How far behind its writer node `node` says it is: ms since it last heard from it, 0 for the
+   * writer, null when down or unknown. Absent for modes whose nodes report no lag.
+   */
+  lagMs?(node: number): number | null;
   /** Node `node`'s view of the keys. */
   state(node: number): NodeState;
   /**

@@ -277,6 +277,13 @@ export class PrimaryWorld implements LabWorld {
     this.#members[i]!.pause.resume();
   }
 
+  lagMs(i: number): number | null {
+    const m = this.#members[i]!;
+    if (m.node === null || m.pause.paused) return null;
+    const info = m.node.readInfo();
+    return info.role === "primary" ? 0 : info.silentMs;
+  }
+
   state(i: number): NodeState {
     const node = this.#members[i]!.node;
     if (node === null) return null;

@@ -56,6 +56,11 @@ describe("concord lab under a minority partition", { timeout: 120_000 }, () => {
     expect(m.staleReads.count).toBeGreaterThan(0);
     expect(m.lostWrites.count).toBe(0);
     expect(m.convergeMs).not.toBeNull();
+    // The cut-off replica says how far behind it is: about the length of the partition (2.4 s).
+    expect(m.maxLagMs).toBeGreaterThan(2_000);
+    expect(m.maxLagMs).toBeLessThan(3_000);
+    expect(report.modes[1]!.summary).toMatch(/Replicas said how far behind they were: up to 2\.\d s\./);
+    expect([metricsOf(report, "strong").maxLagMs, metricsOf(report, "eventual").maxLagMs]).toEqual([null, null]);
   });
 
   it("eventual: every side accepts reads and writes, and the replicas converge after the heal", () => {
