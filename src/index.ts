@@ -57,6 +57,10 @@ export { fileStorage, type FileStorageOptions, type FsyncPolicy } from "./storag
 export { indexedDbStorage, type IndexedDbStorageOptions } from "./storage/indexeddb-storage.js";
 export { memoryStorage, type MemoryStorageOptions } from "./storage/memory-storage.js";
 
+// Sagas: multi-step operations across documents (of any mode), each step with a compensation.
+export { SagaCoordinator, type SagaCoordinatorOptions, type SagaStep, type StepContext } from "./saga/saga-coordinator.js";
+export type { SagaOutcome, SagaState } from "./saga/saga-log.js";
+
 // Transports
 export type { Transport, TransportEvents } from "./net/transport.js";
 export { MemoryNetwork } from "./net/memory-network.js";
