@@ -15,7 +15,7 @@ describe("concord lab", { timeout: 60_000 }, () => {
   it("--help lists every scenario with a line each", async () => {
     const r = await concord("lab", "--help");
     expect(r.code).toBe(0);
-    for (const name of ["partition", "leader-isolated", "leader-crash", "flaky", "pause", "asymmetric", "rolling-restarts"]) expect(r.stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
+    for (const name of ["partition", "leader-isolated", "leader-crash", "flaky", "pause", "asymmetric", "rolling-restarts", "saga-crash"]) expect(r.stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
   });
 
   it("prints the table and writes a self-contained HTML report", async () => {
@@ -30,6 +30,17 @@ describe("concord lab", { timeout: 60_000 }, () => {
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).not.toMatch(/<script|https?:\/\//);
     expect(html).toContain('data-mode="strong"');
+  });
+
+  it("saga-crash: every saga on every mode ends completed or compensated, the crash having cut some under way", async () => {
+    const r = await concord("lab", "--scenario", "saga-crash", "--seed", "7", "--json");
+    expect(r.code).toBe(0);
+    const reports = JSON.parse(r.stdout) as { mode: string; sagas: number; completed: number; compensated: number; unfinished: number; inconsistent: string[]; cutByCrash: number }[];
+    expect(reports.map((x) => x.mode)).toEqual(["eventual", "primary", "strong"]);
+    for (const x of reports) {
+      expect([x.mode, x.unfinished, x.inconsistent, x.completed + x.compensated]).toEqual([x.mode, 0, [], x.sagas]);
+      expect(x.cutByCrash).toBeGreaterThan(0);
+    }
   });
 
   it("--json prints every figure as JSON", async () => {
