@@ -125,3 +125,32 @@ describe("the Raft core's configuration", () => {
     }
   });
 });
+
+describe("a core opened on a storage that contradicts itself", () => {
+  /** A bootstrapped storage for voter a, with `override` of its answers. */
+  function broken(override: Partial<Record<"initialState" | "firstIndex" | "lastIndex" | "entries", unknown>>): RaftConfig {
+    const storage = MemoryRaftStorage.bootstrap({ voters: [asNodeId("a")], learners: [] });
+    for (const [k, v] of Object.entries(override)) (storage as unknown as Record<string, unknown>)[k] = () => v;
+    return { ...base(), storage } as RaftConfig;
+  }
+  const refusedWith = (config: RaftConfig): string => {
+    try {
+      createRaft(config);
+    } catch (e) {
+      if (isConcordError(e)) return `${e.code}: ${e.message}`;
+      throw e;
+    }
+    return "accepted";
+  };
+
+  it("refuses to start, as Corrupt, naming what does not add up", () => {
+    expect(refusedWith(broken({ firstIndex: 5, lastIndex: 2 }))).toMatch(/^Corrupt: storage's last index 2 is below its snapshot index 4/);
+    expect(refusedWith(broken({ initialState: { hardState: { term: 1, vote: null, commit: 9 }, confState: { voters: [], learners: [] } } }))).toMatch(
+      /^Corrupt: storage's commit index 9 is beyond its last index 1/,
+    );
+    expect(refusedWith(broken({ entries: "unavailable" }))).toMatch(/^Corrupt: storage cannot read its own entries \[1, 2\): unavailable/);
+    expect(refusedWith(broken({ entries: [] }))).toMatch(/^Corrupt: storage cannot read its own entries/);
+    expect(refusedWith({ ...base(), applied: 5 } as unknown as RaftConfig)).toMatch(/^InvalidArgument: invalid Raft config: applied 5 is beyond the last log index 1/);
+    expect(refusedWith(base())).toBe("accepted");
+  });
+});
