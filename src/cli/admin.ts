@@ -17,7 +17,8 @@
 import { ConcordError } from "../errors.js";
 import type { AdminAction } from "../service/protocol.js";
 import { integerFlag, parseFlags, UsageError } from "./flags.js";
-import { clientEndpoint, requestOnce, type OneRequest } from "./node-request.js";
+import { clientEndpoint } from "./node-request.js";
+import { requestOnce, type OneRequest } from "../client/one-request.js";
 
 export const ADMIN_USAGE = `Usage: concord admin --node ws://host:port [--token <admin token>] [--timeout-ms 15000] <action> [<argument>]
 

@@ -1,12 +1,14 @@
 /**
  * `concord lab`: runs one workload on the modes asked for under one fault scenario, in the
  * deterministic simulator (virtual time: minutes of it take seconds; one seed replays a run
- * exactly), and prints the comparison (`--json`: every figure; `--out`: an HTML report).
+ * exactly) or, with `--real`, on real node processes on loopback (the built CLI's, in temp
+ * folders: real kills, pauses and link cuts), and prints the comparison (`--json`: every figure;
+ * `--out`: an HTML report).
  * Exit codes: 0 done, 1 the run failed, 2 bad usage.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { LAB_MODES, runLab, type LabBug } from "../lab/lab.js";
-import { labWorlds } from "./lab-worlds.js";
+import { LAB_MODES, runLab, type LabBug, type WorldFactory } from "../lab/lab.js";
+import { labWorlds, realLabWorlds } from "./lab-worlds.js";
 import { reportHtml } from "../lab/report-html.js";
 import { formatReport, reportJson } from "../lab/report-text.js";
 import { namedScenario, parseScenario, SCENARIOS, type Scenario } from "../lab/scenario.js";
@@ -19,8 +21,9 @@ import { integerFlag, parseFlags, UsageError } from "./flags.js";
 export const LAB_HELP = `concord lab --scenario <name|file.json> [options]
 
 Runs one workload on eventual, primary and strong mode under the same faults, in the
-deterministic simulator, and compares what each did: availability (per side of a partition),
-latency, stale reads, acknowledged writes lost, linearizability, convergence.
+deterministic simulator (or on real processes with --real), and compares what each did:
+availability (per side of a partition), latency, stale reads, acknowledged writes lost,
+linearizability, convergence.
 
 Scenarios:
 ${Object.entries(SCENARIOS)
@@ -37,7 +40,8 @@ Options:
   --seed N                 the run's seed (default 1); the same seed gives the same report
   --modes a,b              modes to run (default eventual,primary,strong)
   --nodes 3|5              nodes per mode (default 3)
-  --duration 20s           simulated time of the workload, in s or ms (default 20s)
+  --duration 20s           how long the workload runs (simulated time; real with --real), in s
+                           or ms (default 20s)
   --clients N              clients per node (default 2)
   --read-ratio 0.5         share of reads
   --keys 8                 shared keys
@@ -47,7 +51,14 @@ Options:
   --out report.html        also write the report as a self-contained HTML page
   --json                   print every figure as JSON instead of the table
   --plant <mode>:<bug>     plant a bug to see the lab catch it: strong:local-reads,
-                           strong:early-acks, primary:unfenced
+                           strong:early-acks, primary:unfenced (simulator only)
+  --real                   run on real processes on loopback instead of the simulator: each
+                           node a process of this build (\`concord node\`; eventual: replica
+                           processes syncing through \`concord serve\`) with its files in a temp
+                           folder, crashes as SIGKILL, pauses as SIGSTOP/SIGCONT, every link
+                           through a loopback proxy that cuts it. Takes the --duration in real
+                           time; timings vary from run to run, so the seed fixes the schedule and
+                           the workload's choices, not the report
 `;
 
 const FLAGS = ["scenario", "seed", "modes", "nodes", "duration", "clients", "read-ratio", "keys", "conflict", "value-bytes", "think-ms", "out", "plant"];
@@ -117,11 +128,11 @@ function scenarioFlag(raw: string | undefined, shape: { durationMs: number; node
 }
 
 /** The saga scenario on each mode: a table (or JSON), and an HTML page with it under `--out`. */
-async function sagaLab(modes: readonly LabMode[], nodes: number, seed: number, json: boolean, out: string | undefined): Promise<number> {
+async function sagaLab(worlds: WorldFactory, modes: readonly LabMode[], nodes: number, seed: number, json: boolean, out: string | undefined): Promise<number> {
   const reports: SagaLabReport[] = [];
   for (const mode of modes) {
     process.stderr.write(`concord lab: saga-crash on ${mode}\n`);
-    const world = labWorlds(mode, { seed, size: nodes });
+    const world = worlds(mode, { seed, size: nodes });
     try {
       reports.push(await runSagaLab(world, { seed, sagas: 40, spacingMs: 20, crashAtMs: 405, downMs: 1_000, refuseShare: 0.25 }));
     } finally {
@@ -157,15 +168,17 @@ export async function lab(args: readonly string[]): Promise<number> {
     return 0;
   }
   const json = args.includes("--json");
+  const real = args.includes("--real");
   const flags = parseFlags(
-    args.filter((a) => a !== "--json"),
+    args.filter((a) => a !== "--json" && a !== "--real"),
     FLAGS,
   );
+  const worlds = real ? realLabWorlds : labWorlds;
   const nodes = integerFlag(flags, "nodes", 3, 3, 5);
   if (nodes === 4) throw new UsageError("--nodes must be 3 or 5 (an even count adds no fault tolerance)");
   const durationMs = durationFlag(flags.get("duration"));
   if (flags.get("scenario") === "saga-crash") {
-    return sagaLab(modesFlag(flags.get("modes")), nodes, integerFlag(flags, "seed", 1, 0, 2 ** 31 - 1), json, flags.get("out"));
+    return sagaLab(worlds, modesFlag(flags.get("modes")), nodes, integerFlag(flags, "seed", 1, 0, 2 ** 31 - 1), json, flags.get("out"));
   }
   const scenario = scenarioFlag(flags.get("scenario"), { durationMs, nodes });
   let workload;
@@ -183,13 +196,15 @@ export async function lab(args: readonly string[]): Promise<number> {
     throw e;
   }
   const bug = plantFlag(flags.get("plant"));
+  if (real && bug?.mode === "primary") throw new UsageError(`--plant ${bug.mode}:${bug.bug} runs in the simulator only (leave out --real)`);
   const modes = modesFlag(flags.get("modes"));
   const seed = integerFlag(flags, "seed", 1, 0, 2 ** 31 - 1);
   const out = flags.get("out");
 
   let shown = "";
   const report = await runLab({
-    worlds: labWorlds,
+    worlds,
+    real,
     scenario,
     seed,
     modes,

@@ -7,7 +7,8 @@
  */
 import { ConcordError } from "../errors.js";
 import { integerFlag, parseFlags, UsageError } from "./flags.js";
-import { clientEndpoint, requestOnce } from "./node-request.js";
+import { clientEndpoint } from "./node-request.js";
+import { requestOnce } from "../client/one-request.js";
 
 export const PROMOTE_USAGE = `Usage: concord promote --node ws://host:port [--token <admin token>] [--timeout-ms 10000]
 

@@ -33,6 +33,8 @@ export interface LabOptions {
   readonly bug?: LabBug;
   /** The worlds to run in. */
   readonly worlds: WorldFactory;
+  /** The worlds are real processes on the wall clock (said in the report), not the simulator. */
+  readonly real?: boolean;
   /** Called as each mode's run goes: the mode and the share of its run done. */
   readonly onProgress?: (mode: LabMode, done: number) => void;
 }
@@ -53,6 +55,8 @@ export interface LabReport {
   readonly durationMs: number;
   readonly workload: WorkloadSpec;
   readonly bug: LabBug | null;
+  /** Run on real processes (timings vary from run to run), not in the simulator. */
+  readonly real: boolean;
   readonly modes: readonly ModeReport[];
 }
 
@@ -116,6 +120,7 @@ export async function runLab(o: LabOptions): Promise<LabReport> {
     durationMs: o.durationMs,
     workload: o.workload,
     bug: o.bug ?? null,
+    real: o.real ?? false,
     modes,
   };
 }

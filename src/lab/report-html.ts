@@ -155,7 +155,7 @@ table{border-collapse:collapse;font-size:12px}.summary-table{font-size:13px;marg
 </style></head>
 <body>
 <h1>${esc(title)}</h1>
-<p>${esc(report.scenario.summary)}. ${report.nodes} nodes, ${num(report.durationMs / 1_000)} s of simulated time, seed ${report.seed}; the fault is shaded.${report.bug === null ? "" : ` <strong>A bug is planted in ${esc(report.bug.mode)}: ${esc(report.bug.bug)}.</strong>`}</p>
+<p>${esc(report.scenario.summary)}. ${report.nodes} nodes, ${num(report.durationMs / 1_000)} s of ${report.real ? "real time on real processes" : "simulated time"}, seed ${report.seed}; the fault is shaded.${report.bug === null ? "" : ` <strong>A bug is planted in ${esc(report.bug.mode)}: ${esc(report.bug.bug)}.</strong>`}</p>
 ${table(report)}
 ${sections}
 </body></html>

@@ -44,7 +44,7 @@ export function formatReport(report: LabReport): string {
   const line = (r: readonly string[]): string => r.map((v, c) => v.padEnd(widths[c]!)).join("  ").trimEnd();
   const out = [
     `scenario ${report.scenario.name}: ${report.scenario.summary}`,
-    `${report.nodes} nodes, ${report.durationMs / 1_000} s of simulated time, seed ${report.seed}${report.bug === null ? "" : `, PLANTED BUG in ${report.bug.mode}: ${report.bug.bug}`}`,
+    `${report.nodes} nodes, ${report.durationMs / 1_000} s of ${report.real ? "real time on real processes" : "simulated time"}, seed ${report.seed}${report.bug === null ? "" : `, PLANTED BUG in ${report.bug.mode}: ${report.bug.bug}`}`,
     "",
     line(head),
     line(head.map((_, c) => "-".repeat(widths[c]!))),

@@ -63,6 +63,8 @@ export async function runScenario(world: LabWorld, scenario: Scenario, o: RunOpt
   const events: FaultEvent[] = [];
   const n = world.nodes.length;
   const steps = [...scenario.steps].filter((s) => s.at < o.durationMs).sort((a, b) => a.at - b.at);
+  // The fault's window as planned, then as done: its first and last steps' times once applied
+  // (the same in the simulator; on real processes a timer fires a little late).
   const fault = steps.length === 0 ? null : { start: steps[0]!.at, end: steps[steps.length - 1]!.at };
 
   await world.start();
@@ -177,7 +179,7 @@ export async function runScenario(world: LabWorld, scenario: Scenario, o: RunOpt
     for (let seq = 1; !stopping; seq++) {
       const planned = planOp(o.workload, r, name, seq);
       const call = now();
-      const base = { client: name, node: world.nodes[home]!, kind: planned.kind, key: planned.key, call, duringFault: fault !== null && call >= fault.start && call < fault.end, side: sideOf(home) };
+      const base = { client: name, node: world.nodes[home]!, kind: planned.kind, key: planned.key, call, duringFault: false, side: sideOf(home) };
       try {
         if (planned.kind === "get") {
           const value = await client.get(planned.key);
@@ -195,7 +197,15 @@ export async function runScenario(world: LabWorld, scenario: Scenario, o: RunOpt
     }
   });
 
-  for (const step of steps) clock.setTimer(step.at, () => apply(step));
+  steps.forEach((step, k) =>
+    clock.setTimer(step.at, () => {
+      // Within float noise of the plan, the plan (the simulator's timers fire exactly on time).
+      const at = Math.abs(now() - step.at) < 1e-6 ? step.at : now();
+      if (k === 0) fault!.start = at;
+      if (k === steps.length - 1) fault!.end = at;
+      apply(step);
+    }),
+  );
   // From the end of the fault, watch for the first moment every node agrees (every 5 ms).
   let checkpoint: LabRun["checkpoint"] = null;
   const agree = (): boolean => {
@@ -231,8 +241,15 @@ export async function runScenario(world: LabWorld, scenario: Scenario, o: RunOpt
   if (fault === null) clock.setTimer(0, watch);
   else if (checkpoint === null) watch();
   await clock.runUntil(() => checkpoint !== null, { maxMs: o.convergeWithinMs ?? 30_000 });
-  // The final state: once every write made up to the end has reached every node.
-  await clock.runUntil(agree, { maxMs: o.convergeWithinMs ?? 30_000 });
+  // The final state: once every write made up to the end has reached every node (and, where the
+  // world learns states by asking, once a fresh look at every node agrees).
+  const deadline = clock.now() + (o.convergeWithinMs ?? 30_000);
+  for (;;) {
+    await clock.runUntil(agree, { maxMs: Math.max(0, deadline - clock.now()) });
+    if (world.refresh === undefined || clock.now() >= deadline) break;
+    await world.refresh();
+    if (agree()) break;
+  }
   const healedAt = fault?.end ?? end;
   const convergeMs = checkpoint === null ? null : Math.max(0, (checkpoint as { at: number }).at - healedAt);
   const reader = world.leader() ?? 0;
@@ -241,7 +258,8 @@ export async function runScenario(world: LabWorld, scenario: Scenario, o: RunOpt
   return {
     mode: world.mode,
     nodes: world.nodes,
-    ops: ops.sort((a, b) => a.call - b.call || (a.client < b.client ? -1 : 1)),
+    // Whether an operation was called during the fault: against the window as done (known now).
+    ops: ops.map((op) => ({ ...op, duringFault: fault !== null && op.call >= fault.start && op.call < fault.end })).sort((a, b) => a.call - b.call || (a.client < b.client ? -1 : 1)),
     samples,
     events,
     fault,

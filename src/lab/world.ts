@@ -5,8 +5,19 @@
  * (DESIGN.md section 4). The lab drives every mode through this port alone, so one scenario and
  * one workload run unchanged on all three.
  */
+import type { Clock } from "../clock.js";
 import type { NetworkFaults } from "../sim/sim-network.js";
-import type { VirtualClock } from "../sim/virtual-clock.js";
+
+/**
+ * The time a world runs on: the simulator's virtual clock (`sim/virtual-clock.ts`), which these
+ * calls drive, or the wall clock of a run on real processes (`wall-clock.ts`), on which they wait.
+ */
+export interface LabClock extends Clock {
+  /** Lets `ms` pass, firing the timers due meanwhile. */
+  advance(ms: number): Promise<void>;
+  /** Lets time pass until `done()` holds (true) or `maxMs` passed (false). */
+  runUntil(done: () => boolean, limits: { readonly maxMs: number }): Promise<boolean>;
+}
 
 /** The modes the lab compares. */
 export type LabMode = "eventual" | "primary" | "strong";
@@ -19,12 +30,31 @@ export interface LabClient {
   set(key: string, value: string): Promise<void>;
 }
 
+/** What the lab's clients need of a mode's store. */
+export interface LabStore {
+  get(key: string): Promise<unknown>;
+  set(key: string, value: string): Promise<unknown>;
+}
+
+/** `store` as a lab client: strings in and out (anything else read is absent). */
+export function labClient(store: LabStore): LabClient {
+  return {
+    get: async (key) => {
+      const v = await store.get(key);
+      return typeof v === "string" ? v : null;
+    },
+    set: async (key, value) => {
+      await store.set(key, value);
+    },
+  };
+}
+
 /** A node's key-value view of the lab's document; null while the node is down. */
 export type NodeState = ReadonlyMap<string, string | null> | null;
 
 export interface LabWorld {
   readonly mode: LabMode;
-  readonly clock: VirtualClock;
+  readonly clock: LabClock;
   /** Node names, `n1`..`nN`. */
   readonly nodes: readonly string[];
   /** Opens every node (drives the clock until they are up). */
@@ -56,6 +86,11 @@ export interface LabWorld {
   /** Node `node`'s view of the keys. */
   state(node: number): NodeState;
   /**
+   * Resolves once {@link state} shows what every running node holds now. For worlds that learn
+   * their nodes' state by asking them (real processes); absent where `state` is always current.
+   */
+  refresh?(): Promise<void>;
+  /**
    * Every write the world's nodes hold at all, overwritten or not (modes that merge: a write that
    * lost a merge is still there); undefined for modes that order writes.
    */
@@ -65,7 +100,7 @@ export interface LabWorld {
 }
 
 /** Runs `world.clock` until `promise` settles, at most `maxMs` of virtual time. */
-export async function drive<T>(clock: VirtualClock, promise: Promise<T>, maxMs = 60_000, what = "an operation"): Promise<T> {
+export async function drive<T>(clock: LabClock, promise: Promise<T>, maxMs = 60_000, what = "an operation"): Promise<T> {
   let settled = false;
   const tracked = promise.finally(() => (settled = true));
   tracked.catch(() => undefined);

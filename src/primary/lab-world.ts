@@ -29,7 +29,7 @@ import { SimDisk } from "../sim/sim-disk.js";
 import { SimNetwork, type NetworkFaults } from "../sim/sim-network.js";
 import { VirtualClock } from "../sim/virtual-clock.js";
 import { fileStorage } from "../storage/file-storage.js";
-import { drive, type LabClient, type LabWorld, type NodeState } from "../lab/world.js";
+import { drive, labClient, type LabClient, type LabWorld, type NodeState } from "../lab/world.js";
 
 export interface PrimaryWorldOptions {
   readonly seed: number;
@@ -204,15 +204,7 @@ export class PrimaryWorld implements LabWorld {
       `opening client ${name}`,
     );
     this.#clients.push({ name, home, store });
-    return {
-      get: async (key) => {
-        const v = await store.get(key);
-        return typeof v === "string" ? v : null;
-      },
-      set: async (key, value) => {
-        await store.set(key, value);
-      },
-    };
+    return labClient(store);
   }
 
   leader(): number | null {

@@ -28,7 +28,7 @@ import { RaftNode } from "./raft-node.js";
 import type { StrongEngine } from "./strong-engine.js";
 import { engineWith, type PlantedBug } from "./planted-bugs.js";
 import { isConcordError } from "../errors.js";
-import { drive, type LabClient, type LabWorld, type NodeState } from "../lab/world.js";
+import { drive, labClient, type LabClient, type LabWorld, type NodeState } from "../lab/world.js";
 
 /** Virtual ms per Raft tick, and the election timeout in ticks. */
 export const TICK_MS = 10;
@@ -284,15 +284,7 @@ export class StrongWorld implements LabWorld {
 
   async connect(name: string, home: number): Promise<LabClient> {
     const store = await this.client(name, { home });
-    return {
-      get: async (key) => {
-        const v = await store.get(key);
-        return typeof v === "string" ? v : null;
-      },
-      set: async (key, value) => {
-        await store.set(key, value);
-      },
-    };
+    return labClient(store);
   }
 
   state(i: number): NodeState {

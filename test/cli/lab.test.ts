@@ -59,6 +59,17 @@ describe("concord lab", { timeout: 60_000 }, () => {
     expect(r.stdout).toContain("n3 crashes");
   });
 
+  it("--real runs on real processes of this build, and the report says so", async () => {
+    const r = await concord("lab", "--scenario", "partition", "--real", "--duration", "3s", "--clients", "1", "--modes", "strong", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { real: boolean; modes: { metrics: { mode: string; lostWrites: { count: number }; linearizable: { verdict: string } } }[] };
+    expect(report.real).toBe(true);
+    expect(report.modes.map((m) => [m.metrics.mode, m.metrics.lostWrites.count, m.metrics.linearizable.verdict])).toEqual([["strong", 0, "ok"]]);
+    const table = await concord("lab", "--scenario", "partition", "--real", "--duration", "2s", "--clients", "1", "--modes", "eventual");
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/3 nodes, 2 s of real time on real processes, seed 1/);
+  });
+
   it("refuses bad flags and bad scenario files with exit 2, naming what is wrong", async () => {
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify({ events: [{ at: 100, kind: "crash", node: "n9" }] }));
@@ -77,6 +88,7 @@ describe("concord lab", { timeout: 60_000 }, () => {
       [["--scenario", "partition", "--plant", "strong:gremlins"], /--plant takes strong:local-reads/],
       [["--scenario", "partition", "--seed", "-1"], /--seed must be an integer/],
       [["--scenario", "partition", "--colour", "red"], /unknown flag --colour/],
+      [["--scenario", "partition", "--real", "--plant", "primary:unfenced"], /--plant primary:unfenced runs in the simulator only/],
     ];
     for (const [args, message] of cases) {
       const r = await concord("lab", ...args);

@@ -6,30 +6,15 @@
 import { describe, expect, it } from "vitest";
 import { labWorlds } from "../../src/cli/lab-worlds.js";
 import { runLab, type LabOptions, type LabReport } from "../../src/lab/lab.js";
-import type { ModeMetrics } from "../../src/lab/metrics.js";
 import { reportHtml } from "../../src/lab/report-html.js";
 import { formatReport, reportJson } from "../../src/lab/report-text.js";
-import { namedScenario } from "../../src/lab/scenario.js";
-import { resolveWorkload } from "../../src/lab/workload.js";
 import { EventualWorld } from "../../src/eventual/lab-world.js";
+import { resolveWorkload } from "../../src/lab/workload.js";
+import { labOptions, metricsOf, side } from "./lab-options.js";
 
 const DURATION = 6_000;
 
-function options(scenario: string, more: Partial<LabOptions> = {}): LabOptions {
-  return {
-    worlds: labWorlds,
-    scenario: namedScenario(scenario, { durationMs: DURATION, nodes: 3 }),
-    seed: 7,
-    modes: ["eventual", "primary", "strong"],
-    nodes: 3,
-    durationMs: DURATION,
-    workload: resolveWorkload({ clientsPerNode: 1 }),
-    ...more,
-  };
-}
-
-const metricsOf = (r: LabReport, mode: string): ModeMetrics => r.modes.find((m) => m.metrics.mode === mode)!.metrics;
-const side = (m: ModeMetrics, name: string) => m.availability.bySide.find((s) => s.side === name)!;
+const options = (scenario: string, more: Partial<LabOptions> = {}): LabOptions => labOptions(labWorlds, DURATION, scenario, more);
 
 describe("concord lab under a minority partition", { timeout: 120_000 }, () => {
   let report: LabReport;

@@ -9,10 +9,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { WebSocket } from "ws";
+import { eachLine, restartablePort } from "../../src/lab/lab-process.js";
 import { openStore } from "../../src/open-store.js";
 import type { EventualStore } from "../../src/eventual/eventual-store.js";
 import type { WebSocketCloseInfo } from "../../src/net/websocket-client.js";
@@ -98,41 +98,17 @@ export function waitFor<T>(
   });
 }
 
-/** Ports this process handed out: never twice. */
-const handedOut = new Set<number>();
 /** Ports per test worker, each worker in a block of its own. */
 const BLOCK = 1_500;
-/** Where this process starts looking in its block (random, so test files run one after another in a worker rarely reuse a port). */
-let cursor = Math.floor(Math.random() * BLOCK);
 
 /**
- * A port nobody listens on right now, for a server that must restart on the same URL. Not one the
- * OS picks (port 0): that comes from the kernel's ephemeral range, where any outgoing connection
- * may take it as its local port while the server is down, and the restart then fails with
- * EADDRINUSE. So: below that range (20000 to 31999), in a block of its own per vitest worker (so
- * parallel workers never pick the same port), never twice in one process, and checked free.
+ * A port nobody listens on right now, for a server that must restart on the same URL
+ * (`restartablePort`: below the kernel's ephemeral range, never twice, checked free), in a block of
+ * its own per vitest worker, so that parallel workers never pick the same port.
  */
-export async function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   const worker = Number(process.env["VITEST_POOL_ID"] ?? 0) % 8;
-  const base = 20_000 + worker * BLOCK;
-  for (let attempt = 0; attempt < BLOCK; attempt++) {
-    const port = base + (cursor++ % BLOCK);
-    if (handedOut.has(port)) continue;
-    handedOut.add(port);
-    if (await canListen(port)) return port;
-  }
-  throw new Error(`no free port in ${base}-${base + BLOCK - 1}`);
-}
-
-/** True when a server can listen on `port` of 127.0.0.1 right now (it is closed again at once). */
-async function canListen(port: number): Promise<boolean> {
-  const server = createServer();
-  const listening = await new Promise<boolean>((resolve) => {
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => resolve(true));
-  });
-  if (listening) await new Promise<void>((resolve) => server.close(() => resolve()));
-  return listening;
+  return restartablePort({ from: 20_000 + worker * BLOCK, size: BLOCK });
 }
 
 /** A child process whose output lines can be waited on. */
@@ -160,17 +136,11 @@ export function spawnChild(args: readonly string[], name: string): Child {
   const wakeAll = (): void => {
     for (const wake of [...waiters]) wake();
   };
-  const collect = (stream: NodeJS.ReadableStream, lines: string[]): void => {
-    let partial = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      partial += chunk;
-      const parts = partial.split("\n");
-      partial = parts.pop() ?? "";
-      lines.push(...parts);
-      if (parts.length > 0) wakeAll();
+  const collect = (stream: NodeJS.ReadableStream, lines: string[]): void =>
+    eachLine(stream, (line) => {
+      lines.push(line);
+      wakeAll();
     });
-  };
   collect(child.stdout!, stdoutLines);
   collect(child.stderr!, stderrLines);
   child.stdin!.on("error", () => undefined); // writing to a killed child

@@ -21,8 +21,7 @@ import type { StrongStore } from "../../../src/strong/strong-client.js";
 import { onCleanup, runCleanups, withSeed } from "../../reliability/harness.js";
 import type { PlantedBug } from "../../../src/strong/planted-bugs.js";
 import { newStats, runOperation, type WorkloadStats } from "../shared/workload.js";
-import type { CutKind } from "./link-proxy.js";
-import { ProcessCluster } from "./process-cluster.js";
+import { ProcessCluster, type CutKind } from "./process-cluster.js";
 
 afterEach(runCleanups);
 

@@ -1,7 +1,7 @@
 /**
  * A strong-mode cluster of real processes on loopback for the Jepsen-style checks: each node a
- * child process (`concord node --mode strong` of the BUILT CLI, or `planted-node.ts` with a bug
- * planted), real files with fsync, and every link between two nodes through a {@link LinkProxy} so
+ * child process (`concord node --mode strong` of the BUILT CLI, or the built `planted-node.js` with
+ * a bug planted), real files with fsync, and every link between two nodes through a {@link LinkProxy} so
  * that it can be cut. Clients reach the nodes directly (a cut isolates a node from its peers, not
  * from its clients: the situation in which a stale leader or follower could lie). Faults: SIGKILL
  * and restart, SIGSTOP and SIGCONT, links cut (dropped or hung) and healed.
@@ -9,11 +9,14 @@
 import { health } from "../../cli/node-process.js";
 import { freePort, spawnChild, tempDir, type Child } from "../../reliability/harness.js";
 import type { PlantedBug } from "../../../src/strong/planted-bugs.js";
-import { LinkProxy, type CutKind } from "./link-proxy.js";
+import { LinkProxy } from "../../../src/lab/link-proxy.js";
+
+/** How a link is cut: its connections closed (`drop`), or its bytes held both ways (`hang`, a silent partition). */
+export type CutKind = "drop" | "hang";
 
 export interface ProcessClusterOptions {
   readonly size: number;
-  /** Run `planted-node.ts` with this bug instead of the CLI. */
+  /** Run the built `planted-node.js` with this bug instead of the CLI. */
   readonly bug?: PlantedBug;
   readonly heartbeatMs?: number;
   readonly electionMs?: number;
@@ -80,7 +83,7 @@ export class ProcessCluster {
             ...["dist/cli/main.js", "node", "--mode", "strong", "--id", n.id, "--port", String(n.port), "--data", n.dataDir],
             ...["--peers", Object.entries(peers).map(([id, url]) => `${id}=${url}`).join(","), "--heartbeat-ms", String(heartbeatMs), "--election-ms", String(electionMs), "--log-level", "warn"],
           ]
-        : ["--import", "tsx", "test/strong/process/planted-node.ts", JSON.stringify({ id: n.id, port: n.port, dataDir: n.dataDir, peers, heartbeatMs, electionMs, bug: this.#o.bug })];
+        : ["dist/strong/planted-node.js", JSON.stringify({ id: n.id, port: n.port, dataDir: n.dataDir, peers, heartbeatMs, electionMs, bug: this.#o.bug })];
     const proc = spawnChild(args, `node ${n.id}`);
     n.proc = proc;
     n.paused = false;
@@ -123,8 +126,10 @@ export class ProcessCluster {
 
   /** Cuts the link between nodes `i` and `j`, both ways. */
   cut(i: number, j: number, kind: CutKind): void {
-    this.#proxies[i]![j]!.cut(kind);
-    this.#proxies[j]![i]!.cut(kind);
+    for (const p of [this.#proxies[i]![j]!, this.#proxies[j]![i]!]) {
+      if (kind === "drop") p.drop();
+      else p.hold("both");
+    }
     this.note(`link ${this.nodes[i]!.id}-${this.nodes[j]!.id} cut (${kind})`);
   }
 

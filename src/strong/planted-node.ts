@@ -1,16 +1,17 @@
 /**
- * A strong-mode node process with a bug planted (`src/strong/planted-bugs.ts`), for the real-process
- * checks to prove the checker catches it: the same server as `concord node --mode strong`
- * (`serveNode` over a Raft node on files), its engine swapped for the buggy one.
+ * A strong-mode node process with a bug planted (`planted-bugs.ts`), for the real-process checks
+ * (the Jepsen-style tests, `concord lab --real --plant`) to prove the checker catches it: the same
+ * server as `concord node --mode strong` (`serveNode` over a Raft node on files), its engine swapped
+ * for the buggy one. Never started by anything else.
  *
- * Usage: node --import tsx test/strong/process/planted-node.ts '<json>' where the JSON holds
+ * Usage: node dist/strong/planted-node.js '<json>' where the JSON holds
  * { id, port, dataDir, peers: { id: url }, heartbeatMs, electionMs, bug }. Prints the same ready
  * line as `concord node`.
  */
-import { atLeast, stderrLogSink } from "../../../src/ops/log.js";
-import { serveNode } from "../../../src/service/node-server.js";
-import { strongEngine } from "../../../src/strong/strong-engine.js";
-import { engineWith, type PlantedBug } from "../../../src/strong/planted-bugs.js";
+import { atLeast, stderrLogSink } from "../ops/log.js";
+import { serveNode } from "../service/node-server.js";
+import { strongEngine } from "./strong-engine.js";
+import { engineWith, type PlantedBug } from "./planted-bugs.js";
 
 interface Args {
   readonly id: string;
