@@ -4,8 +4,8 @@
  * so the comparison isolates the server; rows with Concord's own clients follow.
  *
  * Not a like-for-like durability comparison, and the output says so: ours persists every update
- * (file storage, fsync, group commit) BEFORE it forwards it; the stock server keeps documents in
- * memory only and persists nothing.
+ * (file storage, fsync, group commit), forwarding it at once and acknowledging it once durable; the
+ * stock server keeps documents in memory only and persists nothing.
  *
  * Workloads, per server:
  * - latency: one set on A until B's document holds it, `LATENCY_N` times in sequence (p50, p99);
@@ -303,7 +303,8 @@ export async function run(): Promise<void> {
   printComparison(
     `sync: stock y-websocket 3.1 clients (BroadcastChannel off) against both servers; median of ${REPS} rounds, interleaved\n` +
       "  NOTE: the stock server persists NOTHING (documents live in its memory only); concord serve persists every update\n" +
-      "  durably (file storage, fsync per update, batched behind a sync in flight) BEFORE it forwards it. Not the same work: ours does more.",
+      "  durably (file storage, fsync per update, batched behind a sync in flight): forwarded at once, acknowledged once durable.\n" +
+      "  Not the same work: ours does more.",
     "stock",
     rows,
   );

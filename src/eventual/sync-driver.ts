@@ -3,10 +3,16 @@
  * events and ticks, and sends what it queues after every input. This is the only place where the
  * eventual mode's sync meets I/O; the WebSocket client and server reuse it over their transports.
  *
- * Persist BEFORE send: a batch of messages goes out only once everything the store appended before
- * it was queued is durable. Otherwise a crash could lose a write that part of the network already
- * saw (say, a delete that arrived while the insert it deletes was lost with the crashed process),
- * leaving peers with a dependency that can never be met.
+ * When messages go ({@link TransportSyncOptions.forward}):
+ * - `when-durable` (a replica's default): a batch goes out only once everything the store appended
+ *   before it was queued is durable, so nothing this replica could not store reaches a peer (a
+ *   write whose persist failed was refused to the app: no peer may hold it).
+ * - `at-once` (a sync server): updates and answers go at once, only acks wait for durability. In a
+ *   CRDT nothing acknowledged is lost by forwarding first: the author keeps every update not yet
+ *   acknowledged and sends it again on its next handshake, and every receiver keeps what it got and
+ *   sends it back when it finds the server lacks it. A crash between forwarding and fsync loses the
+ *   server's copy of updates its peers hold, until one of them sends them again.
+ * Acks always wait: an ack says "stored here".
  */
 import type * as Y from "yjs";
 import type { Clock } from "../clock.js";
@@ -24,6 +30,12 @@ export interface TransportSyncOptions extends SyncCoreOptions {
   /** Milliseconds per core tick (resync and presence timers are counted in ticks). Default 100. */
   readonly tickMs?: number;
   /**
+   * `"when-durable"` (default): every message waits until what the store appended before it was
+   * queued is durable. `"at-once"`: only acks wait (see the module comment: for a sync server,
+   * whose own latency is the fsync it would wait for).
+   */
+  readonly forward?: "when-durable" | "at-once";
+  /**
    * The peer that is this store's sync server. Enables writes at ack level `server`,
    * `whenSynced()` and `status().server`, and makes the core greet it (`acks: "initiate"`).
    */
@@ -38,7 +50,10 @@ export function checkSyncOptions(sync: unknown): asserts sync is TransportSyncOp
   if (typeof sync !== "object" || sync === null) {
     throw new ConcordError("InvalidArgument", "sync must be an object like { transport }");
   }
-  const { transport, tickMs, server } = sync as { transport?: Partial<Transport>; tickMs?: unknown; server?: unknown };
+  const { transport, tickMs, server, forward } = sync as { transport?: Partial<Transport>; tickMs?: unknown; server?: unknown; forward?: unknown };
+  if (forward !== undefined && forward !== "when-durable" && forward !== "at-once") {
+    throw new ConcordError("InvalidArgument", `sync.forward must be "when-durable" or "at-once", got ${JSON.stringify(forward)}`);
+  }
   if (server !== undefined && (typeof server !== "string" || server.length === 0)) {
     throw new ConcordError("InvalidArgument", `sync.server must be the server's peer id (a non-empty string), got ${String(server)}`);
   }
@@ -72,6 +87,8 @@ export class SyncDriver {
   private readonly loop: CoreLoop<SyncCore>;
   /** Batches waiting for durability, sent strictly in the order they were queued. */
   private held = 0;
+  /** Only acks wait for durability. */
+  private readonly atOnce: boolean;
   private sendChain: Promise<void> = Promise.resolve();
 
   /**
@@ -87,6 +104,7 @@ export class SyncDriver {
   ) {
     checkSyncOptions(options);
     this.transport = options.transport;
+    this.atOnce = options.forward === "at-once";
     this.core = new SyncCore(doc, { ...options, acks: options.acks ?? (options.server !== undefined ? "initiate" : "off") });
     this.loop = new CoreLoop(this.core, clock, options.tickMs ?? 100, this.flush);
     // Registered after the core's own update listener, so its queued update is flushed here.
@@ -133,10 +151,15 @@ export class SyncDriver {
 
   private readonly flush = (): void => {
     if (this.loop.stopped) return;
-    const batch = this.core.takeOutbox();
+    let batch = this.core.takeOutbox();
     if (batch.length === 0) return;
     const barrier = this.durable();
     if (barrier === undefined && this.held === 0) return this.send(batch);
+    if (this.atOnce) {
+      this.send(batch.filter((m) => m.ack !== true));
+      batch = batch.filter((m) => m.ack === true);
+      if (batch.length === 0) return;
+    }
     this.held++;
     this.sendChain = this.sendChain
       .then(() => barrier)

@@ -1,8 +1,9 @@
 /**
  * The {@link Transport} of one room: its peers are the client connections of that room. The room's
  * `EventualStore` (replica id `server`) syncs over it exactly as any replica syncs over any
- * transport, so the server reuses the store's whole sync path: the y-websocket protocol, persist
- * BEFORE forward, presence removed when a connection goes `down`, typed protocol errors.
+ * transport, so the server reuses the store's whole sync path: the y-websocket protocol, updates
+ * forwarded at once and acknowledged once durable, presence removed when a connection goes `down`,
+ * typed protocol errors.
  *
  * The room (not the store) decides who connects: it calls {@link RoomTransport.connect} when a
  * client joins, {@link RoomTransport.deliver} for each of its binary frames, and

@@ -2,8 +2,8 @@
  * The sync server's documents ("rooms"). A room IS an eventual replica: an `EventualStore` with
  * replica id `server`, persisted in the server's storage, syncing over a {@link RoomTransport} whose
  * peers are the room's client connections. The store does the protocol (sync steps, updates,
- * presence, acks) and persists every update BEFORE it forwards it; this module only decides when
- * a room is open and who is in it.
+ * presence, acks), forwards every update at once and acknowledges it once it is durable; this
+ * module only decides when a room is open and who is in it.
  *
  * Lifecycle of a room:
  * - opened lazily by its first connection; connections arriving while it opens share that one open;
@@ -265,6 +265,8 @@ export class Rooms {
         maxMessageBytes,
         // Acks only peers that greet us (Concord clients); stock clients never see an extension.
         acks: "reply",
+        // Forward before fsync; acks still wait for it (see `eventual/sync-driver.ts`).
+        forward: "at-once",
       },
     }).then((store) => {
       const opened = new Room(doc, store, transport);

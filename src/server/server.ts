@@ -2,7 +2,7 @@
  * The sync server (`concord serve`): a `node:http` server that upgrades `ws://host:port/<room>` to
  * a WebSocket speaking the y-websocket protocol, so that stock Yjs clients (`WebsocketProvider`)
  * and Concord's own client sync through it. Each room is an eventual replica (see `rooms.ts`):
- * updates are persisted BEFORE they are forwarded, presence is removed when a connection closes.
+ * updates are forwarded at once and acknowledged once persisted, presence is removed when a connection closes.
  *
  * HTTP: `GET /healthz` answers 200 `{"status":"ok","documents":n,"connections":n}` (503 with
  * `"status":"closing"` during shutdown), `GET /metrics` the Prometheus metrics (`metrics.ts`),

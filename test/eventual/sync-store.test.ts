@@ -178,4 +178,11 @@ describe("eventual stores syncing", () => {
       openStore({ mode: "eventual", doc: "d", persistence: memoryStorage(), sync: { transport: net.join(asPeerId("a")), tickMs: 0 } }),
     ).rejects.toThrow(/sync.tickMs must be a positive number/);
   });
+
+  it("rejects a bad forward with a message naming the option and its values", async () => {
+    const net = new MemoryNetwork();
+    await expect(
+      openStore({ mode: "eventual", doc: "d", persistence: memoryStorage(), sync: { transport: net.join(asPeerId("a")), forward: "eventually" as never } }),
+    ).rejects.toThrow(/sync.forward must be "when-durable" or "at-once", got "eventually"/);
+  });
 });

@@ -243,22 +243,25 @@ describe("sync server with stock y-websocket clients", () => {
     expect(recording.events).toEqual(["open doc", "opened doc", "close doc", "closed doc", "open doc", "opened doc"]);
   });
 
-  it("forwards an update to other clients only once it is durable on the server", async () => {
+  it("forwards an update to other clients at once, and acknowledges it to its author only once it is durable", async () => {
     const recording = recordingPersistence();
     const { server } = await start({ persistence: recording.persistence });
-    const a = connect(server, "doc");
+    const author = await openStore({ mode: "eventual", doc: "doc", persistence: memoryStorage(), sync: { url: server.url, WebSocket: WebSocket as never } });
+    onCleanup(() => author.close());
     const b = connect(server, "doc");
-    await Promise.all([synced(a), synced(b)]);
+    await Promise.all([author.whenSynced(), synced(b)]);
     const held = recording.holdAppends();
-    a.map.set("k", "v");
-    await within("the server to append a's update", held.reached);
-    const sentBefore = server.stats().metrics.messagesOut;
-    // An HTTP round trip: the server's event loop has run well past a's message.
-    await httpGet(server, "/healthz");
-    expect(server.stats().metrics.messagesOut).toBe(sentBefore);
-    expect(b.map.get("k")).toBeUndefined();
-    held.release();
+    let acked = false;
+    const ack = author.set("k", "v", { ack: "server" }).then(() => (acked = true));
+    await within("the server to append the author's update", held.reached);
+    // Forwarded before its fsync: b has it while the server's append is held.
     await hasValue(b, "k", "v");
+    // An HTTP round trip: the server's event loop has run well past the author's message.
+    await httpGet(server, "/healthz");
+    expect(acked).toBe(false);
+    held.release();
+    await within("the server's ack once the update is durable", ack);
+    expect(acked).toBe(true);
   });
 
   it("drops a room whose storage failed (1011) and reopens it from disk for the clients that come back", async () => {

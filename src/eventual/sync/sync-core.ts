@@ -44,8 +44,8 @@ export interface SyncCoreOptions {
    * - `"initiate"` (a client): greets every peer that comes up with `concord-hello`;
    * - `"reply"` (a server): greets only peers that greeted it, so stock clients never see extensions.
    * A peer that greeted gets `concord-ack(n)` after each update-bearing message it sent, queued right
-   * after the update was applied: a driver that persists BEFORE it sends (ours does) thus acks only
-   * what is durable. Acks count messages, so they are sound only over a transport that delivers each
+   * after the update was applied: a driver that holds each ack ({@link OutboundMessage.ack}) until
+   * what was appended before it is durable (ours does) thus acks only what is durable. Acks count messages, so they are sound only over a transport that delivers each
    * connection's messages in order and without loss (a WebSocket), never over a lossy one.
    */
   readonly acks?: "off" | "initiate" | "reply";
@@ -104,6 +104,11 @@ export interface OutboundMessage {
    * handshake resends everything anyway.
    */
   readonly epoch: number | undefined;
+  /**
+   * A `concord-ack`: it tells the peer that what it sent is stored here, so a driver MUST NOT send
+   * it before everything applied when it was queued is durable (whatever else it holds back).
+   */
+  readonly ack?: true;
 }
 
 /**
@@ -271,7 +276,7 @@ export class SyncCore {
           // Queued after the update was applied and persisted (what integrated through the doc's
           // update event, what Yjs parked through `onParked`): a persist-before-send driver
           // releases the ack only once all of it is durable.
-          if (link.greeted) this.#send(peer, encodeMessage({ type: "concord-ack", received: link.received }));
+          if (link.greeted) this.#outbox.push({ to: peer, bytes: encodeMessage({ type: "concord-ack", received: link.received }), epoch: link.epoch, ack: true });
           if (m.type === "sync-step2" && !link.synced) {
             link.synced = true;
             this.#linkChanged(peer, link);
@@ -446,8 +451,6 @@ export class SyncCore {
   #send(to: PeerId, bytes: Uint8Array): void {
     this.#outbox.push({ to, bytes, epoch: this.#links.get(to)?.epoch });
   }
-
-
 
   /** Queues an update-bearing message, counting it on the peer's connection (for acks). */
   #sendUpdate(to: PeerId, bytes: Uint8Array, step2: boolean): void {
