@@ -19,6 +19,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_IDLE_UNLOAD_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_TOTAL_BUFFERED_BYTES,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_DOC_BYTES,
   DEFAULT_PORT,
@@ -31,7 +32,8 @@ export const SERVE_USAGE = `Usage: concord serve [--port ${DEFAULT_PORT}] [--hos
                      [--auth <file>] [--tls-cert <file> --tls-key <file>]
                      [--max-connections ${DEFAULT_MAX_CONNECTIONS}] [--max-doc-bytes ${DEFAULT_MAX_DOC_BYTES}]
                      [--idle-unload-ms ${DEFAULT_IDLE_UNLOAD_MS}] [--max-message-bytes ${DEFAULT_SERVER_MAX_MESSAGE_BYTES}]
-                     [--max-buffered-bytes ${DEFAULT_MAX_BUFFERED_BYTES}] [--auth-timeout-ms ${DEFAULT_AUTH_TIMEOUT_MS}] [--log-level info]
+                     [--max-buffered-bytes ${DEFAULT_MAX_BUFFERED_BYTES}] [--max-total-buffered-bytes ${DEFAULT_MAX_TOTAL_BUFFERED_BYTES}]
+                     [--auth-timeout-ms ${DEFAULT_AUTH_TIMEOUT_MS}] [--log-level info]
                      [--static <dir>|none]
 
 Runs the sync server: stock y-websocket clients and Concord stores sync documents through it at
@@ -57,8 +59,13 @@ SIGHUP re-reads the --auth file.
                            (it is flushed first). Default ${DEFAULT_IDLE_UNLOAD_MS}.
   --max-message-bytes <n>  largest WebSocket message accepted; a larger one closes its connection
                            with 1009. Default ${DEFAULT_SERVER_MAX_MESSAGE_BYTES} (10 MiB).
-  --max-buffered-bytes <n> bytes waiting to be sent to one connection past which it is closed with
-                           1013 as too slow a reader (it reconnects and resyncs). Default ${DEFAULT_MAX_BUFFERED_BYTES}.
+  --max-buffered-bytes <n> bytes waiting to be sent to one connection past which it is cut as too
+                           slow a reader, its buffers released (it reconnects and resyncs).
+                           Default ${DEFAULT_MAX_BUFFERED_BYTES}.
+  --max-total-buffered-bytes <n>
+                           bytes waiting for all connections together past which the biggest
+                           holders are cut, so that clients that stop reading cannot take the
+                           server's memory. At least --max-buffered-bytes. Default ${DEFAULT_MAX_TOTAL_BUFFERED_BYTES}.
   --auth-timeout-ms <ms>   with --auth, how long a connection without ?token= has to send its
                            token in a first message before it is closed with 4401. Default ${DEFAULT_AUTH_TIMEOUT_MS}.
   --log-level <level>      least severe log entries written: debug, info, warn or error. Default info.
@@ -99,6 +106,7 @@ const FLAGS = [
   "max-doc-bytes",
   "auth-timeout-ms",
   "max-buffered-bytes",
+  "max-total-buffered-bytes",
   "log-level",
   "static",
 ] as const;
@@ -121,6 +129,8 @@ export async function serve(args: readonly string[]): Promise<number> {
   const maxConnections = integerFlag(flags, "max-connections", DEFAULT_MAX_CONNECTIONS, 1, Number.MAX_SAFE_INTEGER);
   const maxDocBytes = integerFlag(flags, "max-doc-bytes", DEFAULT_MAX_DOC_BYTES, 1, Number.MAX_SAFE_INTEGER);
   const maxBufferedBytes = integerFlag(flags, "max-buffered-bytes", DEFAULT_MAX_BUFFERED_BYTES, 1, Number.MAX_SAFE_INTEGER);
+  const maxTotalBufferedBytes = integerFlag(flags, "max-total-buffered-bytes", Math.max(DEFAULT_MAX_TOTAL_BUFFERED_BYTES, maxBufferedBytes), 1, Number.MAX_SAFE_INTEGER);
+  if (maxTotalBufferedBytes < maxBufferedBytes) throw new UsageError(`--max-total-buffered-bytes (${maxTotalBufferedBytes}) must be at least --max-buffered-bytes (${maxBufferedBytes})`);
   const authTimeoutMs = integerFlag(flags, "auth-timeout-ms", DEFAULT_AUTH_TIMEOUT_MS, 1, Number.MAX_SAFE_INTEGER);
   const sink = logSinkFlag(flags);
   const staticFlag = flags.get("static");
@@ -155,6 +165,7 @@ export async function serve(args: readonly string[]): Promise<number> {
       ...(auth ? { auth: authFile } : {}),
       authTimeoutMs,
       maxBufferedBytes,
+      maxTotalBufferedBytes,
       ...(tls ? { tls } : {}),
       ...(staticDir !== undefined ? { staticDir } : {}),
       onLog: sink,

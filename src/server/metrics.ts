@@ -67,6 +67,10 @@ export interface MetricsSnapshot {
 export interface MetricsGauges {
   readonly documentsLoaded: number;
   readonly connections: number;
+  /** Bytes waiting to be sent to every connection, as last seen. */
+  readonly bufferedBytes: number;
+  /** Connections cut to keep those bytes under the server's cap, since start. */
+  readonly bufferDrops: number;
 }
 
 /** The server's counters. Only ever increase, for the life of one server. */
@@ -137,6 +141,8 @@ export function serverMetricFamilies(counters: MetricsSnapshot, gauges: MetricsG
   return [
     single("concord_documents_loaded", "gauge", "Documents (rooms) loaded in memory.", gauges.documentsLoaded),
     single("concord_connections", "gauge", "WebSocket connections open.", gauges.connections),
+    single("concord_buffered_bytes", "gauge", "Bytes waiting to be sent to every connection (as last seen).", gauges.bufferedBytes),
+    single("concord_buffer_drops_total", "counter", "Connections cut because the bytes waiting for all connections passed maxTotalBufferedBytes.", gauges.bufferDrops),
     single("concord_messages_in_total", "counter", "WebSocket messages received.", counters.messagesIn),
     single("concord_messages_out_total", "counter", "WebSocket messages sent.", counters.messagesOut),
     single("concord_bytes_in_total", "counter", "Payload bytes of the WebSocket messages received.", counters.bytesIn),

@@ -24,8 +24,10 @@
  * - `maxDocBytes`: a client change that would take a document past it is refused, its connection
  *   closed with 4413 `document too large: ...`; the document and other connections are untouched.
  * - `maxMessageBytes`: a larger WebSocket message closes its connection with 1009.
- * - `maxBufferedBytes`: a client reading slower than its room writes is closed with 1013 once that
- *   much waits to be sent to it (it reconnects and resyncs), so one slow reader can't exhaust memory.
+ * - `maxBufferedBytes`: a client reading slower than its room writes is cut once that much waits
+ *   to be sent to it (it reconnects and resyncs), so one slow reader can't exhaust memory;
+ *   `maxTotalBufferedBytes` bounds the sum over every connection: past it, the biggest holders are
+ *   cut. A cut releases the connection's buffers at once.
  * - `tls`: an `https` server; the URL is `wss://`.
  *
  * Not here yet: rate limits (per room and per connection).
@@ -54,6 +56,7 @@ import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";
 import { CloseCode, Rooms, type FailedDocument, type RoomHooks, type RoomInfo } from "./rooms.js";
 
 export type { DocumentChange, RoomHooks } from "./rooms.js";
+import { BufferBudget } from "./buffer-budget.js";
 import { SocketConnection } from "./socket-connection.js";
 import { loadStaticFiles, type StaticFile, type StaticFiles } from "./static-files.js";
 
@@ -73,6 +76,8 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
 export const DEFAULT_MAX_DOC_BYTES = 64 * 1024 * 1024;
 /** Default `maxBufferedBytes`: 128 MiB. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024;
+/** Default `maxTotalBufferedBytes`: 512 MiB. */
+export const DEFAULT_MAX_TOTAL_BUFFERED_BYTES = 512 * 1024 * 1024;
 /** Default `shutdownTimeoutMs`: 5 s. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
 
@@ -114,11 +119,17 @@ export interface ServerOptions {
    */
   readonly authenticate?: Authenticate;
   /**
-   * Bytes queued for one connection (not yet taken by its TCP socket) past which it is closed with
-   * 1013 as too slow a reader; it reconnects and resyncs. Must exceed the largest message the
-   * server sends (a document's sync step 2, up to `maxDocBytes`). Default 128 MiB.
+   * Bytes queued for one connection (not yet taken by its TCP socket) past which it is cut as too
+   * slow a reader (its buffers released at once); it reconnects and resyncs. Must exceed the largest
+   * message the server sends (a document's sync step 2, up to `maxDocBytes`). Default 128 MiB.
    */
   readonly maxBufferedBytes?: number;
+  /**
+   * Bytes queued for all connections together past which the connections holding the most are cut
+   * (their buffers released at once) until the sum is under it: what bounds the server's memory
+   * for unsent data however many clients stop reading. At least `maxBufferedBytes`. Default 512 MiB.
+   */
+  readonly maxTotalBufferedBytes?: number;
   /** How long a connection without `?token=` may take to send its `concord-auth` message, in ms. Default 10 000. */
   readonly authTimeoutMs?: number;
   /**
@@ -160,6 +171,8 @@ export interface ServerStats {
   readonly documents: number;
   /** WebSocket connections open (joined to a room or not yet). */
   readonly connections: number;
+  /** Bytes waiting to be sent to every connection, as last seen, and the cap on them. */
+  readonly buffered: { readonly bytes: number; readonly max: number; readonly dropped: number };
   readonly rooms: readonly RoomInfo[];
   readonly metrics: MetricsSnapshot;
 }
@@ -232,6 +245,7 @@ interface ResolvedOptions {
   readonly authFile: string | undefined;
   readonly authTimeoutMs: number;
   readonly maxBufferedBytes: number;
+  readonly maxTotalBufferedBytes: number;
   readonly maxConnections: number;
   readonly maxDocBytes: number;
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
@@ -311,6 +325,10 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (!Number.isSafeInteger(authTimeoutMs) || authTimeoutMs < 1) throw invalid("authTimeoutMs", authTimeoutMs, "an integer >= 1");
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   if (!Number.isSafeInteger(maxBufferedBytes) || maxBufferedBytes < 1) throw invalid("maxBufferedBytes", maxBufferedBytes, "an integer >= 1");
+  const maxTotalBufferedBytes = options.maxTotalBufferedBytes ?? Math.max(DEFAULT_MAX_TOTAL_BUFFERED_BYTES, maxBufferedBytes);
+  if (!Number.isSafeInteger(maxTotalBufferedBytes) || maxTotalBufferedBytes < maxBufferedBytes) {
+    throw invalid("maxTotalBufferedBytes", maxTotalBufferedBytes, `an integer >= maxBufferedBytes (${maxBufferedBytes})`);
+  }
   const staticDir = options.staticDir;
   if (staticDir !== undefined && (typeof staticDir !== "string" || staticDir.length === 0)) throw invalid("staticDir", staticDir, "a folder path");
   const tls = options.tls;
@@ -336,6 +354,7 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     authFile: typeof options.auth === "string" ? options.auth : undefined,
     authTimeoutMs,
     maxBufferedBytes,
+    maxTotalBufferedBytes,
     maxConnections,
     maxDocBytes,
     tls,
@@ -426,6 +445,7 @@ class SyncServerImpl implements SyncServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #sockets = new Set<SocketConnection>();
+  readonly #budget: BufferBudget;
   /** Connections admitted (under `maxConnections`) and not yet closed. */
   #admitted = 0;
   #connectionSeq = 0;
@@ -438,6 +458,7 @@ class SyncServerImpl implements SyncServer {
     this.#host = host;
     this.host = options.host;
     this.#log = new ServerLog(options.onLog);
+    this.#budget = new BufferBudget(options.maxTotalBufferedBytes, () => options.clock.now());
     this.#rooms = new Rooms({
       persistence: options.persistence,
       idleUnloadMs: options.idleUnloadMs,
@@ -494,6 +515,7 @@ class SyncServerImpl implements SyncServer {
     return {
       documents: this.#rooms.loaded,
       connections: this.#sockets.size,
+      buffered: { bytes: this.#budget.total, max: this.#budget.max, dropped: this.#budget.dropped },
       rooms: this.#rooms.rooms(),
       metrics: this.#metrics.snapshot(),
     };
@@ -557,7 +579,12 @@ class SyncServerImpl implements SyncServer {
         return respond(res, method, status, "application/json; charset=utf-8", JSON.stringify(health));
       }
       if ((method === "GET" || method === "HEAD") && path === "/metrics") {
-        const body = renderMetrics(serverMetricFamilies(this.#metrics.snapshot(), { documentsLoaded: this.#rooms.loaded, connections: this.#sockets.size }));
+        const body = renderMetrics(serverMetricFamilies(this.#metrics.snapshot(), {
+          documentsLoaded: this.#rooms.loaded,
+          connections: this.#sockets.size,
+          bufferedBytes: this.#budget.total,
+          bufferDrops: this.#budget.dropped,
+        }));
         return respond(res, method, 200, PROMETHEUS_CONTENT_TYPE, body);
       }
       const files = this.#host.kind === "own" ? this.#host.files : undefined;
@@ -589,7 +616,7 @@ class SyncServerImpl implements SyncServer {
   #onConnection(ws: WebSocket, req: IncomingMessage): void {
     const peer = asPeerId(`c${++this.#connectionSeq}`);
     const room = roomOf(this.#roomPath(req.url));
-    const connection = new SocketConnection(ws, peer, "doc" in room ? room.doc : undefined, this.#log, this.#metrics, this.#options.maxBufferedBytes, () => {
+    const connection = new SocketConnection(ws, peer, "doc" in room ? room.doc : undefined, this.#log, this.#metrics, this.#options.maxBufferedBytes, this.#budget, () => {
       this.#sockets.delete(connection);
       this.#admission.forget(connection);
       if (connection.admitted) this.#admitted--;

@@ -1,7 +1,9 @@
 /**
  * One client WebSocket of the sync server: what a room sees of it (a `ClientConnection`: send a
  * frame, be refused, be closed), and the socket's events (frames buffered until the room is ready,
- * closes awaited at shutdown).
+ * closes awaited at shutdown). What waits to be sent to it counts against its own cap and the
+ * server's (`buffer-budget.ts`); past either, it is cut at once, its buffers released (a polite
+ * close would wait behind those very bytes for a client that does not read).
  */
 import { WebSocket, type RawData } from "ws";
 import type { CancelTimer, Clock } from "../clock.js";
@@ -10,12 +12,13 @@ import type { PeerId } from "../ids.js";
 import { encodeMessage } from "../eventual/sync/protocol.js";
 import { wouldOverflow } from "../net/http-endpoint.js";
 import type { ServerLog } from "../ops/log.js";
+import type { BufferBudget, BufferedConnection } from "./buffer-budget.js";
 import type { ServerMetrics, RejectReason } from "./metrics.js";
 import { CloseCode, type ClientConnection, type RoomMember } from "./rooms.js";
 import { corkForTurn } from "../net/cork.js";
 
 /** One client WebSocket: what a room sees of it ({@link ClientConnection}), and its socket events. */
-export class SocketConnection implements ClientConnection {
+export class SocketConnection implements ClientConnection, BufferedConnection {
   #member: RoomMember | undefined;
   /** Frames that arrived before the room was ready, in order. */
   #pending: Uint8Array[] = [];
@@ -35,23 +38,25 @@ export class SocketConnection implements ClientConnection {
     private readonly doc: string | undefined,
     private readonly log: ServerLog,
     private readonly metrics: ServerMetrics,
-    /** Unsent bytes past which the connection is closed as too slow (see {@link send}). */
+    /** Unsent bytes past which the connection is cut as too slow (see {@link send}). */
     private readonly maxBufferedBytes: number,
+    /** The server-wide cap on unsent bytes. */
+    private readonly budget: BufferBudget,
     private readonly onGone: () => void,
   ) {}
 
   /**
    * Queues `bytes` on the socket. A client that reads slower than its room writes would make the
-   * server buffer without bound: once the bytes waiting for it pass `maxBufferedBytes`, it is closed
-   * with 1013 instead (it reconnects and resyncs by state vector, so it loses nothing).
+   * server buffer without bound: once the bytes waiting for it would pass `maxBufferedBytes`, it is
+   * cut instead (it reconnects and resyncs by state vector, so it loses nothing); and the server's
+   * budget may cut the biggest holders when the sum over every connection passes its cap.
    */
   send(bytes: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     if (wouldOverflow(this.ws, bytes.byteLength, this.maxBufferedBytes)) {
-      if (this.#closeStarted) return;
       this.metrics.slowConsumer();
       this.log.warn("conn.slow_consumer", { doc: this.doc, conn: this.peer, bufferedBytes: this.ws.bufferedAmount, maxBufferedBytes: this.maxBufferedBytes });
-      this.close(CloseCode.tryAgainLater, `too slow: more than ${this.maxBufferedBytes} bytes waiting to be sent; reconnect`);
+      this.drop(`too slow: more than ${this.maxBufferedBytes} bytes waiting to be sent`);
       return;
     }
     try {
@@ -60,6 +65,22 @@ export class SocketConnection implements ClientConnection {
     } catch (error) {
       this.log.warn("conn.send_failed", { doc: this.doc, conn: this.peer, error });
     }
+    this.budget.update(this);
+  }
+
+  /** Bytes waiting to be sent to this client now. */
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Cuts the connection at once, releasing what waited for it; `why` goes to the log. */
+  drop(why: string): void {
+    if (this.#closed) return;
+    this.log.warn("conn.dropped", { doc: this.doc, conn: this.peer, reason: why, bufferedBytes: this.ws.bufferedAmount });
+    this.#dropping = true;
+    this.#pending = [];
+    this.budget.remove(this);
+    this.ws.terminate();
   }
 
   /** True once a close started (by either side). */
@@ -182,6 +203,7 @@ export class SocketConnection implements ClientConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending = [];
+    this.budget.remove(this);
     this.#member?.leave();
     this.onGone();
     this.log.info("conn.close", { doc: this.doc, conn: this.peer, code, reason: reason.toString("utf8") });

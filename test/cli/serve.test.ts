@@ -179,8 +179,9 @@ describe("concord serve", () => {
   it("documents every flag and the auth file format in --help", async () => {
     const help = await concord("serve", "--help");
     expect(help.code).toBe(0);
-    const flags = ["--port", "--host", "--data", "--idle-unload-ms", "--max-message-bytes", "--auth", "--tls-cert", "--tls-key", "--max-connections", "--max-doc-bytes"];
+    const flags = ["--port", "--host", "--data", "--idle-unload-ms", "--max-message-bytes", "--auth", "--tls-cert", "--tls-key", "--max-connections", "--max-doc-bytes", "--max-buffered-bytes"];
     for (const flag of flags) expect(help.stdout).toContain(`  ${flag} <`);
+    expect(help.stdout).toContain("  --max-total-buffered-bytes <n>\n");
     expect(help.stdout).toMatch(/Without it, anyone who can reach the address can read and write every\s+document/);
     expect(help.stdout).toMatch(/"tokens"/);
     expect(help.stdout).toMatch(/"access": "read-write"/);
@@ -241,6 +242,7 @@ describe("concord serve", () => {
       [["--tls-cert", notPem, "--tls-key", notPem], /tls: the certificate or key is not usable/],
       [["--max-connections", "0"], /--max-connections must be an integer from 1/],
       [["--max-doc-bytes", "big"], /--max-doc-bytes must be an integer from 1/],
+      [["--max-buffered-bytes", "2000", "--max-total-buffered-bytes", "1000"], /--max-total-buffered-bytes \(1000\) must be at least --max-buffered-bytes \(2000\)/],
     ];
     for (const [args, message] of cases) {
       const out = await concord("serve", "--port", "0", "--data", dir, ...args);
