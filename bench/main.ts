@@ -21,7 +21,7 @@ const BENCHES: Record<string, Bench> = {
       ["BENCH_N=100000", "sets per variant"],
       ["BENCH_REPS=7", "rounds (median)"],
     ],
-    takes: "2 min",
+    takes: "1 min",
     load: () => import("./eventual-local.js"),
   },
   sync: {
@@ -39,7 +39,7 @@ const BENCHES: Record<string, Bench> = {
   "retained-heap": {
     about: "heap a loaded document keeps after GC: a store per room (ours) vs a Y.Doc per room (stock server)",
     options: [["BENCH_DOCS=100, BENCH_KEYS=1000", "documents x keys"]],
-    takes: "30 s",
+    takes: "5 s",
     load: () => import("./retained-heap.js"),
   },
   "raft-core": {
@@ -61,7 +61,7 @@ const BENCHES: Record<string, Bench> = {
       ["BENCH_PRIMARY_N1=1000", "writes one at a time"],
       ["BENCH_PRIMARY_CPU_PROF=<dir>", "run our nodes under node --cpu-prof"],
     ],
-    takes: "4 min",
+    takes: "1 min",
     load: () => import("./primary.js"),
   },
   strong: {
@@ -73,13 +73,24 @@ const BENCHES: Record<string, Bench> = {
       ["BENCH_STRONG_FAILOVERS=5", "leader kills timed"],
       ["BENCH_STRONG_CPU_PROF=<dir>", "run our members under node --cpu-prof"],
     ],
-    takes: "6 min",
+    takes: "2 min",
     load: () => import("./strong.js"),
+  },
+  scale: {
+    about: "how costs grow: a document of 10k to 1M keys (eventual store vs raw Yjs) and a room of 10 to 1,000 clients (concord serve vs the stock server); SVG chart next to the JSON",
+    options: [
+      ["BENCH_SCALE_KEYS=10000,100000,1000000", "document sizes"],
+      ["BENCH_SCALE_CLIENTS=10,100,1000", "audiences"],
+      ["BENCH_SCALE_OPS=20000", "sets timed per document size"],
+      ["BENCH_SCALE_FANOUTS=20", "fan-outs timed per audience (median)"],
+    ],
+    takes: "3 min",
+    load: () => import("./scale.js"),
   },
   demo: {
     about: "the browser side: bundle sizes vs raw Yjs + y-websocket, and the demo page's load in Chromium (skipped without it)",
     options: [["BENCH_LOADS=10", "page loads timed"]],
-    takes: "1 min",
+    takes: "15 s",
     load: () => import("./demo.js"),
   },
 };

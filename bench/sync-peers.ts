@@ -105,8 +105,8 @@ async function concordPair(url: string, room: string, timeoutMs: number): Promis
 /**
  * Writes `keys` keys into `room` through a stock client, one transaction each, then confirms
  * through a second client that the server holds all of them (it gets the server's state, and what
- * the server forwards after), and disconnects both. With `concord serve` that also means durable:
- * it persists before it forwards.
+ * the server forwards after), and disconnects both. (`concord serve` forwards before its fsync:
+ * held, not necessarily durable yet.)
  */
 export async function loadRoom(url: string, room: string, keys: number, value: (i: number) => Json, timeoutMs = 60_000): Promise<void> {
   const writer = stockClient(url, room);

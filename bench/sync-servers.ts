@@ -1,8 +1,8 @@
 /**
  * The two sync servers of `bench/sync.ts`, each in its own child process so that its memory can be
  * read from `/proc/<pid>/status`: the stock y-websocket server (`y-websocket-stock`, in memory,
- * persists nothing) and `concord serve` (file storage: every update fsynced, group commit, before
- * it is forwarded).
+ * persists nothing) and `concord serve` (file storage: every update fsynced, group commit;
+ * forwarded at once, acknowledged once durable).
  * Started through `processes.ts`: killed when the bench process exits, however it exits.
  */
 import { join } from "node:path";
