@@ -100,6 +100,8 @@ async function room(kind: ServerKind, clients: number): Promise<RoomFigures> {
   try {
     await new Promise((r) => setTimeout(r, 300)); // the server settles before its idle RSS is read
     const idle = server.rssMB();
+    // Each stock WebsocketProvider listens to the process's exit (y-websocket does, in Node).
+    process.setMaxListeners(Math.max(process.getMaxListeners(), clients + 20));
     const started = performance.now();
     for (let i = 0; i < clients; i++) peers.push(stockClient(server.url, "room"));
     await Promise.all(peers.map((p, i) => providerSynced(p.provider, `client ${i}`, 120_000)));
