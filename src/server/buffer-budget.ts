@@ -21,17 +21,20 @@ export interface BufferedConnection {
   drop(why: string): void;
 }
 
-interface Held {
+/** What the budget knows of one connection: what it held when last seen, and since when it is backlogged. */
+export interface Held {
+  readonly conn: BufferedConnection;
   bytes: number;
   /** Since when it has held more than {@link LOW_WATER_BYTES} without a break; null while it keeps up. */
   since: number | null;
+  gone: boolean;
 }
 
 export class BufferBudget {
   readonly max: number;
   readonly #now: () => number;
-  /** What each connection held when last seen. */
-  readonly #held = new Map<BufferedConnection, Held>();
+  /** Connections holding anything when last seen. */
+  readonly #holders = new Set<Held>();
   #total = 0;
   #dropped = 0;
 
@@ -51,55 +54,63 @@ export class BufferBudget {
     return this.#dropped;
   }
 
-  /** Records what `c` holds now (after a send); cuts connections while the total is past the cap. */
-  update(c: BufferedConnection): void {
-    this.#see(c);
+  /** Starts counting `conn`: the handle it passes to {@link update} and {@link remove}. */
+  track(conn: BufferedConnection): Held {
+    return { conn, bytes: 0, since: null, gone: false };
+  }
+
+  /**
+   * Records what `h`'s connection holds now (after a send: a few field reads on the fan-out path,
+   * no lookup); cuts connections while the total is past the cap.
+   */
+  update(h: Held): void {
+    if (h.gone) return;
+    this.#see(h);
     if (this.#total <= this.max) return;
-    for (const other of this.#held.keys()) this.#see(other);
+    for (const other of this.#holders) this.#see(other);
     while (this.#total > this.max) {
       const victim = this.#victim();
       if (victim === undefined) return;
-      const bytes = this.#held.get(victim)!.bytes;
+      const bytes = victim.bytes;
       this.remove(victim);
       this.#dropped++;
-      victim.drop(`the server holds more than ${this.max} bytes waiting for its clients (this one: ${bytes})`);
+      victim.conn.drop(`the server holds more than ${this.max} bytes waiting for its clients (this one: ${bytes})`);
     }
   }
 
-  /** Forgets `c` (closed). */
-  remove(c: BufferedConnection): void {
-    this.#total -= this.#held.get(c)?.bytes ?? 0;
-    this.#held.delete(c);
+  /** Stops counting `h` (its connection closed or was cut). */
+  remove(h: Held): void {
+    if (h.gone) return;
+    h.gone = true;
+    this.#total -= h.bytes;
+    h.bytes = 0;
+    this.#holders.delete(h);
   }
 
-  #see(c: BufferedConnection): void {
-    const bytes = c.bufferedBytes;
-    let held = this.#held.get(c);
-    if (held === undefined) {
-      held = { bytes: 0, since: null };
-      this.#held.set(c, held);
-    }
-    this.#total += bytes - held.bytes;
-    held.bytes = bytes;
-    if (bytes <= LOW_WATER_BYTES) held.since = null;
-    else held.since ??= this.#now();
+  #see(h: Held): void {
+    const bytes = h.conn.bufferedBytes;
+    const was = h.bytes;
+    if (bytes === was) return;
+    this.#total += bytes - was;
+    h.bytes = bytes;
+    if (was === 0) this.#holders.add(h);
+    else if (bytes === 0) this.#holders.delete(h);
+    if (bytes <= LOW_WATER_BYTES) h.since = null;
+    else h.since ??= this.#now();
   }
 
   /** The connection backlogged the longest, the biggest of equals. */
-  #victim(): BufferedConnection | undefined {
-    let best: [BufferedConnection, Held] | undefined;
-    for (const entry of this.#held) {
-      const [, h] = entry;
-      if (h.bytes === 0) continue;
+  #victim(): Held | undefined {
+    let best: Held | undefined;
+    for (const h of this.#holders) {
       if (best === undefined) {
-        best = entry;
+        best = h;
         continue;
       }
-      const b = best[1];
-      const older = (h.since ?? Infinity) < (b.since ?? Infinity);
-      const same = (h.since ?? Infinity) === (b.since ?? Infinity);
-      if (older || (same && h.bytes > b.bytes)) best = entry;
+      const older = (h.since ?? Infinity) < (best.since ?? Infinity);
+      const same = (h.since ?? Infinity) === (best.since ?? Infinity);
+      if (older || (same && h.bytes > best.bytes)) best = h;
     }
-    return best?.[0];
+    return best;
   }
 }

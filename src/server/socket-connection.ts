@@ -12,7 +12,7 @@ import type { PeerId } from "../ids.js";
 import { encodeMessage } from "../eventual/sync/protocol.js";
 import { wouldOverflow } from "../net/http-endpoint.js";
 import type { ServerLog } from "../ops/log.js";
-import type { BufferBudget, BufferedConnection } from "./buffer-budget.js";
+import type { BufferBudget, BufferedConnection, Held } from "./buffer-budget.js";
 import type { ServerMetrics, RejectReason } from "./metrics.js";
 import { CloseCode, type ClientConnection, type RoomMember } from "./rooms.js";
 import { corkForTurn } from "../net/cork.js";
@@ -28,6 +28,8 @@ export class SocketConnection implements ClientConnection, BufferedConnection {
   /** Takes the next binary frame instead of the room (admission reading a token). */
   #firstFrameTaker: ((bytes: Uint8Array) => void) | undefined;
   #closed = false;
+  /** This connection in the server's buffer budget. */
+  readonly #held: Held;
   /** Counted against `maxConnections` (set by the server once it let the connection into a room). */
   admitted = false;
   readonly #closedWaiters: Array<() => void> = [];
@@ -43,7 +45,9 @@ export class SocketConnection implements ClientConnection, BufferedConnection {
     /** The server-wide cap on unsent bytes. */
     private readonly budget: BufferBudget,
     private readonly onGone: () => void,
-  ) {}
+  ) {
+    this.#held = budget.track(this);
+  }
 
   /**
    * Queues `bytes` on the socket. A client that reads slower than its room writes would make the
@@ -65,7 +69,7 @@ export class SocketConnection implements ClientConnection, BufferedConnection {
     } catch (error) {
       this.log.warn("conn.send_failed", { doc: this.doc, conn: this.peer, error });
     }
-    this.budget.update(this);
+    this.budget.update(this.#held);
   }
 
   /** Bytes waiting to be sent to this client now. */
@@ -79,7 +83,7 @@ export class SocketConnection implements ClientConnection, BufferedConnection {
     this.log.warn("conn.dropped", { doc: this.doc, conn: this.peer, reason: why, bufferedBytes: this.ws.bufferedAmount });
     this.#dropping = true;
     this.#pending = [];
-    this.budget.remove(this);
+    this.budget.remove(this.#held);
     this.ws.terminate();
   }
 
@@ -203,7 +207,7 @@ export class SocketConnection implements ClientConnection, BufferedConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending = [];
-    this.budget.remove(this);
+    this.budget.remove(this.#held);
     this.#member?.leave();
     this.onGone();
     this.log.info("conn.close", { doc: this.doc, conn: this.peer, code, reason: reason.toString("utf8") });

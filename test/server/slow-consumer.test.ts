@@ -70,40 +70,48 @@ describe("a slow reader", () => {
 });
 
 describe("BufferBudget", () => {
-  /** A connection whose waiting bytes the test sets. */
-  const conn = (name: string, log: string[]): BufferedConnection & { bytes: number } => ({
-    bytes: 0,
-    get bufferedBytes() {
-      return this.bytes;
-    },
-    drop: (why) => void log.push(`${name}: ${why}`),
-  });
+  /** A connection whose waiting bytes the test sets, tracked by `budget`. */
+  const tracked = (budget: BufferBudget, name: string, log: string[]) => {
+    const conn: BufferedConnection & { bytes: number } = {
+      bytes: 0,
+      get bufferedBytes() {
+        return this.bytes;
+      },
+      drop: (why) => void log.push(`${name}: ${why}`),
+    };
+    return { conn, held: budget.track(conn) };
+  };
   const KB = 1024;
 
   it("cuts the connection backlogged the longest first, re-reading what drained unseen before cutting anything", () => {
     const log: string[] = [];
     let now = 0;
     const budget = new BufferBudget(1_000 * KB, () => now);
-    const [slow, other, joiner] = [conn("slow", log), conn("other", log), conn("joiner", log)];
-    slow.bytes = 300 * KB;
-    budget.update(slow); // backlogged since 0
+    const [slow, other, joiner] = [tracked(budget, "slow", log), tracked(budget, "other", log), tracked(budget, "joiner", log)];
+    slow.conn.bytes = 300 * KB;
+    budget.update(slow.held); // backlogged since 0
     now = 10;
-    other.bytes = 600 * KB;
-    budget.update(other); // backlogged since 10
+    other.conn.bytes = 600 * KB;
+    budget.update(other.held); // backlogged since 10
     expect([budget.total, log]).toEqual([900 * KB, []]);
     // other drained unseen: the stale total (1,300 KB) is past the cap, so it is re-read (700 KB) first.
-    other.bytes = 0;
+    other.conn.bytes = 0;
     now = 20;
-    joiner.bytes = 400 * KB;
-    budget.update(joiner);
+    joiner.conn.bytes = 400 * KB;
+    budget.update(joiner.held);
     expect([budget.total, log]).toEqual([700 * KB, []]);
     // Past the cap for real: the one backlogged longest (slow, not the bigger joiner) goes.
     now = 30;
-    other.bytes = 400 * KB;
-    budget.update(other);
+    other.conn.bytes = 400 * KB;
+    budget.update(other.held);
     expect(log).toEqual([`slow: the server holds more than ${1_000 * KB} bytes waiting for its clients (this one: ${300 * KB})`]);
     expect([budget.total, budget.dropped]).toEqual([800 * KB, 1]);
-    budget.remove(joiner);
+    // A cut or closed connection counts no more, whatever it is asked.
+    slow.conn.bytes = 900 * KB;
+    budget.update(slow.held);
+    expect(budget.total).toBe(800 * KB);
+    budget.remove(joiner.held);
+    budget.remove(joiner.held);
     expect(budget.total).toBe(400 * KB);
   });
 
@@ -111,16 +119,17 @@ describe("BufferBudget", () => {
     const log: string[] = [];
     let now = 0;
     const budget = new BufferBudget(200 * KB, () => now);
-    const [a, b] = [conn("a", log), conn("b", log)];
-    a.bytes = 100 * KB;
-    budget.update(a); // since 0
-    a.bytes = LOW_WATER_BYTES; // kept up: its clock stops
-    budget.update(a);
+    const [a, b] = [tracked(budget, "a", log), tracked(budget, "b", log)];
+    a.conn.bytes = 100 * KB;
+    budget.update(a.held); // since 0
+    a.conn.bytes = LOW_WATER_BYTES; // kept up: its clock stops
+    budget.update(a.held);
     now = 5;
-    a.bytes = 90 * KB;
-    budget.update(a); // since 5
-    b.bytes = 120 * KB;
-    budget.update(b); // since 5, bigger: goes first
+    a.conn.bytes = 90 * KB;
+    budget.update(a.held); // since 5
+    b.conn.bytes = 120 * KB;
+    budget.update(b.held); // since 5, bigger: goes first
     expect(log).toEqual([`b: the server holds more than ${200 * KB} bytes waiting for its clients (this one: ${120 * KB})`]);
+    expect(budget.total).toBe(90 * KB);
   });
 });
