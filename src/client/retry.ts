@@ -22,7 +22,9 @@ const MIN_ATTEMPT_MS = 20;
  * the next attempt (default: the writer). `attempt` gets the time left.
  *
  * Between attempts it pauses (20 ms, doubling up to 500), except right after discovery found a
- * writer of a newer term than the one that failed: that one is tried at once.
+ * writer of a newer term than the one that failed: that one is tried at once. An attempt that used
+ * up the deadline (a silent node) fails at once and leaves a discovery running in the background,
+ * so that the next request goes to the writer it finds.
  *
  * A write's fate is the worst of its attempts': when an earlier attempt may have applied it
  * (`details.outcome: "unknown"`), a last attempt refused before ordering does not make it "not
@@ -52,6 +54,13 @@ export async function withRetries<T>(
       };
       if (!group.policy.writerMayHaveMoved(e)) fail();
       if (isConcordError(e) && e.details["outcome"] === "unknown") uncertain = e;
+      if (left() < MIN_ATTEMPT_MS) {
+        // The attempt took (nearly) the whole deadline: its node went silent. No time is left to
+        // learn anything for this request; learn it for the next ones, in the background, with a
+        // whole timeout (the silent node's answer is waited for no longer than that).
+        group.discover(timeoutMs).catch(() => undefined);
+        fail();
+      }
       const termBefore = group.writerTerm ?? 0;
       const choice = await group.discover(Math.max(1, left()));
       const candidate = next();

@@ -18,8 +18,12 @@ export const primaryPolicy: NodeGroupPolicy = {
   words: { writer: "primary", term: "epoch" },
   report: reportOf,
   // A refusal naming another primary, or the link to the primary down.
+  // A timeout too: the primary may be silent (paused, cut off) while a sentinel promotes another.
   writerMayHaveMoved: (e) =>
-    isConcordError(e, "ReadOnlyReplica") || isConcordError(e, "Fenced") || (isConcordError(e, "Unavailable") && e.details["outcome"] !== "refused"),
+    isConcordError(e, "ReadOnlyReplica") ||
+    isConcordError(e, "Fenced") ||
+    isConcordError(e, "Timeout") ||
+    (isConcordError(e, "Unavailable") && e.details["outcome"] !== "refused"),
   // A write no node applied: refused before ordering (`ReadOnlyReplica`), or never sent.
   mayResend: (e) =>
     isConcordError(e, "ReadOnlyReplica") ? e.details["outcome"] === "refused" : isConcordError(e, "Unavailable") && e.details["outcome"] === "not-applied",
