@@ -26,6 +26,7 @@ import { SimNetwork } from "../../src/sim/sim-network.js";
 import { VirtualClock } from "../../src/sim/virtual-clock.js";
 import { fileStorage } from "../../src/storage/file-storage.js";
 import { memoryStorage } from "../../src/storage/memory-storage.js";
+import { drive } from "../../src/lab/world.js";
 import { checkProperty } from "./prop.js";
 
 const SERVER = asPeerId("server");
@@ -63,13 +64,8 @@ class ServerWorld {
     this.disk = new SimDisk({ rng: this.rng.fork(), clock: this.clock, latencyMs: { min: 0.05, max: 1.5 } });
   }
 
-  async drive<T>(promise: Promise<T>, maxMs = 60_000): Promise<T> {
-    let settled = false;
-    const tracked = promise.finally(() => (settled = true));
-    tracked.catch(() => undefined);
-    await this.clock.runUntil(() => settled, { maxMs });
-    if (!settled) throw new Error(`simulation: operation did not settle within ${maxMs} virtual ms`);
-    return tracked;
+  drive<T>(promise: Promise<T>): Promise<T> {
+    return drive(this.clock, promise);
   }
 
   async start(): Promise<void> {
