@@ -120,14 +120,17 @@ export class NodeGroup {
     return this.#discovering;
   }
 
-  /** The link a read goes to: the writer, or the other nodes in turn (skipping those known down while another is not). */
+  /**
+   * The link a read goes to: the writer, or the other nodes in turn, skipping those known down or
+   * silent (a request to them timed out: `NodeLink.silent`) while another is neither.
+   */
   readLink(read: "writer" | "others"): NodeLink {
     const others = this.links.filter((l) => l !== this.#writer);
     if (read === "writer" || others.length === 0) return this.#writer;
     const n = others.length;
     for (let i = 0; i < n; i++) {
       const link = others[(this.#nextRead + i) % n]!;
-      if (link.state !== "down") {
+      if (link.state !== "down" && !link.silent) {
         this.#nextRead = (this.#nextRead + i + 1) % n;
         return link;
       }

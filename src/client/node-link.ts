@@ -102,6 +102,8 @@ export class NodeLink {
   #refusedWith: "Unauthorized" | null = null;
   /** The open connection's `hello` was answered. */
   #welcomedNow = false;
+  /** Until when the link counts as silent (see {@link silent}); 0: it does not. */
+  #silentUntil = 0;
 
   constructor(o: NodeLinkOptions) {
     this.url = o.url;
@@ -122,6 +124,15 @@ export class NodeLink {
 
   get state(): LinkState {
     return this.#state;
+  }
+
+  /**
+   * A request sent on the open connection got no answer within its timeout and nothing came over
+   * the connection since (a paused or cut-off node, whose connection looks open): for as long as that
+   * timeout again, after which the link is worth a new try.
+   */
+  get silent(): boolean {
+    return this.#silentUntil > this.#o.clock.now();
   }
 
   /** What the node said when the newest connection opened; undefined before its first welcome. */
@@ -177,6 +188,7 @@ export class NodeLink {
         const p = this.#pending.get(id);
         if (p === undefined) return;
         this.#settle(id);
+        if (p.sent && this.#state === "open") this.#silentUntil = this.#o.clock.now() + timeoutMs;
         const what = p.sent ? "no answer" : "no connection";
         reject(
           new ConcordError("Timeout", `${req.type} to ${this.url}: ${what} within ${timeoutMs} ms${fateOf(req.type, p.sent)}`, {
@@ -241,6 +253,7 @@ export class NodeLink {
   #up(): void {
     if (this.#state === "closed") return;
     this.#state = "open";
+    this.#silentUntil = 0;
     this.#refusedWith = null;
     // First on the connection: who the node is and where its state is.
     this.request({ type: "hello" }, HELLO_TIMEOUT_MS, (a) => {
@@ -288,6 +301,7 @@ export class NodeLink {
   }
 
   #message(bytes: Uint8Array): void {
+    this.#silentUntil = 0;
     let r: Response;
     try {
       r = decodeResponse(bytes);

@@ -106,15 +106,16 @@ describe("the eventual world", { timeout: 60_000 }, () => {
 });
 
 describe("clients leave a silent writer", { timeout: 120_000 }, () => {
-  it("with the leader or primary paused, a request that times out sends the next ones to the new writer", async () => {
+  it("with the leader or primary paused, a request that times out sends the next ones to the new writer, and reads elsewhere", async () => {
     // 20 s, so that the pause (7 s) is long next to a timeout (1 s).
     const r = await runLab(labOptions(labWorlds, 20_000, "pause", { modes: ["primary", "strong"] }));
     const strong = metricsOf(r, "strong").availability.during;
-    const primaryWrites = metricsOf(r, "primary").availability.bySide.flatMap((s) => [s.writes]);
-    console.log(`pause: strong answered ${strong.ok} of ${strong.of}; primary writes ${JSON.stringify(primaryWrites)}`);
+    const primary = metricsOf(r, "primary").availability.during;
+    console.log(`pause: strong answered ${strong.ok} of ${strong.of}, primary ${primary.ok} of ${primary.of}`);
     // Only the requests in flight when it froze, and those sent before the others found the new
-    // leader, wait out their timeout (before: every request of the pause did).
+    // writer, wait out their timeout (before: every request of the pause did). Primary's reads go
+    // to the replicas in turn, the frozen old primary skipped once a read to it timed out.
     expect(strong.ok / strong.of).toBeGreaterThan(0.9);
-    expect(primaryWrites.reduce((n, w) => n + w.ok, 0)).toBeGreaterThan(0);
+    expect(primary.ok / primary.of).toBeGreaterThan(0.9);
   });
 });
