@@ -13,8 +13,12 @@ Usage:
                 [--auth <file>] [--tls-cert <file> --tls-key <file>]
                 [--max-connections 10000] [--max-doc-bytes 67108864]
                 [--idle-unload-ms 30000] [--max-message-bytes 10485760]
-                     run the sync server (y-websocket protocol) until SIGINT/SIGTERM;
+                [--redis <url> --postgres <url> [--instance <name>]]
+                     run the sync server (y-websocket protocol) until SIGINT/SIGTERM, alone on
+                     files or as one of many instances over Redis and PostgreSQL;
                      concord serve --help explains each flag
+  concord worker --redis <url> --postgres <url> [--every-ms 5000] [--min-entries 1000]
+                     compact scaled-out documents (Redis streams into PostgreSQL snapshots)
   concord node --mode primary|replica --id <id> [--port 5001] [--host 127.0.0.1]
                [--data ./concord-node-<id>] [--primary <id>=ws://host:port]
                [--peers <id>=ws://host:port,...] [--min-replicas 0] [--max-lag-ms 10000]
@@ -60,6 +64,10 @@ async function main(argv: readonly string[]): Promise<number> {
       const { serve } = await import("./serve.js");
       return serve(rest);
     }
+    case "worker": {
+      const { worker } = await import("./worker.js");
+      return worker(rest);
+    }
     case "node": {
       const { node } = await import("./node.js");
       return node(rest);
@@ -103,7 +111,7 @@ function exitAfterOutput(code: number): void {
 }
 
 /** Commands with a `--help` of their own. */
-const COMMANDS_WITH_HELP = new Set(["serve", "node", "promote", "admin", "lab"]);
+const COMMANDS_WITH_HELP = new Set(["serve", "node", "promote", "admin", "lab", "worker"]);
 
 const argv = process.argv.slice(2);
 main(argv).then(exitAfterOutput, (e: unknown) => {

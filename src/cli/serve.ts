@@ -7,6 +7,7 @@
  * JSON lines. A bad flag, auth file, certificate or key exits 2 before listening.
  */
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import { isConcordError } from "../errors.js";
 import { loadAuthFile, type AuthConfig } from "../ops/auth.js";
@@ -35,6 +36,7 @@ export const SERVE_USAGE = `Usage: concord serve [--port ${DEFAULT_PORT}] [--hos
                      [--max-buffered-bytes ${DEFAULT_MAX_BUFFERED_BYTES}] [--max-total-buffered-bytes ${DEFAULT_MAX_TOTAL_BUFFERED_BYTES}]
                      [--auth-timeout-ms ${DEFAULT_AUTH_TIMEOUT_MS}] [--log-level info]
                      [--static <dir>|none]
+                     [--redis <url> --postgres <url> [--instance <name>] [--compaction on|off]]
 
 Runs the sync server: stock y-websocket clients and Concord stores sync documents through it at
 ws://<host>:<port>/<document> (wss:// with TLS). GET /healthz and GET /metrics (Prometheus) on the
@@ -73,6 +75,21 @@ SIGHUP re-reads the --auth file.
                            32 MiB at most). Default: Concord's demo app (a shared todo list that
                            syncs through this server); none serves no page.
 
+Scale-out (any number of instances, each serving every document, behind a load balancer):
+  --redis <url>            redis://host:port: each document's updates go to a Redis stream that
+                           every instance follows, presence goes over Redis pub/sub. Redis must
+                           run with appendonly yes and appendfsync always (checked at start): an
+                           update is acknowledged to its author once Redis has it on disk.
+  --postgres <url>         postgres://user@host:port/db: documents' compacted snapshots (table
+                           concord_snapshots, created when missing). Needs fsync = on and
+                           synchronous_commit = on (checked at start). --data is not used.
+  --instance <name>        this instance's name among the instances (letters, digits, . _ -).
+                           Default: <hostname>-<pid>.
+  --compaction on|off      run a compaction worker in this instance (folds each stream into its
+                           snapshot and trims it). Default on; with off, run \`concord worker\`.
+  /healthz says "failing" (503) while Redis or PostgreSQL does not answer; an instance that can't
+  append to Redis acknowledges nothing and closes the document's connections (clients reconnect).
+
 The --auth file:
   { "tokens": {
       "<token>": { "docs": ["todos", "notes-*"], "access": "read-write" },
@@ -109,6 +126,10 @@ const FLAGS = [
   "max-total-buffered-bytes",
   "log-level",
   "static",
+  "redis",
+  "postgres",
+  "instance",
+  "compaction",
 ] as const;
 
 /** The demo app's built files, beside the CLI in the package (`npm run build` makes them). */
@@ -150,13 +171,21 @@ export async function serve(args: readonly string[]): Promise<number> {
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together: give both, or neither");
   const tls = tlsCert !== undefined && tlsKey !== undefined ? { cert: readPem("tls-cert", tlsCert), key: readPem("tls-key", tlsKey) } : undefined;
 
+  const scaleOutFlags = scaleOutOptions(flags);
   const signals = catchShutdownSignals("serve");
   let server: SyncServer;
   try {
+    const scaleOut =
+      scaleOutFlags === undefined
+        ? undefined
+        : await (await import("../hub/scale-out.js")).connectScaleOut({ ...scaleOutFlags, onLog: sink }).catch((e: unknown) => {
+            throw isConcordError(e, "InvalidArgument") ? new UsageError(e.message) : e;
+          });
     server = await startServer({
+      ...(scaleOut ? { scaleOut } : {}),
       host,
       port,
-      dataDir,
+      ...(scaleOutFlags ? {} : { dataDir }),
       idleUnloadMs,
       maxMessageBytes,
       maxConnections,
@@ -178,7 +207,7 @@ export async function serve(args: readonly string[]): Promise<number> {
   }
   const running = server;
   process.stdout.write(
-    `concord serve: listening on ${running.url} (data: ${dataDir})\n` +
+    `concord serve: listening on ${running.url} (${scaleOutFlags ? `instance ${scaleOutFlags.instance} of ${scaleOutFlags.redis} + ${scaleOutFlags.postgres.replace(/:[^:@/]*@/, ":***@")}` : `data: ${dataDir}`})\n` +
       (staticDir === undefined ? "" : `concord serve: ${staticFlag === undefined ? "demo app" : "app"} at ${running.url.replace(/^ws/, "http")}/\n`) +
       (auth === undefined
         ? "concord serve: open to anyone: no --auth, so whoever reaches this address can read and write every document\n"
@@ -199,4 +228,21 @@ export async function serve(args: readonly string[]): Promise<number> {
   };
   process.on("SIGHUP", onHangup);
   return signals.closeOnSignal(() => running.close(), log);
+}
+
+/** `--redis`, `--postgres`, `--instance`, `--compaction`: both engines or neither. */
+function scaleOutOptions(flags: ReadonlyMap<string, string>): { redis: string; postgres: string; instance: string; compaction: false | object } | undefined {
+  const redis = flags.get("redis");
+  const postgres = flags.get("postgres");
+  const extra = ["instance", "compaction"].find((f) => flags.has(f));
+  if (redis === undefined && postgres === undefined) {
+    if (extra !== undefined) throw new UsageError(`--${extra} goes with --redis and --postgres (scale-out)`);
+    return undefined;
+  }
+  if (redis === undefined || postgres === undefined) throw new UsageError("scale-out takes both --redis <url> and --postgres <url>");
+  if (flags.has("data")) throw new UsageError("--data is not used with --redis and --postgres: documents live in them");
+  const compaction = flags.get("compaction") ?? "on";
+  if (compaction !== "on" && compaction !== "off") throw new UsageError(`--compaction must be on or off, got ${JSON.stringify(compaction)}`);
+  const instance = flags.get("instance") ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 50)}-${process.pid}`;
+  return { redis, postgres, instance, compaction: compaction === "on" ? {} : false };
 }

@@ -120,6 +120,13 @@ export interface EventualStore extends Store {
    */
   subscribeDurable(listener: (event: DurableUpdate) => void): () => void;
   /**
+   * Applies an update that is ALREADY durable in this store's storage, appended there by another
+   * writer of a shared log (a scaled-out sync server's other instances, see `hub/`): it is applied
+   * and synced to peers like any update, and not appended again. Throws `Corrupt` if it is not a
+   * valid Yjs update (nothing applied), `Closed` once closing.
+   */
+  applyStored(update: Uint8Array): void;
+  /**
    * Resolves once the sync server durably holds every write made here before the call (and what
    * earlier sessions left unsynced), waiting through disconnections. Against a stock y-websocket
    * server, which can't say what it stored: once the handshake with it is done. Needs a server
@@ -139,6 +146,8 @@ export interface EventualStore extends Store {
 }
 
 const LOAD_ORIGIN = Symbol("concord:load");
+/** The origin of updates applied by `applyStored`: durable already, so not appended. */
+const STORED_ORIGIN = Symbol("concord:stored");
 
 const LOCAL_ACK: WriteAck = Object.freeze({ level: "local" });
 const SERVER_ACK: WriteAck = Object.freeze({ level: "server" });
@@ -277,6 +286,15 @@ class EventualStoreImpl implements EventualStore {
     if (typeof listener !== "function") throw new ConcordError("InvalidArgument", "subscribeDurable needs a listener function");
     this.durableListeners.add(listener);
     return () => this.durableListeners.delete(listener);
+  }
+
+  applyStored(update: Uint8Array): void {
+    if (this.closing) throw this.closedError("applyStored");
+    try {
+      Y.applyUpdate(this.ydoc, update, STORED_ORIGIN);
+    } catch (cause) {
+      throw new ConcordError("Corrupt", `document "${this.doc}": a stored update is not a valid Yjs update`, { doc: this.doc }, { cause });
+    }
   }
 
   disconnect(): void {
@@ -468,7 +486,7 @@ class EventualStoreImpl implements EventualStore {
   }
 
   private readonly onUpdate = (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction): void => {
-    if (origin === LOAD_ORIGIN) return;
+    if (origin === LOAD_ORIGIN || origin === STORED_ORIGIN) return;
     if (!this.storageOpen || this.failure) {
       // Not persisted, so never sent either: the sync driver is stopped by now.
       const why = this.failure ? this.failedError() : this.closedError("edit of the Y.Doc");

@@ -25,6 +25,7 @@ import type { Access } from "../ops/auth.js";
 import type { ServerLog } from "../ops/log.js";
 import type { RejectReason, ServerMetrics } from "./metrics.js";
 import { RoomTransport, type RoomConnection } from "./room-transport.js";
+import type { RoomLinker } from "./scale-out.js";
 import { WriteGate } from "./write-gate.js";
 
 /** WebSocket close codes the server uses. 4400-4499 tell stock y-websocket clients not to reconnect. */
@@ -99,6 +100,8 @@ export interface RoomsOptions {
   readonly log: ServerLog;
   readonly metrics: ServerMetrics;
   readonly hooks?: RoomHooks;
+  /** Scale-out: joins each room to the other instances serving its document (see `hub/room-hub.ts`). */
+  readonly linker?: RoomLinker;
 }
 
 /** A client's change to a document, durable on the server (what {@link RoomHooks.onChange} hears). */
@@ -135,6 +138,8 @@ class Room {
   unloading: Promise<void> | undefined;
   /** Why unloading failed (the store's close rejected), reported by `Rooms.close`. */
   unloadError: unknown;
+  /** Detaches the room from the other instances (scale-out). */
+  detach: (() => void) | undefined;
 
   constructor(
     readonly doc: string,
@@ -271,6 +276,7 @@ export class Rooms {
     }).then((store) => {
       const opened = new Room(doc, store, transport);
       room = opened;
+      opened.detach = this.#options.linker?.attach({ doc, transport, applyStored: (update) => store.applyStored(update) });
       this.#loaded.set(doc, opened);
       this.#failed.delete(doc);
       const { onChange, onLoad } = this.#options.hooks ?? {};
@@ -370,6 +376,7 @@ export class Rooms {
       room.idleTimer?.();
       room.idleTimer = undefined;
       log.info("room.unloading", { doc: room.doc, why });
+      room.detach?.();
       try {
         await room.store.close();
         log.info("room.unloaded", { doc: room.doc, why });

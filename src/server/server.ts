@@ -54,6 +54,7 @@ import { ServerLog, stderrLogSink, type LogSink } from "../ops/log.js";
 import { serverMetricFamilies, ServerMetrics, type MetricsSnapshot } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "../ops/prometheus.js";
 import { CloseCode, Rooms, type FailedDocument, type RoomHooks, type RoomInfo } from "./rooms.js";
+import type { ScaleOut, SharedHealth } from "./scale-out.js";
 
 export type { DocumentChange, RoomHooks } from "./rooms.js";
 import { BufferBudget } from "./buffer-budget.js";
@@ -91,6 +92,12 @@ export interface ServerOptions {
   readonly dataDir?: string;
   /** Storage of the documents, instead of `fileStorage(dataDir)` (tests: `memoryStorage()`). */
   readonly persistence?: Persistence;
+  /**
+   * Scale-out (`connectScaleOut` in `hub/scale-out.ts`: Redis and PostgreSQL): documents live in the
+   * shared engines instead of `persistence`/`dataDir`, and every instance serves every document.
+   * The server closes it when it stops.
+   */
+  readonly scaleOut?: ScaleOut;
   /** A room with no connection is unloaded (its store closed, storage flushed) after this many ms. Default 30 000. */
   readonly idleUnloadMs?: number;
   /**
@@ -189,6 +196,8 @@ export interface ServerHealth {
   readonly connections: number;
   /** Documents whose last open failed (the latest 100), when there are any. */
   readonly failedDocuments?: readonly FailedDocument[];
+  /** With scale-out: the shared engines (either down makes the status `failing`) and the other instances. */
+  readonly shared?: SharedHealth;
 }
 
 /** The sync service itself, listening on its own port ({@link SyncServer}) or attached to an app's ({@link attachServer}). */
@@ -235,6 +244,7 @@ interface ResolvedOptions {
   readonly host: string;
   readonly port: number;
   readonly persistence: Persistence;
+  readonly scaleOut: ScaleOut | undefined;
   readonly dataDir: string | undefined;
   readonly staticDir: string | undefined;
   readonly idleUnloadMs: number;
@@ -310,7 +320,14 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (persistence !== undefined && (typeof persistence !== "object" || persistence === null || typeof persistence.open !== "function")) {
     throw invalid("persistence", persistence, "a storage such as fileStorage(dir) or memoryStorage()");
   }
-  const dataDir = persistence === undefined ? (options.dataDir ?? DEFAULT_DATA_DIR) : undefined;
+  const scaleOut = options.scaleOut;
+  if (scaleOut !== undefined && (typeof scaleOut !== "object" || scaleOut === null || typeof scaleOut.linker?.attach !== "function")) {
+    throw invalid("scaleOut", scaleOut, "what connectScaleOut() resolves with");
+  }
+  if (scaleOut !== undefined && persistence !== undefined) {
+    throw new ConcordError("InvalidArgument", "startServer: give persistence or scaleOut, not both (scale-out stores documents in its shared engines)");
+  }
+  const dataDir = persistence === undefined && scaleOut === undefined ? (options.dataDir ?? DEFAULT_DATA_DIR) : undefined;
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) throw invalid("maxConnections", maxConnections, "an integer >= 1");
   const maxDocBytes = options.maxDocBytes ?? DEFAULT_MAX_DOC_BYTES;
@@ -344,7 +361,8 @@ function resolveOptions(options: ServerOptions): ResolvedOptions {
     // fsync "always" is adaptive group commit: an idle server syncs a client's update at once
     // (latency: it forwards only after), a busy one batches behind the sync in flight (throughput).
     // The timer-based default would add its whole window to every update's trip on an idle server.
-    persistence: persistence ?? fileStorage(dataDir!, { fsync: "always" }),
+    persistence: scaleOut?.persistence ?? persistence ?? fileStorage(dataDir!, { fsync: "always" }),
+    scaleOut,
     dataDir,
     idleUnloadMs,
     maxMessageBytes,
@@ -468,6 +486,7 @@ class SyncServerImpl implements SyncServer {
       log: this.#log,
       metrics: this.#metrics,
       hooks: options.hooks,
+      ...(options.scaleOut ? { linker: options.scaleOut.linker } : {}),
     });
     this.#admission = new Admission(options.authenticate ?? options.auth, options.authFile, options.authTimeoutMs, options.clock, this.#log, this.#metrics);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
@@ -545,6 +564,7 @@ class SyncServerImpl implements SyncServer {
     } catch (error) {
       failure = error;
     }
+    await this.#options.scaleOut?.close().catch((error: unknown) => (failure ??= error));
     // Connections accepted while this ran (their upgrade was under way) were refused with 1001.
     for (const socket of [...this.#sockets]) socket.terminate();
     this.#wss.close();
@@ -564,8 +584,11 @@ class SyncServerImpl implements SyncServer {
    */
   health(): ServerHealth {
     const failed = this.#rooms.failures();
-    const status = this.#closing !== undefined ? "closing" : failed.some((f) => f.code === "Io") ? "failing" : failed.length > 0 ? "degraded" : "ok";
-    const health = { status, documents: this.#rooms.loaded, connections: this.#sockets.size } as const;
+    const shared = this.#options.scaleOut?.health();
+    const enginesDown = shared !== undefined && (!shared.log.up || !shared.snapshots.up);
+    const status =
+      this.#closing !== undefined ? "closing" : enginesDown || failed.some((f) => f.code === "Io") ? "failing" : failed.length > 0 ? "degraded" : "ok";
+    const health = { status, documents: this.#rooms.loaded, connections: this.#sockets.size, ...(shared ? { shared } : {}) } as const;
     return failed.length > 0 ? { ...health, failedDocuments: failed } : health;
   }
 

@@ -1,0 +1,108 @@
+/**
+ * Scale-out on real engines: Redis (`redis-server`, AOF fsync always) and PostgreSQL 15, each
+ * started in a temp folder on loopback (`test/engines/engines.ts`; `.ci/run` installs them), three
+ * `concord serve` instances in this process. Stock clients converge across instances; Redis killed
+ * (SIGKILL) and PostgreSQL killed under load: the instances say so in health and acknowledge nothing
+ * while the log is down, nothing acknowledged is lost, and every document converges after.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { EventualStore } from "../../src/eventual/eventual-store.js";
+import { connectScaleOut } from "../../src/hub/scale-out.js";
+import { openStore } from "../../src/open-store.js";
+import { memoryStorage } from "../../src/storage/memory-storage.js";
+import { startPostgres, startRedis, type Engine } from "../engines/engines.js";
+import { awarenessState, connect, hasValue, onCleanup, runCleanups, start, synced, type Running } from "../server/fixtures.js";
+
+let redis: Engine;
+let postgres: Engine;
+
+beforeAll(async () => {
+  [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
+}, 60_000);
+afterAll(async () => {
+  await Promise.all([redis?.stop(), postgres?.stop()]);
+});
+afterEach(runCleanups);
+
+async function instance(name: string): Promise<Running> {
+  const scaleOut = await connectScaleOut({ redis: redis.url, postgres: postgres.url, instance: name, heartbeatMs: 200, compaction: { everyMs: 200, minEntries: 20 }, onLog: () => undefined });
+  return start({ persistence: undefined, idleUnloadMs: 100, scaleOut });
+}
+
+/** A Concord client of `server`'s `doc` (memory storage: what it acknowledged at `server` is what counts). */
+async function concordClient(server: Running, doc: string): Promise<EventualStore> {
+  const store = await openStore({ mode: "eventual", doc, persistence: memoryStorage(), sync: { url: server.server.url, WebSocket: WebSocket as never } });
+  onCleanup(() => store.close());
+  return store;
+}
+
+function healthIs(server: Running, status: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const until = Date.now() + 15_000;
+    const check = (): void => {
+      if (server.server.health().status === status) return resolve();
+      if (Date.now() > until) return reject(new Error(`health stayed ${JSON.stringify(server.server.health())}, never ${status}`));
+      setTimeout(check, 25);
+    };
+    check();
+  });
+}
+
+describe("scale-out on Redis and PostgreSQL", () => {
+  it("stock clients spread over three instances converge, edits and presence both ways", async () => {
+    const instances = await Promise.all(["a", "b", "c"].map(instance));
+    const clients = instances.map((i) => connect(i.server, "spread"));
+    await Promise.all(clients.map(synced));
+    clients.forEach((c, i) => c.map.set(`from-${i}`, i));
+    for (const c of clients) for (let i = 0; i < 3; i++) await hasValue(c, `from-${i}`, i);
+    clients.forEach((c, i) => c.provider.awareness.setLocalState({ user: `u${i}` }));
+    for (const c of clients) {
+      await awarenessState(c, "everyone's presence", () => [0, 1, 2].every((i) => [...c.provider.awareness.getStates().values()].some((s) => s["user"] === `u${i}`)));
+    }
+    expect(instances[0]!.server.health().shared?.instances).toEqual(["b", "c"]);
+  }, 30_000);
+
+  it("Redis killed under load: health fails, nothing is acknowledged meanwhile, nothing acknowledged is lost", async () => {
+    const [a, b] = await Promise.all(["a", "b"].map(instance));
+    const writer = await concordClient(a!, "load");
+    const acked: string[] = [];
+    let stop = false;
+    let i = 0;
+    const load = (async () => {
+      while (!stop) {
+        const key = `k${i++}`;
+        await writer.set(key, i, { ack: "server" });
+        acked.push(key);
+      }
+    })();
+    while (acked.length < 50) await new Promise((r) => setTimeout(r, 10));
+    await redis.kill();
+    await healthIs(a!, "failing");
+    const whileDown = acked.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(acked.length).toBe(whileDown); // nothing acknowledged that the log could not take
+    await redis.start();
+    await healthIs(a!, "ok");
+    while (acked.length < whileDown + 50) await new Promise((r) => setTimeout(r, 10));
+    stop = true;
+    await load;
+    const reader = connect(b!.server, "load");
+    for (const key of acked) await hasValue(reader, key, Number(key.slice(1)) + 1);
+  }, 60_000);
+
+  it("PostgreSQL killed under load: health fails, updates stay acknowledged (they are durable in the log), and documents load again once it is back", async () => {
+    const [a, b] = await Promise.all(["a", "b"].map(instance));
+    const writer = await concordClient(a!, "pg");
+    for (let i = 0; i < 30; i++) await writer.set(`k${i}`, i, { ack: "server" });
+    await postgres.kill();
+    await healthIs(a!, "failing");
+    await writer.set("while-down", true, { ack: "server" });
+    await postgres.start();
+    await healthIs(a!, "ok");
+    await healthIs(b!, "ok");
+    const reader = connect(b!.server, "pg");
+    for (let i = 0; i < 30; i++) await hasValue(reader, `k${i}`, i);
+    await hasValue(reader, "while-down", true);
+  }, 60_000);
+});

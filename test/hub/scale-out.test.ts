@@ -1,0 +1,107 @@
+/**
+ * `concord serve` scaled out over shared engines (their in-memory twins here; real Redis and
+ * PostgreSQL in `scale-out-engines.test.ts`): stock y-websocket clients on different instances
+ * see each other's edits and presence, presence goes when its instance goes, an instance that
+ * loses the shared log stops acknowledging, and a document loads from snapshot plus log.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryHub } from "../../src/hub/memory-hub.js";
+import { asDocId } from "../../src/ids.js";
+import { awarenessState, connect, hasValue, runCleanups, synced } from "../server/fixtures.js";
+import { startInstance } from "./instances.js";
+import { compactDocument } from "../../src/hub/compactor.js";
+
+afterEach(runCleanups);
+
+const engines = (hub: MemoryHub) => ({ log: hub.log(), bus: hub.bus(), snapshots: hub.snapshots() });
+
+describe("scale-out over the in-memory engines", () => {
+  it("clients spread over three instances converge, edits and presence both ways", async () => {
+    const hub = new MemoryHub();
+    const instances = await Promise.all(["a", "b", "c"].map((name) => startInstance(name, engines(hub))));
+    const clients = instances.map((i) => connect(i.server, "todos"));
+    await Promise.all(clients.map(synced));
+    clients.forEach((c, i) => c.map.set(`from-${i}`, i));
+    for (const c of clients) for (let i = 0; i < 3; i++) await hasValue(c, `from-${i}`, i);
+    clients.forEach((c, i) => c.provider.awareness.setLocalState({ user: `u${i}` }));
+    for (const c of clients) {
+      await awarenessState(c, "everyone's presence", () => [0, 1, 2].every((i) => [...c.provider.awareness.getStates().values()].some((s) => s["user"] === `u${i}`)));
+    }
+    // Every update is in the log once: what each instance's clients sent, appended by that instance.
+    const origins = hub.entries(asDocId("todos")).map((e) => e.origin);
+    expect(new Set(origins)).toEqual(new Set(["a", "b", "c"]));
+  });
+
+  it("the presence of an instance's clients goes everywhere when the instance goes", async () => {
+    const hub = new MemoryHub();
+    const [a, b] = await Promise.all(["a", "b"].map((name) => startInstance(name, engines(hub))));
+    const onA = connect(a!.server, "doc");
+    const onB = connect(b!.server, "doc");
+    await Promise.all([synced(onA), synced(onB)]);
+    onA.provider.awareness.setLocalState({ user: "on-a" });
+    const aId = onA.provider.awareness.clientID;
+    await awarenessState(onB, "a's client's presence", () => onB.provider.awareness.getStates().has(aId));
+    onA.provider.disconnect();
+    await a!.server.close();
+    await awarenessState(onB, "a's client's presence gone", () => !onB.provider.awareness.getStates().has(aId));
+  });
+
+  it("an instance whose shared log is down stops acknowledging and says so; it recovers when the log is back", async () => {
+    const hub = new MemoryHub();
+    const a = await startInstance("a", engines(hub));
+    const client = connect(a.server, "doc");
+    await synced(client);
+    client.map.set("before", 1);
+    await a.logged((e) => e.event === "room.opened");
+    await hubHas(hub, "doc", 1);
+    hub.down("log");
+    client.map.set("during", 3);
+    await a.logged((e) => e.event === "room.stopped");
+    expect(hub.entries(asDocId("doc"))).toHaveLength(1);
+    await new Promise<void>((resolve) => {
+      const check = () => (a.server.health().status === "failing" ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    expect(a.server.health().shared?.log.up).toBe(false);
+    hub.up();
+    client.map.set("after", 2);
+    // The client reconnects (the room closed it with 1011) and sends what the server lacks.
+    await hubHas(hub, "doc", 2);
+    const fresh = connect(a.server, "doc");
+    await hasValue(fresh, "before", 1);
+    await hasValue(fresh, "during", 3);
+    await hasValue(fresh, "after", 2);
+  });
+
+  it("a document loads from its snapshot plus the log's tail, after a compaction", async () => {
+    const hub = new MemoryHub();
+    const e = engines(hub);
+    const a = await startInstance("a", e);
+    const writer = connect(a.server, "notes");
+    await synced(writer);
+    for (let i = 0; i < 5; i++) writer.map.set(`k${i}`, i);
+    await hubHas(hub, "notes", 5);
+    const done = await compactDocument(asDocId("notes"), e);
+    expect(done?.folded).toBe(5);
+    expect(hub.entries(asDocId("notes"))).toEqual([]);
+    writer.map.set("tail", true);
+    await hubHas(hub, "notes", 1);
+    const b = await startInstance("b", engines(hub));
+    const reader = connect(b.server, "notes");
+    for (let i = 0; i < 5; i++) await hasValue(reader, `k${i}`, i);
+    await hasValue(reader, "tail", true);
+  });
+});
+
+/** Resolves once `doc`'s log holds `n` entries (the memory hub appends synchronously on the instance's call). */
+function hubHas(hub: MemoryHub, doc: string, n: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const check = (): void => {
+      if (hub.entries(asDocId(doc)).length >= n) return resolve();
+      if (Date.now() - started > 10_000) return reject(new Error(`the log of ${doc} holds ${hub.entries(asDocId(doc)).length} entries, not ${n}`));
+      setTimeout(check, 10);
+    };
+    check();
+  });
+}
