@@ -76,6 +76,16 @@ const BENCHES: Record<string, Bench> = {
     takes: "2 min",
     load: () => import("./strong.js"),
   },
+  "scale-out": {
+    about: "concord serve scaled out over Redis + PostgreSQL, 1 to 3 instances, vs one concord serve on files: propagation across instances, throughput, connections and RSS per instance (skipped without redis-server/postgresql)",
+    options: [
+      ["BENCH_SCALE_OUT_LATENCY_N=1000", "sequential sets timed"],
+      ["BENCH_SCALE_OUT_THROUGHPUT_N=9000", "single-set transactions for throughput"],
+      ["BENCH_SCALE_OUT_CLIENTS=300", "clients spread over the instances"],
+    ],
+    takes: "1 min",
+    load: () => import("./scale-out.js"),
+  },
   scale: {
     about: "how costs grow: a document of 10k to 1M keys (eventual store vs raw Yjs) and a room of 10 to 1,000 clients (concord serve vs the stock server); SVG chart next to the JSON",
     options: [

@@ -18,6 +18,14 @@ export interface CompactionOptions {
   readonly snapshots: SnapshotStore;
   /** Entries folded per compaction at most (a longer log takes several). Default 10,000. */
   readonly batch?: number;
+  /**
+   * Entries younger than this (by the milliseconds of their id) are folded but not trimmed yet:
+   * instances following the log read them from the log, and one that lags behind a trim would miss
+   * what was trimmed. Default 60,000.
+   */
+  readonly trimGraceMs?: number;
+  /** Wall-clock milliseconds (entry ids carry Redis's clock). Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** What one compaction did. */
@@ -42,7 +50,7 @@ export async function compactDocument(doc: DocId, options: CompactionOptions): P
   const last = entries[entries.length - 1];
   if (last === undefined) {
     // Entries a killed worker folded but did not trim: finish its job.
-    if (snapshot !== undefined) await options.log.trim(doc, snapshot.upTo);
+    if (snapshot !== undefined) await trimOlder(doc, snapshot.upTo, options);
     return undefined;
   }
   const ydoc = new Y.Doc({ gc: true });
@@ -58,8 +66,18 @@ export async function compactDocument(doc: DocId, options: CompactionOptions): P
   }
   // Stored, or a snapshot reaching as far already is: either way the entries up to `last` are held.
   await options.snapshots.put(doc, { update, upTo: last.id });
-  await options.log.trim(doc, last.id);
+  await trimOlder(doc, last.id, options);
   return { doc, folded: entries.length, upTo: last.id, snapshotBytes: update.length };
+}
+
+/** Trims `doc`'s entries up to `upTo`, but none younger than the grace (see {@link CompactionOptions.trimGraceMs}). */
+async function trimOlder(doc: DocId, upTo: EntryId, options: CompactionOptions): Promise<void> {
+  const horizon = (options.now ?? Date.now)() - (options.trimGraceMs ?? 60_000);
+  const ms = Number(upTo.slice(0, upTo.indexOf("-")));
+  if (ms <= horizon) return options.log.trim(doc, upTo);
+  // Only what is older than the horizon: the last id of its previous millisecond.
+  if (horizon < 1) return;
+  await options.log.trim(doc, `${horizon - 1}-${Number.MAX_SAFE_INTEGER}` as EntryId);
 }
 
 export interface CompactionWorkerOptions extends CompactionOptions {

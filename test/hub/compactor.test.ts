@@ -107,4 +107,19 @@ describe("compaction", () => {
     expect(await snapshots.put(DOC, { update: updateSetting("a"), upTo: first })).toBe(false);
     expect(compareEntryIds((await snapshots.get(DOC))!.upTo, second)).toBe(0);
   });
+
+  it("folds entries younger than the trim grace but leaves them in the log for instances still following it", async () => {
+    const hub = new MemoryHub();
+    const log = hub.log();
+    for (const k of ["a", "b"]) await log.append(DOC, updateSetting(k), "x");
+    // Memory ids carry millisecond 0: with the clock at 1 s and a 60 s grace, both are young.
+    const done = await compactDocument(DOC, { log, snapshots: hub.snapshots(), now: () => 1_000, trimGraceMs: 60_000 });
+    expect(done?.folded).toBe(2);
+    expect(hub.entries(DOC)).toHaveLength(2);
+    const loaded = await loadAll(hub);
+    expect(loaded.snapshotKeys).toEqual(["a", "b"]);
+    expect(loaded.tailKeys).toEqual([]);
+    await compactDocument(DOC, { log, snapshots: hub.snapshots(), now: () => 120_000, trimGraceMs: 60_000 });
+    expect(hub.entries(DOC)).toEqual([]);
+  });
 });

@@ -20,7 +20,7 @@ async function bench(...args: string[]): Promise<{ code: number; stdout: string;
   }
 }
 
-const NAMES = ["eventual-local", "sync", "retained-heap", "raft-core", "primary", "strong", "scale", "demo"];
+const NAMES = ["eventual-local", "sync", "retained-heap", "raft-core", "primary", "strong", "scale-out", "scale", "demo"];
 
 describe("npm run bench", { timeout: 60_000 }, () => {
   it("--help lists every benchmark with what it measures, its options and about how long it takes", async () => {
