@@ -22,6 +22,10 @@ export class MemoryHub {
   readonly #logs = new Map<DocId, LogEntry[]>();
   readonly #snapshots = new Map<DocId, Snapshot>();
   readonly #followers = new Set<Follower>();
+  /** Per document, the newest id a trim removed. */
+  readonly #maxDeleted = new Map<DocId, EntryId>();
+  /** Documents whose followers hear nothing until {@link release} (a lagging instance). */
+  readonly #held = new Set<DocId>();
   readonly #buses = new Set<MemoryBus>();
   #seq = 0;
   #reachable = { log: true, snapshots: true };
@@ -40,6 +44,17 @@ export class MemoryHub {
       f.failed = false;
       this.#deliver(f);
     }
+  }
+
+  /** Followers of `doc` hear nothing until {@link release}: an instance lagging behind the log. */
+  hold(doc: DocId): void {
+    this.#held.add(doc);
+  }
+
+  /** Ends {@link hold}: held followers get what they missed. */
+  release(doc: DocId): void {
+    this.#held.delete(doc);
+    for (const f of this.#followers) if (f.doc === doc) this.#deliver(f);
   }
 
   /** Everything `doc`'s log holds now (tests). */
@@ -75,6 +90,8 @@ export class MemoryHub {
         const log = this.#logs.get(doc);
         if (log === undefined) return;
         const kept = log.filter((e) => compareEntryIds(e.id, upTo) > 0);
+        const removed = log[log.length - kept.length - 1];
+        if (removed !== undefined && compareEntryIds(removed.id, this.#maxDeleted.get(doc) ?? null) > 0) this.#maxDeleted.set(doc, removed.id);
         if (kept.length === 0) this.#logs.delete(doc);
         else this.#logs.set(doc, kept);
       },
@@ -135,7 +152,12 @@ export class MemoryHub {
   }
 
   #deliver(f: Follower): void {
-    if (!this.#followers.has(f) || !this.#reachable.log) return;
+    if (!this.#followers.has(f) || !this.#reachable.log || this.#held.has(f.doc)) return;
+    const deleted = this.#maxDeleted.get(f.doc);
+    if (deleted !== undefined && compareEntryIds(deleted, f.after) > 0) {
+      f.after = deleted;
+      f.listener.gap();
+    }
     const fresh = (this.#logs.get(f.doc) ?? []).filter((e) => compareEntryIds(e.id, f.after) > 0);
     if (fresh.length === 0) return;
     f.after = fresh[fresh.length - 1]!.id;

@@ -113,6 +113,22 @@ function nextId(id: EntryId): string {
   return `${id.slice(0, at)}-${BigInt(id.slice(at + 1)) + 1n}`;
 }
 
+/**
+ * Trims a stream up to an id (KEYS[1], MINID ARGV[2]) and records the id (ARGV[1]) in KEYS[2]
+ * unless a later one is there, in one step: a follower that reads the record knows what it missed.
+ */
+const TRIM_SCRIPT = `
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
+local function parse(id) local ms, seq = string.match(id, '^(%d+)-(%d+)$'); return tonumber(ms), tonumber(seq) end
+local cur = redis.call('GET', KEYS[2])
+if cur then
+  local cm, cs = parse(cur)
+  local nm, ns = parse(ARGV[1])
+  if nm < cm or (nm == cm and ns <= cs) then return 0 end
+end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1`;
+
 interface Follower {
   readonly doc: DocId;
   after: EntryId | null;
@@ -176,10 +192,15 @@ class RedisLog implements SharedLog {
 
   async trim(doc: DocId, upTo: EntryId): Promise<void> {
     try {
-      await this.commands.call("XTRIM", this.#key(doc), "MINID", nextId(upTo));
+      await this.commands.call("EVAL", TRIM_SCRIPT, 2, this.#key(doc), this.#trimmedKey(doc), upTo, nextId(upTo));
     } catch (error) {
       throw unavailable(this.name, error);
     }
+  }
+
+  /** The newest id trimmed from `doc`'s log (Redis's own `max-deleted-entry-id` counts XDEL only). */
+  #trimmedKey(doc: DocId): string {
+    return `${this.prefix}trimmed:${doc}`;
   }
 
   async documents(): Promise<{ doc: DocId; entries: number }[]> {
@@ -264,7 +285,11 @@ class RedisLog implements SharedLog {
           this.#wake = undefined;
           continue;
         }
-        if (!Array.isArray(reply)) continue; // timed out or unblocked
+        if (!Array.isArray(reply)) {
+          // Timed out or unblocked: a follower behind a trim hears of it even if nothing new comes.
+          for (const doc of docs) await this.#checkGap(doc);
+          continue;
+        }
         for (const stream of reply as unknown[]) {
           if (!Array.isArray(stream) || !Buffer.isBuffer(stream[0])) continue;
           const doc = asDocId(stream[0].toString("utf8").slice(`${this.prefix}log:`.length));
@@ -275,6 +300,7 @@ class RedisLog implements SharedLog {
             for (const f of this.#followers) if (f.doc === doc) f.listener.error(error);
             continue;
           }
+          await this.#checkGap(doc);
           for (const f of [...this.#followers]) {
             if (f.doc !== doc) continue;
             const fresh = entries.filter((e) => compareEntryIds(e.id, f.after) > 0);
@@ -286,6 +312,25 @@ class RedisLog implements SharedLog {
       }
     } finally {
       this.#looping = false;
+    }
+  }
+
+  /**
+   * Tells the followers of `doc` whose position is behind the newest trimmed id that they missed
+   * entries, and moves them past it.
+   */
+  async #checkGap(doc: DocId): Promise<void> {
+    let deleted: unknown;
+    try {
+      deleted = await this.commands.call("GET", this.#trimmedKey(doc));
+    } catch {
+      return; // unreachable: the next read reports it
+    }
+    if (!isEntryId(deleted)) return;
+    for (const f of [...this.#followers]) {
+      if (f.doc !== doc || compareEntryIds(deleted, f.after) <= 0) continue;
+      f.after = deleted;
+      f.listener.gap();
     }
   }
 

@@ -94,6 +94,7 @@ export class RoomHub implements RoomLinker {
           this.#o.persistence.storageOf(doc)?.absorb(entries);
         },
         error: (error) => this.#o.report("hub.follow_failed", { doc, error }),
+        gap: () => void this.#catchUp(doc, room),
       }),
     };
     this.#docs.set(doc, linked);
@@ -106,6 +107,23 @@ export class RoomHub implements RoomLinker {
       linked.unfollow();
       this.#o.bus.unwatch(doc);
     };
+  }
+
+  /**
+   * The room lagged behind a compaction's trim: what the trimmed entries held is in the snapshot.
+   * Applying it is a merge (idempotent), so entries that arrive meanwhile need no ordering.
+   */
+  async #catchUp(doc: DocId, room: LinkedRoom): Promise<void> {
+    try {
+      const snapshot = await this.#o.snapshots.get(doc);
+      if (snapshot === undefined || this.#docs.get(doc)?.room !== room) return;
+      room.applyStored(snapshot.update);
+      this.#o.report("hub.caught_up", { doc, upTo: snapshot.upTo });
+    } catch (error) {
+      // The snapshot store is down: try again until it answers (or the room goes).
+      this.#o.report("hub.catch_up_failed", { doc, error, action: `retrying in ${this.#heartbeatMs} ms` });
+      if (!this.#closed) this.#o.clock.setTimer(this.#heartbeatMs, () => void this.#catchUp(doc, room));
+    }
   }
 
   health(): SharedHealth {

@@ -29,6 +29,13 @@ export interface FollowListener {
    * from where it stopped, so nothing is skipped. Called at most once per outage.
    */
   error(error: unknown): void;
+  /**
+   * Entries after the last ones delivered were trimmed before this follower read them (it lagged
+   * behind a compaction): what they held is in the document's snapshot, which the follower must
+   * apply. Called BEFORE the entries that follow the gap are delivered. May be called when no entry
+   * was actually missed (a trim racing the check); applying the snapshot again is harmless.
+   */
+  gap(): void;
 }
 
 /**

@@ -73,6 +73,25 @@ describe("scale-out over the in-memory engines", () => {
     await hasValue(fresh, "after", 2);
   });
 
+  it("an instance that lagged behind a compaction's trim gets what was trimmed from the snapshot", async () => {
+    const hub = new MemoryHub();
+    const e = engines(hub);
+    const [a, b] = await Promise.all(["a", "b"].map((name) => startInstance(name, engines(hub))));
+    const writer = connect(a!.server, "lag");
+    const reader = connect(b!.server, "lag");
+    await Promise.all([synced(writer), synced(reader)]);
+    hub.hold(asDocId("lag")); // b reads nothing of the log for now
+    for (let i = 0; i < 5; i++) writer.map.set(`early${i}`, i);
+    await hubHas(hub, "lag", 5);
+    await compactDocument(asDocId("lag"), e); // folds and trims them before b read them
+    expect(hub.entries(asDocId("lag"))).toEqual([]);
+    writer.map.set("late", true);
+    await hubHas(hub, "lag", 1);
+    hub.release(asDocId("lag"));
+    await hasValue(reader, "late", true);
+    for (let i = 0; i < 5; i++) await hasValue(reader, `early${i}`, i);
+  });
+
   it("a document loads from its snapshot plus the log's tail, after a compaction", async () => {
     const hub = new MemoryHub();
     const e = engines(hub);
