@@ -4,6 +4,7 @@
  * engines unreachable (calls reject `Unavailable`, followers hear `error`, presence is lost) until
  * `up()`, which is how tests play an outage of Redis or PostgreSQL.
  */
+import type { Clock } from "../clock.js";
 import { ConcordError } from "../errors.js";
 import type { DocId } from "../ids.js";
 import type { PresenceBus, PresenceListener, PresenceMessage } from "./presence-bus.js";
@@ -17,8 +18,18 @@ interface Follower {
   failed: boolean;
 }
 
+/** Options of a {@link MemoryHub}. */
+export interface MemoryHubOptions {
+  /** With a clock, an append reaches the log `appendMs` after the call (in call order), as over a network. */
+  readonly clock?: Clock;
+  readonly appendMs?: number;
+  /** With a clock, followers hear of an entry `followMs` after it was appended (so they can lag behind a trim). */
+  readonly followMs?: number;
+}
+
 /** One deployment's engines, in memory. */
 export class MemoryHub {
+  readonly #options: MemoryHubOptions;
   readonly #logs = new Map<DocId, LogEntry[]>();
   readonly #snapshots = new Map<DocId, Snapshot>();
   readonly #followers = new Set<Follower>();
@@ -29,6 +40,10 @@ export class MemoryHub {
   readonly #buses = new Set<MemoryBus>();
   #seq = 0;
   #reachable = { log: true, snapshots: true };
+
+  constructor(options: MemoryHubOptions = {}) {
+    this.#options = options;
+  }
 
   /** The engines stop answering (`which`: the log and bus, the snapshot store, or both). */
   down(which: "log" | "snapshots" | "both" = "both"): void {
@@ -68,11 +83,18 @@ export class MemoryHub {
       name: "memory",
       append: async (doc, update, origin) => {
         this.#check("log");
+        const { clock, appendMs } = this.#options;
+        if (clock !== undefined && appendMs !== undefined) await new Promise<void>((resolve) => clock.setTimer(appendMs, resolve));
         const entry: LogEntry = { id: `0-${++this.#seq}` as EntryId, origin, update: update.slice() };
         let log = this.#logs.get(doc);
         if (log === undefined) this.#logs.set(doc, (log = []));
         log.push(entry);
-        for (const f of this.#followers) if (f.doc === doc) queueMicrotask(() => this.#deliver(f));
+        const { followMs } = this.#options;
+        for (const f of this.#followers) {
+          if (f.doc !== doc) continue;
+          if (clock !== undefined && followMs !== undefined) clock.setTimer(followMs, () => this.#deliver(f));
+          else queueMicrotask(() => this.#deliver(f));
+        }
         return entry.id;
       },
       range: async (doc, after, count) => {

@@ -4,14 +4,22 @@
  * reaches the other instances serving its document, and what `/healthz` says of the engines. The
  * server knows nothing of Redis or PostgreSQL; the CLI composes them.
  */
+import type { PeerId } from "../ids.js";
 import type { Persistence } from "../storage/storage.js";
-import type { RoomTransport } from "./room-transport.js";
+import type { RoomConnection } from "./room-transport.js";
+
+/** What a linker does with a room's peers (a `RoomTransport`): adds, feeds and removes its own. */
+export interface RoomPeers {
+  connect(connection: RoomConnection): void;
+  deliver(peer: PeerId, bytes: Uint8Array): void;
+  disconnect(peer: PeerId): void;
+}
 
 /** A room as scale-out sees it. */
 export interface LinkedRoom {
   readonly doc: string;
   /** The room's transport: the linker adds peers of its own that stand for other instances. */
-  readonly transport: RoomTransport;
+  readonly transport: RoomPeers;
   /** Applies an update already durable in the room's storage (see `EventualStore.applyStored`). */
   applyStored(update: Uint8Array): void;
 }
