@@ -13,6 +13,7 @@
  *   removes its clients' presence and tells this instance's clients, as for a closed connection.
  */
 import type { CancelTimer, Clock } from "../clock.js";
+import { ConcordError } from "../errors.js";
 import { asDocId, asPeerId, type DocId, type PeerId } from "../ids.js";
 import { decodeMessage, encodeMessage } from "../eventual/sync/protocol.js";
 import type { LinkedRoom, RoomLinker, SharedHealth } from "../server/scale-out.js";
@@ -221,5 +222,9 @@ export class RoomHub implements RoomLinker {
     };
     const [log, snapshots] = await Promise.all([probe(() => this.#o.log.ping()), probe(() => this.#o.snapshots.ping())]);
     this.#health = { log, snapshots };
+    // An instance that lost either engine acknowledges nothing until both answer again.
+    this.#o.persistence.refuseAppends(
+      snapshots.up ? undefined : new ConcordError("Unavailable", `${this.#o.snapshots.name} does not answer (${snapshots.error}): updates are refused until it does`),
+    );
   }
 }

@@ -40,6 +40,12 @@ export interface SharedDocStorage extends DocStorage {
 export interface SharedPersistence extends Persistence {
   /** The open storage of `doc` on this instance, if any (the hub follows the log from its position). */
   storageOf(doc: DocId): SharedDocStorage | undefined;
+  /**
+   * While set, every append is refused with this error (and the documents open here stop, as on a
+   * failed append): what the hub does while the snapshot store is unreachable, so that an instance
+   * that lost either engine acknowledges nothing. `undefined` lifts it.
+   */
+  refuseAppends(error: ConcordError | undefined): void;
 }
 
 /** Loads retried when a compaction moved the snapshot under the read (each retry reads again). */
@@ -56,11 +62,13 @@ export function sharedPersistence(options: SharedPersistenceOptions): SharedPers
   }
   const open = new Map<DocId, SharedDocStorage>();
   const name = `shared:${options.log.name}+${options.snapshots.name}`;
+  let refusal: ConcordError | undefined;
   return {
     name,
+    refuseAppends: (error) => (refusal = error),
     async open(doc) {
       checkDocId(doc, name);
-      const storage = new SharedDoc(doc, options, maxRecordBytes, readBatch, () => {
+      const storage = new SharedDoc(doc, options, maxRecordBytes, readBatch, () => refusal, () => {
         if (open.get(doc) === storage) open.delete(doc);
       });
       open.set(doc, storage);
@@ -87,6 +95,7 @@ class SharedDoc implements SharedDocStorage {
     private readonly options: SharedPersistenceOptions,
     maxRecordBytes: number,
     private readonly readBatch: number,
+    private readonly refusal: () => ConcordError | undefined,
     private readonly onClose: () => void,
   ) {
     this.maxRecordBytes = maxRecordBytes;
@@ -134,6 +143,8 @@ class SharedDoc implements SharedDocStorage {
 
   append(record: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new ConcordError("Closed", `document "${this.doc}" on ${this.options.log.name} was closed`));
+    const refused = this.refusal();
+    if (refused !== undefined) this.#failure ??= refused;
     if (this.#failure) return Promise.reject(this.#failure);
     if (!(record instanceof Uint8Array)) return Promise.reject(new ConcordError("InvalidArgument", "append takes a Uint8Array"));
     if (record.length > this.maxRecordBytes) {
