@@ -137,6 +137,8 @@ interface Follower {
 
 class RedisLog implements SharedLog {
   readonly #followers = new Set<Follower>();
+  /** Per document, the last malformed entry of the batch being delivered. */
+  readonly #skipped = new Map<DocId, EntryId>();
   #readerId: string | undefined;
   #looping = false;
   #closed = false;
@@ -293,20 +295,17 @@ class RedisLog implements SharedLog {
         for (const stream of reply as unknown[]) {
           if (!Array.isArray(stream) || !Buffer.isBuffer(stream[0])) continue;
           const doc = asDocId(stream[0].toString("utf8").slice(`${this.prefix}log:`.length));
-          let entries: LogEntry[];
-          try {
-            entries = this.#entries(doc, stream[1]);
-          } catch (error) {
-            for (const f of this.#followers) if (f.doc === doc) f.listener.error(error);
-            continue;
-          }
+          // An entry another program wrote (malformed) is reported and skipped: following goes on.
+          const entries = this.#followedEntries(doc, stream[1]);
           await this.#checkGap(doc);
+          const skipped = this.#skipped.get(doc);
+          this.#skipped.delete(doc);
           for (const f of [...this.#followers]) {
             if (f.doc !== doc) continue;
             const fresh = entries.filter((e) => compareEntryIds(e.id, f.after) > 0);
-            if (fresh.length === 0) continue;
-            f.after = fresh[fresh.length - 1]!.id;
-            f.listener.entries(fresh);
+            const last = fresh[fresh.length - 1]?.id ?? f.after;
+            f.after = skipped !== undefined && compareEntryIds(skipped, last) > 0 ? skipped : last;
+            if (fresh.length > 0) f.listener.entries(fresh);
           }
         }
       }
@@ -332,6 +331,22 @@ class RedisLog implements SharedLog {
       f.after = deleted;
       f.listener.gap();
     }
+  }
+
+  /** Parses the entries an XREAD returned for `doc`, one by one; a malformed one is reported and skipped. */
+  #followedEntries(doc: DocId, items: unknown): LogEntry[] {
+    const out: LogEntry[] = [];
+    for (const item of Array.isArray(items) ? items : []) {
+      try {
+        out.push(...this.#entries(doc, [item]));
+      } catch (error) {
+        const id = Array.isArray(item) && Buffer.isBuffer(item[0]) ? item[0].toString("latin1") : undefined;
+        for (const f of this.#followers) if (f.doc === doc) f.listener.error(error);
+        // Skipped once the entries around it are delivered (see the loop), never read again.
+        if (isEntryId(id)) this.#skipped.set(doc, id);
+      }
+    }
+    return out;
   }
 
   /** Parses an XRANGE/XREAD entry list; a malformed one is `Corrupt` (someone else wrote that key). */

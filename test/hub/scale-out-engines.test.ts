@@ -5,6 +5,8 @@
  * (SIGKILL) and PostgreSQL killed under load: the instances say so in health and acknowledge nothing
  * while either is down, nothing acknowledged is lost, and every document converges after.
  */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { EventualStore } from "../../src/eventual/eventual-store.js";
@@ -14,6 +16,7 @@ import { memoryStorage } from "../../src/storage/memory-storage.js";
 import { startPostgres, startRedis, type Engine } from "../engines/engines.js";
 import { awarenessState, connect, hasValue, onCleanup, runCleanups, start, synced, type Running } from "../server/fixtures.js";
 
+const exec = promisify(execFile);
 let redis: Engine;
 let postgres: Engine;
 
@@ -108,5 +111,30 @@ describe("scale-out on Redis and PostgreSQL", () => {
     const reader = connect(b!.server, "pg");
     for (let i = 0; i < 30; i++) await hasValue(reader, `k${i}`, i);
     await hasValue(reader, "while-down", true);
+  }, 60_000);
+});
+
+describe("scale-out on Redis and PostgreSQL: what another program writes", () => {
+  it("malformed entries in a document's stream are reported and skipped; the instances go on serving and converging", async () => {
+    const [a, b] = await Promise.all(["a", "b"].map(instance));
+    const onA = connect(a.server, "garbage");
+    const onB = connect(b.server, "garbage");
+    await Promise.all([synced(onA), synced(onB)]);
+    onA.map.set("before", 1);
+    await hasValue(onB, "before", 1);
+    const key = "concord:log:garbage";
+    await exec("redis-cli", ["-u", redis.url, "XADD", key, "*", "x", "y"]); // no origin, no update
+    await exec("redis-cli", ["-u", redis.url, "XADD", key, "*", "o", "other", "u", "not a yjs update"]);
+    onA.map.set("after", 2);
+    await hasValue(onB, "after", 2);
+    expect(a.server.health().status).toBe("ok");
+    expect(b.server.health().status).toBe("ok");
+    // A fresh load of the document refuses the malformed stream as Corrupt, naming it, rather than drop data.
+    await Promise.all([a.server.close(), b.server.close()]);
+    const c = await instance("c");
+    connect(c.server, "garbage");
+    await c.logged((e) => e.event === "room.open_failed");
+    expect(c.server.health().failedDocuments?.[0]).toMatchObject({ doc: "garbage", code: "Corrupt" });
+    expect(c.server.health().status).toBe("degraded"); // the other documents are served
   }, 60_000);
 });
