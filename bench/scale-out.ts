@@ -26,6 +26,7 @@ const LATENCY_N = Number(process.env["BENCH_SCALE_OUT_LATENCY_N"] ?? 1_000);
 const THROUGHPUT_N = Number(process.env["BENCH_SCALE_OUT_THROUGHPUT_N"] ?? 9_000);
 const CLIENTS = Number(process.env["BENCH_SCALE_OUT_CLIENTS"] ?? 300);
 const TIMEOUT_MS = 60_000;
+const WARM_UP = 300;
 
 type Client = ReturnType<typeof stockClient>;
 
@@ -81,7 +82,8 @@ async function latency(d: Deployment, room: string): Promise<LatencySummary> {
   const seen = b.doc.getMap("concord");
   const times: number[] = [];
   try {
-    for (let i = 0; i < LATENCY_N; i++) {
+    // The first WARM_UP sets are not timed: every process's JIT warms up on them.
+    for (let i = 0; i < LATENCY_N + WARM_UP; i++) {
       const arrived = new Promise<void>((resolve) => {
         const on = (e: Y.YMapEvent<unknown>): void => {
           if (e.keysChanged.has("lat") && seen.get("lat") === i) {
@@ -94,7 +96,7 @@ async function latency(d: Deployment, room: string): Promise<LatencySummary> {
       const t0 = performance.now();
       a.doc.getMap("concord").set("lat", i);
       await withTimeout(arrived, 10_000, `${d.name}: set #${i} never reached the observer`);
-      times.push(performance.now() - t0);
+      if (i >= WARM_UP) times.push(performance.now() - t0);
     }
   } finally {
     close([a, b]);
@@ -106,14 +108,14 @@ async function latency(d: Deployment, room: string): Promise<LatencySummary> {
 const WRITERS = 3;
 
 /** `THROUGHPUT_N` sets from `WRITERS` writers spread over the instances; ms until the observer holds them all. */
-async function throughput(d: Deployment, room: string): Promise<number> {
+async function throughput(d: Deployment, room: string, n = THROUGHPUT_N): Promise<number> {
   const writers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => clientOn(d.urls[i % d.urls.length]!, room)));
   const observer = await clientOn(d.urls[d.urls.length - 1]!, room);
   const map = observer.doc.getMap("concord");
   try {
     const all = new Promise<number>((resolve) => {
       const on = (): void => {
-        if (map.size >= THROUGHPUT_N) {
+        if (map.size >= n) {
           map.unobserve(on);
           resolve(performance.now());
         }
@@ -121,13 +123,13 @@ async function throughput(d: Deployment, room: string): Promise<number> {
       map.observe(on);
     });
     const t0 = performance.now();
-    const per = Math.ceil(THROUGHPUT_N / WRITERS);
-    for (let i = 0; i < THROUGHPUT_N; i++) {
+    const per = Math.ceil(n / WRITERS);
+    for (let i = 0; i < n; i++) {
       writers[Math.floor(i / per)]!.doc.getMap("concord").set(`t${i}`, i);
       if (i % 500 === 499) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const done = await withTimeout(all, TIMEOUT_MS, `${d.name}: throughput`).catch((e: unknown) => {
-      throw new Error(`${String(e)}; the observer holds ${map.size} of ${THROUGHPUT_N}`);
+      throw new Error(`${String(e)}; the observer holds ${map.size} of ${n}`);
     });
     return done - t0;
   } finally {
@@ -166,6 +168,9 @@ export async function run(): Promise<void> {
     for (const [n, make] of makers) {
       const d = await make();
       try {
+        // Warm-up, as bench/sync.ts does: every process's JIT optimizes the paths the runs take.
+        console.log(`  ${d.name}: warm-up...`);
+        await throughput(d, `warm-${n}`, 5_000);
         console.log(`  ${d.name}: latency...`);
         const l = await latency(d, `lat-${n}`);
         console.log(`  ${d.name}: throughput...`);

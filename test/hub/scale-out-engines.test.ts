@@ -117,8 +117,8 @@ describe("scale-out on Redis and PostgreSQL", () => {
 describe("scale-out on Redis and PostgreSQL: what another program writes", () => {
   it("malformed entries in a document's stream are reported and skipped; the instances go on serving and converging", async () => {
     const [a, b] = await Promise.all(["a", "b"].map(instance));
-    const onA = connect(a.server, "garbage");
-    const onB = connect(b.server, "garbage");
+    const onA = connect(a!.server, "garbage");
+    const onB = connect(b!.server, "garbage");
     await Promise.all([synced(onA), synced(onB)]);
     onA.map.set("before", 1);
     await hasValue(onB, "before", 1);
@@ -127,10 +127,10 @@ describe("scale-out on Redis and PostgreSQL: what another program writes", () =>
     await exec("redis-cli", ["-u", redis.url, "XADD", key, "*", "o", "other", "u", "not a yjs update"]);
     onA.map.set("after", 2);
     await hasValue(onB, "after", 2);
-    expect(a.server.health().status).toBe("ok");
-    expect(b.server.health().status).toBe("ok");
+    expect(a!.server.health().status).toBe("ok");
+    expect(b!.server.health().status).toBe("ok");
     // A fresh load of the document refuses the malformed stream as Corrupt, naming it, rather than drop data.
-    await Promise.all([a.server.close(), b.server.close()]);
+    await Promise.all([a!.server.close(), b!.server.close()]);
     const c = await instance("c");
     connect(c.server, "garbage");
     await c.logged((e) => e.event === "room.open_failed");

@@ -46,6 +46,20 @@ describe("scale-out over the in-memory engines", () => {
     await awarenessState(onB, "a's client's presence gone", () => !onB.provider.awareness.getStates().has(aId));
   });
 
+  it("a client's presence goes from the other instances when it disconnects (its instance still up)", async () => {
+    const hub = new MemoryHub();
+    const [a, b] = await Promise.all(["a", "b"].map((name) => startInstance(name, engines(hub))));
+    const onA = connect(a!.server, "doc");
+    const onB = connect(b!.server, "doc");
+    await Promise.all([synced(onA), synced(onB)]);
+    onA.provider.awareness.setLocalState({ user: "on-a" });
+    const aId = onA.provider.awareness.clientID;
+    await awarenessState(onB, "a's client's presence", () => onB.provider.awareness.getStates().has(aId));
+    onA.provider.disconnect();
+    await awarenessState(onB, "a's client's presence gone", () => !onB.provider.awareness.getStates().has(aId));
+    expect(a!.server.health().shared?.instances).toEqual(["b"]); // a is alive: the store removed it, not the heartbeat
+  });
+
   it("an instance whose shared log is down stops acknowledging and says so; it recovers when the log is back", async () => {
     const hub = new MemoryHub();
     const a = await startInstance("a", engines(hub));
