@@ -162,3 +162,21 @@ export async function startPostgres(): Promise<Engine> {
     },
   };
 }
+
+/**
+ * A Redis and a PostgreSQL for a test file: started before its tests, stopped after. Read the
+ * engines from the returned object inside tests (they exist once `beforeAll` ran).
+ */
+export function enginesForTests(hooks: { beforeAll: (fn: () => Promise<void>, timeoutMs: number) => void; afterAll: (fn: () => Promise<void>) => void }): {
+  readonly redis: Engine;
+  readonly postgres: Engine;
+} {
+  const engines = {} as { redis: Engine; postgres: Engine };
+  hooks.beforeAll(async () => {
+    [engines.redis, engines.postgres] = await Promise.all([startRedis(), startPostgres()]);
+  }, 60_000);
+  hooks.afterAll(async () => {
+    await Promise.all([engines.redis?.stop(), engines.postgres?.stop()]);
+  });
+  return engines;
+}

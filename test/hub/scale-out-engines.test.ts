@@ -13,23 +13,16 @@ import type { EventualStore } from "../../src/eventual/eventual-store.js";
 import { connectScaleOut } from "../../src/hub/scale-out.js";
 import { openStore } from "../../src/open-store.js";
 import { memoryStorage } from "../../src/storage/memory-storage.js";
-import { startPostgres, startRedis, type Engine } from "../engines/engines.js";
-import { awarenessState, connect, hasValue, onCleanup, runCleanups, start, synced, type Running } from "../server/fixtures.js";
+import { enginesForTests } from "../engines/engines.js";
+import { editsAndPresenceReachAll } from "./instances.js";
+import { connect, hasValue, onCleanup, runCleanups, start, synced, type Running } from "../server/fixtures.js";
 
 const exec = promisify(execFile);
-let redis: Engine;
-let postgres: Engine;
-
-beforeAll(async () => {
-  [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
-}, 60_000);
-afterAll(async () => {
-  await Promise.all([redis?.stop(), postgres?.stop()]);
-});
+const engines = enginesForTests({ beforeAll, afterAll });
 afterEach(runCleanups);
 
 async function instance(name: string): Promise<Running> {
-  const scaleOut = await connectScaleOut({ redis: redis.url, postgres: postgres.url, instance: name, heartbeatMs: 200, compaction: { everyMs: 200, minEntries: 20 }, onLog: () => undefined });
+  const scaleOut = await connectScaleOut({ redis: engines.redis.url, postgres: engines.postgres.url, instance: name, heartbeatMs: 200, compaction: { everyMs: 200, minEntries: 20 }, onLog: () => undefined });
   return start({ persistence: undefined, idleUnloadMs: 100, scaleOut });
 }
 
@@ -55,14 +48,7 @@ function healthIs(server: Running, status: string): Promise<void> {
 describe("scale-out on Redis and PostgreSQL", () => {
   it("stock clients spread over three instances converge, edits and presence both ways", async () => {
     const instances = await Promise.all(["a", "b", "c"].map(instance));
-    const clients = instances.map((i) => connect(i.server, "spread"));
-    await Promise.all(clients.map(synced));
-    clients.forEach((c, i) => c.map.set(`from-${i}`, i));
-    for (const c of clients) for (let i = 0; i < 3; i++) await hasValue(c, `from-${i}`, i);
-    clients.forEach((c, i) => c.provider.awareness.setLocalState({ user: `u${i}` }));
-    for (const c of clients) {
-      await awarenessState(c, "everyone's presence", () => [0, 1, 2].every((i) => [...c.provider.awareness.getStates().values()].some((s) => s["user"] === `u${i}`)));
-    }
+    await editsAndPresenceReachAll(instances, "spread");
     expect(instances[0]!.server.health().shared?.instances).toEqual(["b", "c"]);
   }, 30_000);
 
@@ -80,12 +66,12 @@ describe("scale-out on Redis and PostgreSQL", () => {
       }
     })();
     while (acked.length < 50) await new Promise((r) => setTimeout(r, 10));
-    await redis.kill();
+    await engines.redis.kill();
     await healthIs(a!, "failing");
     const whileDown = acked.length;
     await new Promise((r) => setTimeout(r, 300));
     expect(acked.length).toBe(whileDown); // nothing acknowledged that the log could not take
-    await redis.start();
+    await engines.redis.start();
     await healthIs(a!, "ok");
     while (acked.length < whileDown + 50) await new Promise((r) => setTimeout(r, 10));
     stop = true;
@@ -98,13 +84,13 @@ describe("scale-out on Redis and PostgreSQL", () => {
     const [a, b] = await Promise.all(["a", "b"].map(instance));
     const writer = await concordClient(a!, "pg");
     for (let i = 0; i < 30; i++) await writer.set(`k${i}`, i, { ack: "server" });
-    await postgres.kill();
+    await engines.postgres.kill();
     await healthIs(a!, "failing");
     let acked = false;
     const during = writer.set("while-down", true, { ack: "server" }).then(() => (acked = true));
     await new Promise((r) => setTimeout(r, 500));
     expect(acked).toBe(false); // the instance lost an engine: it acknowledges nothing
-    await postgres.start();
+    await engines.postgres.start();
     await healthIs(a!, "ok");
     await healthIs(b!, "ok");
     await during;
@@ -123,8 +109,8 @@ describe("scale-out on Redis and PostgreSQL: what another program writes", () =>
     onA.map.set("before", 1);
     await hasValue(onB, "before", 1);
     const key = "concord:log:garbage";
-    await exec("redis-cli", ["-u", redis.url, "XADD", key, "*", "x", "y"]); // no origin, no update
-    await exec("redis-cli", ["-u", redis.url, "XADD", key, "*", "o", "other", "u", "not a yjs update"]);
+    await exec("redis-cli", ["-u", engines.redis.url, "XADD", key, "*", "x", "y"]); // no origin, no update
+    await exec("redis-cli", ["-u", engines.redis.url, "XADD", key, "*", "o", "other", "u", "not a yjs update"]);
     onA.map.set("after", 2);
     await hasValue(onB, "after", 2);
     expect(a!.server.health().status).toBe("ok");

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MemoryHub } from "../../src/hub/memory-hub.js";
 import { asDocId } from "../../src/ids.js";
 import { awarenessState, connect, hasValue, runCleanups, synced } from "../server/fixtures.js";
-import { startInstance } from "./instances.js";
+import { editsAndPresenceReachAll, startInstance } from "./instances.js";
 import { compactDocument } from "../../src/hub/compactor.js";
 
 afterEach(runCleanups);
@@ -19,45 +19,24 @@ describe("scale-out over the in-memory engines", () => {
   it("clients spread over three instances converge, edits and presence both ways", async () => {
     const hub = new MemoryHub();
     const instances = await Promise.all(["a", "b", "c"].map((name) => startInstance(name, engines(hub))));
-    const clients = instances.map((i) => connect(i.server, "todos"));
-    await Promise.all(clients.map(synced));
-    clients.forEach((c, i) => c.map.set(`from-${i}`, i));
-    for (const c of clients) for (let i = 0; i < 3; i++) await hasValue(c, `from-${i}`, i);
-    clients.forEach((c, i) => c.provider.awareness.setLocalState({ user: `u${i}` }));
-    for (const c of clients) {
-      await awarenessState(c, "everyone's presence", () => [0, 1, 2].every((i) => [...c.provider.awareness.getStates().values()].some((s) => s["user"] === `u${i}`)));
-    }
+    await editsAndPresenceReachAll(instances, "todos");
     // Every update is in the log once: what each instance's clients sent, appended by that instance.
     const origins = hub.entries(asDocId("todos")).map((e) => e.origin);
     expect(new Set(origins)).toEqual(new Set(["a", "b", "c"]));
   });
 
   it("the presence of an instance's clients goes everywhere when the instance goes", async () => {
-    const hub = new MemoryHub();
-    const [a, b] = await Promise.all(["a", "b"].map((name) => startInstance(name, engines(hub))));
-    const onA = connect(a!.server, "doc");
-    const onB = connect(b!.server, "doc");
-    await Promise.all([synced(onA), synced(onB)]);
-    onA.provider.awareness.setLocalState({ user: "on-a" });
-    const aId = onA.provider.awareness.clientID;
-    await awarenessState(onB, "a's client's presence", () => onB.provider.awareness.getStates().has(aId));
+    const { a, onA, onB, aId } = await presenceAcrossTwo();
     onA.provider.disconnect();
-    await a!.server.close();
+    await a.server.close();
     await awarenessState(onB, "a's client's presence gone", () => !onB.provider.awareness.getStates().has(aId));
   });
 
   it("a client's presence goes from the other instances when it disconnects (its instance still up)", async () => {
-    const hub = new MemoryHub();
-    const [a, b] = await Promise.all(["a", "b"].map((name) => startInstance(name, engines(hub))));
-    const onA = connect(a!.server, "doc");
-    const onB = connect(b!.server, "doc");
-    await Promise.all([synced(onA), synced(onB)]);
-    onA.provider.awareness.setLocalState({ user: "on-a" });
-    const aId = onA.provider.awareness.clientID;
-    await awarenessState(onB, "a's client's presence", () => onB.provider.awareness.getStates().has(aId));
+    const { a, onA, onB, aId } = await presenceAcrossTwo();
     onA.provider.disconnect();
     await awarenessState(onB, "a's client's presence gone", () => !onB.provider.awareness.getStates().has(aId));
-    expect(a!.server.health().shared?.instances).toEqual(["b"]); // a is alive: the store removed it, not the heartbeat
+    expect(a.server.health().shared?.instances).toEqual(["b"]); // a is alive: the store removed it, not the heartbeat
   });
 
   it("an instance whose shared log is down stops acknowledging and says so; it recovers when the log is back", async () => {
@@ -125,6 +104,19 @@ describe("scale-out over the in-memory engines", () => {
     await hasValue(reader, "tail", true);
   });
 });
+
+/** Instances a and b, a client on each, a's client's presence seen by b's. */
+async function presenceAcrossTwo() {
+  const hub = new MemoryHub();
+  const [a, b] = await Promise.all(["a", "b"].map((name) => startInstance(name, engines(hub))));
+  const onA = connect(a!.server, "doc");
+  const onB = connect(b!.server, "doc");
+  await Promise.all([synced(onA), synced(onB)]);
+  onA.provider.awareness.setLocalState({ user: "on-a" });
+  const aId = onA.provider.awareness.clientID;
+  await awarenessState(onB, "a's client's presence", () => onB.provider.awareness.getStates().has(aId));
+  return { a: a!, onA, onB, aId };
+}
 
 /** Resolves once `doc`'s log holds `n` entries (the memory hub appends synchronously on the instance's call). */
 function hubHas(hub: MemoryHub, doc: string, n: number): Promise<void> {

@@ -11,24 +11,16 @@ import WebSocket from "ws";
 import { LabProcess, restartablePort } from "../../src/lab/lab-process.js";
 import { openStore } from "../../src/open-store.js";
 import { memoryStorage } from "../../src/storage/memory-storage.js";
-import { startPostgres, startRedis, type Engine } from "../engines/engines.js";
+import { enginesForTests, startRedis } from "../engines/engines.js";
 import { awarenessState, connect, hasValue, onCleanup, runCleanups, synced } from "../server/fixtures.js";
 
 const exec = promisify(execFile);
-let redis: Engine;
-let postgres: Engine;
-
-beforeAll(async () => {
-  [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
-}, 60_000);
-afterAll(async () => {
-  await Promise.all([redis?.stop(), postgres?.stop()]);
-});
+const engines = enginesForTests({ beforeAll, afterAll });
 afterEach(runCleanups);
 
 async function serveInstance(name: string): Promise<{ proc: LabProcess; url: string }> {
   const port = await restartablePort();
-  const args = ["dist/cli/main.js", "serve", "--port", String(port), "--static", "none", "--redis", redis.url, "--postgres", postgres.url, "--instance", name, "--idle-unload-ms", "200"];
+  const args = ["dist/cli/main.js", "serve", "--port", String(port), "--static", "none", "--redis", engines.redis.url, "--postgres", engines.postgres.url, "--instance", name, "--idle-unload-ms", "200"];
   const proc = await LabProcess.start(`concord serve ${name}`, args, /^concord serve: listening on /);
   onCleanup(async () => {
     proc.child.kill("SIGKILL");
@@ -71,7 +63,7 @@ describe("concord serve instances over Redis and PostgreSQL", () => {
     const lax = await startRedis();
     onCleanup(() => lax.stop());
     await exec("redis-cli", ["-u", lax.url, "CONFIG", "SET", "appendfsync", "everysec"]);
-    const run = exec(process.execPath, ["dist/cli/main.js", "serve", "--port", "0", "--redis", lax.url, "--postgres", postgres.url], { timeout: 20_000 });
+    const run = exec(process.execPath, ["dist/cli/main.js", "serve", "--port", "0", "--redis", lax.url, "--postgres", engines.postgres.url], { timeout: 20_000 });
     const failed = await run.then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
