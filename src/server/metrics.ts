@@ -71,6 +71,8 @@ export interface MetricsGauges {
   readonly bufferedBytes: number;
   /** Connections cut to keep those bytes under the server's cap, since start. */
   readonly bufferDrops: number;
+  /** With scale-out: whether each shared engine answered its last check, and the other instances heard from. */
+  readonly shared?: { readonly logUp: boolean; readonly snapshotsUp: boolean; readonly instances: number };
 }
 
 /** The server's counters. Only ever increase, for the life of one server. */
@@ -172,5 +174,19 @@ export function serverMetricFamilies(counters: MetricsSnapshot, gauges: MetricsG
       "Connections closed (1013, they reconnect and resync) because the bytes waiting to be sent to them passed maxBufferedBytes.",
       counters.slowConsumers,
     ),
+    ...(gauges.shared === undefined
+      ? []
+      : [
+          {
+            name: "concord_shared_engine_up",
+            type: "gauge" as const,
+            help: "Scale-out: 1 when the shared engine answered its last check (log: Redis, snapshots: PostgreSQL), else 0.",
+            samples: [
+              [{ engine: "log" }, gauges.shared.logUp ? 1 : 0],
+              [{ engine: "snapshots" }, gauges.shared.snapshotsUp ? 1 : 0],
+            ] as Sample[],
+          },
+          single("concord_shared_instances", "gauge", "Scale-out: other instances heard from lately.", gauges.shared.instances),
+        ]),
   ];
 }

@@ -592,6 +592,11 @@ class SyncServerImpl implements SyncServer {
     return failed.length > 0 ? { ...health, failedDocuments: failed } : health;
   }
 
+  #sharedGauges(): { shared?: { logUp: boolean; snapshotsUp: boolean; instances: number } } {
+    const shared = this.#options.scaleOut?.health();
+    return shared === undefined ? {} : { shared: { logUp: shared.log.up, snapshotsUp: shared.snapshots.up, instances: shared.instances.length } };
+  }
+
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     try {
       const path = pathOf(req.url);
@@ -607,6 +612,7 @@ class SyncServerImpl implements SyncServer {
           connections: this.#sockets.size,
           bufferedBytes: this.#budget.total,
           bufferDrops: this.#budget.dropped,
+          ...this.#sharedGauges(),
         }));
         return respond(res, method, 200, PROMETHEUS_CONTENT_TYPE, body);
       }

@@ -56,6 +56,9 @@ describe("scale-out over the in-memory engines", () => {
       check();
     });
     expect(a.server.health().shared?.log.up).toBe(false);
+    const metrics = await (await fetch(`${a.server.url.replace(/^ws/, "http")}/metrics`)).text();
+    expect(metrics).toMatch(/^concord_shared_engine_up\{engine="log"\} 0$/m);
+    expect(metrics).toMatch(/^concord_shared_engine_up\{engine="snapshots"\} 1$/m);
     hub.up();
     client.map.set("after", 2);
     // The client reconnects (the room closed it with 1011) and sends what the server lacks.
