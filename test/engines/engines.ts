@@ -1,16 +1,22 @@
 /**
  * Real engines for tests and benchmarks, each started in a temp folder on loopback and stopped
  * after: Redis from Debian's `redis-server` (AOF on, fsync always: what scale-out requires) and
- * PostgreSQL 15 from Debian's `postgresql` (its own cluster, `initdb`'d here; as the `postgres`
+ * PostgreSQL (15 on bookworm) from Debian's `postgresql` (its own cluster, `initdb`'d here; as the `postgres`
  * user when we are root, since PostgreSQL refuses to run as root). Both can be killed and started
  * again on the same folder and port, which is how tests restart them under load.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { labFolder, removeLabFolder, restartablePort } from "../../src/lab/lab-process.js";
 
-const PG_BIN = "/usr/lib/postgresql/15/bin";
+/** The newest PostgreSQL Debian installed (`postgresql` is 15 on bookworm), or 15's path when none is. */
+const PG_BIN = (() => {
+  const root = "/usr/lib/postgresql";
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, "bin", "postgres"))) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0] ?? "15";
+  return join(root, newest, "bin");
+})();
 const READY_TIMEOUT_MS = 20_000;
 
 /** An engine process that can be stopped, killed and started again on the same folder and port. */
