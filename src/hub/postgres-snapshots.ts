@@ -76,7 +76,12 @@ export async function connectPostgres(options: PostgresOptions): Promise<Snapsho
   } catch (error) {
     await pool.end().catch(() => undefined);
     if (error instanceof ConcordError) throw error;
-    throw unavailable(name, error);
+    throw new ConcordError(
+      "Unavailable",
+      `can't use PostgreSQL at ${name} (${error instanceof Error ? error.message : String(error)}): is it running, and may this user connect and create a table?`,
+      { engine: name },
+      { cause: error },
+    );
   }
   return new PostgresSnapshots(name, table, pool);
 }

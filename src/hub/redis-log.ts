@@ -65,7 +65,8 @@ export async function connectRedis(options: RedisOptions): Promise<RedisEngines>
   const commands = connect("commands");
   const reader = connect("reader");
   const subscriber = connect("presence");
-  for (const c of [commands, reader, subscriber]) c.on("error", () => undefined); // surfaced by the calls that fail
+  let lastError: Error | undefined;
+  for (const c of [commands, reader, subscriber]) c.on("error", (e: Error) => (lastError = e)); // surfaced by the calls that fail
   const name = redacted(url);
   try {
     await Promise.all([commands.connect(), reader.connect(), subscriber.connect()]);
@@ -84,7 +85,8 @@ export async function connectRedis(options: RedisOptions): Promise<RedisEngines>
     reader.disconnect();
     subscriber.disconnect();
     if (error instanceof ConcordError) throw error;
-    throw unavailable(name, error);
+    const why = lastError?.message ?? (error instanceof Error ? error.message : String(error));
+    throw new ConcordError("Unavailable", `can't reach Redis at ${name} (${why}): is it running and reachable from here?`, { engine: name }, { cause: error });
   }
   const log = new RedisLog(name, prefix, commands, reader, options.readBatch ?? 1_000);
   const bus = new RedisBus(prefix, commands, subscriber);

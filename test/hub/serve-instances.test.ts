@@ -72,4 +72,23 @@ describe("concord serve instances over Redis and PostgreSQL", () => {
     expect(failed?.stderr).toMatch(/appendfsync everysec/);
     expect(failed?.stderr).toMatch(/appendfsync always/);
   }, 30_000);
+
+  it("answers bad scale-out flags and unreachable engines with a message a person can act on", async () => {
+    const run = async (...args: string[]) =>
+      exec(process.execPath, ["dist/cli/main.js", "serve", "--port", "0", ...args], { timeout: 20_000 }).then(
+        () => ({ code: 0, stderr: "" }),
+        (e: { code: number; stderr: string }) => e,
+      );
+    const one = await run("--redis", engines.redis.url);
+    expect(one).toMatchObject({ code: 2, stderr: expect.stringMatching(/both --redis <url> and --postgres <url>/) });
+    const compaction = await run("--redis", engines.redis.url, "--postgres", engines.postgres.url, "--compaction", "maybe");
+    expect(compaction).toMatchObject({ code: 2, stderr: expect.stringMatching(/--compaction must be on or off/) });
+    const scheme = await run("--redis", "http://127.0.0.1:6379", "--postgres", engines.postgres.url);
+    expect(scheme).toMatchObject({ code: 2, stderr: expect.stringMatching(/redis:\/\/ or rediss:\/\/ URL/) });
+    const closedPort = await restartablePort();
+    const unreachable = await run("--redis", `redis://127.0.0.1:${closedPort}`, "--postgres", engines.postgres.url);
+    expect(unreachable).toMatchObject({ code: 1, stderr: expect.stringMatching(/can't reach Redis at redis:\/\/127\.0\.0\.1:\d+ .*is it running/) });
+    const noPostgres = await run("--redis", engines.redis.url, "--postgres", `postgres://concord@127.0.0.1:${closedPort}/postgres`);
+    expect(noPostgres).toMatchObject({ code: 1, stderr: expect.stringMatching(/can't use PostgreSQL at .*ECONNREFUSED/) });
+  }, 60_000);
 });
